@@ -1,0 +1,47 @@
+from django.contrib import admin
+
+from incidents.models import ApiToken, Event, Incident, Note, Service, TimelineEvent
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ("name", "tier", "team")
+    search_fields = ("name", "team")
+    filter_horizontal = ("depends_on",)
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ("timestamp", "service", "type", "severity", "message", "incident")
+    list_filter = ("type", "severity", "source")
+    search_fields = ("message", "client_id", "fingerprint")
+    raw_id_fields = ("service", "incident")
+    show_full_result_count = False  # counting millions of events on every page is slow
+
+
+class TimelineInline(admin.TabularInline):
+    model = TimelineEvent
+    extra = 0
+    readonly_fields = ("kind", "actor", "origin", "from_value", "to_value", "message", "created_at")
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = ("number", "title", "status", "severity", "root_cause_service", "confidence", "started_at")
+    list_filter = ("status", "severity")
+    search_fields = ("title", "summary")
+    raw_id_fields = ("root_cause_service", "pattern", "assignee")
+    filter_horizontal = ("services",)
+    inlines = [TimelineInline]
+
+
+@admin.register(Note)
+class NoteAdmin(admin.ModelAdmin):
+    list_display = ("incident", "author_name", "origin", "created_at")
+    raw_id_fields = ("incident", "author")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "hint", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("key_hash", "hint", "created_at", "last_used_at")

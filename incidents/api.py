@@ -1,0 +1,129 @@
+"""Incidents out, topology in and out, stats: read by people (session) and machines (token)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Query, Router, Schema
+from ninja.security import django_auth
+
+from cleara.auth import OptionalTokenAuth
+from incidents import selectors, topology
+from incidents.errors import IngestRejected
+from incidents.ingest import timestamp_parse
+from incidents.models import Event, Incident, Severity
+
+router = Router(auth=[OptionalTokenAuth(), django_auth])
+
+
+def _time(raw: str | None, name: str) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return timestamp_parse(raw)
+    except ValueError as exc:
+        raise IngestRejected(f"{name}: {exc}") from exc
+
+
+def _choices(raw: str | None, allowed: list[str], name: str) -> list[str] | None:
+    if not raw:
+        return None
+    values = [v.strip() for v in raw.split(",") if v.strip()]
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise IngestRejected(f"{name}: {', '.join(bad)} not one of {', '.join(allowed)}")
+    return values
+
+
+class IncidentQuery(Schema):
+    status: str | None = None
+    severity: str | None = None
+    service: str | None = None
+    since: str | None = None
+    until: str | None = None
+    q: str | None = None
+    page: int = 1
+    page_size: int = 50
+
+
+@router.get("/incidents", tags=["incidents"], summary="List incidents")
+def incidents_list(request: HttpRequest, query: IncidentQuery = Query(...)):
+    """Filters: status and severity (comma-separated), service, since/until (ISO-8601, overlap), q; paginated."""
+    if not 1 <= query.page_size <= 500:
+        raise IngestRejected("page_size must be between 1 and 500")
+    if query.page < 1:
+        raise IngestRejected("page must be 1 or more")
+    filters = selectors.IncidentFilters(
+        status=_choices(query.status, Incident.Status.values, "status"),
+        severity=_choices(query.severity, Severity.values, "severity"),
+        service=query.service,
+        since=_time(query.since, "since"),
+        until=_time(query.until, "until"),
+        q=query.q,
+    )
+    paginator = Paginator(selectors.incident_list(filters=filters).prefetch_related("services"), query.page_size)
+    page = paginator.get_page(query.page)
+    return {
+        "count": paginator.count,
+        "page": page.number,
+        "pages": paginator.num_pages,
+        "page_size": query.page_size,
+        "results": [selectors.incident_to_api(i, with_events=False) for i in page.object_list],
+    }
+
+
+def _incident(ref: str) -> Incident:
+    """An incident by its id, or by its number as '#12' / 'n12'."""
+    ref = ref.strip()
+    if ref[:1] in ("#", "n") and ref[1:].isdigit():
+        return get_object_or_404(Incident, number=int(ref[1:]))
+    if not ref.isdigit():
+        raise IngestRejected(f"{ref!r} is not an incident id")
+    return get_object_or_404(Incident, pk=int(ref))
+
+
+@router.get("/incidents/{ref}", tags=["incidents"], summary="One incident, with hypotheses and event ids")
+def incidents_detail(request: HttpRequest, ref: str):
+    return selectors.incident_to_api(_incident(ref))
+
+
+@router.get("/incidents/{ref}/events", tags=["incidents"], summary="The events correlated to an incident")
+def incidents_events(request: HttpRequest, ref: str, page: int = 1, page_size: int = 500):
+    if not 1 <= page_size <= 5000:
+        raise IngestRejected("page_size must be between 1 and 5000")
+    incident = _incident(ref)
+    qs = Event.objects.filter(incident=incident).select_related("service").order_by("timestamp", "id")
+    paginator = Paginator(qs, page_size)
+    current = paginator.get_page(page)
+    return {
+        "incident": incident.pk,
+        "count": paginator.count,
+        "page": current.number,
+        "pages": paginator.num_pages,
+        "results": [selectors.event_to_api(e) for e in current.object_list],
+    }
+
+
+@router.get("/services", tags=["topology"], summary="The service topology")
+def services_list(request: HttpRequest):
+    return {"services": selectors.service_topology()}
+
+
+@router.post("/services", tags=["topology"], summary="Create or update services and their dependencies")
+def services_post(request: HttpRequest):
+    """Body: {"services": [{"name", "tier", "team", "runbook_url", "depends_on": [...]}]}"""
+    try:
+        data = json.loads(request.body or b"null")
+    except json.JSONDecodeError as exc:
+        raise IngestRejected(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    services = topology.topology_validate(data)
+    count = topology.topology_apply(services=services)
+    return {"updated": count, "services": selectors.service_topology()}
+
+
+@router.get("/stats", tags=["incidents"], summary="Events, alerts, incidents and noise reduction for a range")
+def stats(request: HttpRequest, since: str | None = None, until: str | None = None):
+    return selectors.stats_for_range(since=_time(since, "since"), until=_time(until, "until"))

@@ -1,0 +1,288 @@
+"""Getting events in: parse a batch, validate every event, store the valid batch whole.
+
+A batch with any invalid event is refused whole (no event stored) with each bad event's index,
+field and reason. A client id seen before is never stored twice, whether it came in an earlier
+batch, earlier in the same batch, or in a concurrent request (the unique constraint decides).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from incidents.errors import IngestRejected, IngestValidationError
+from incidents.fingerprints import message_signature
+from incidents.models import Event, Service, Severity
+
+JSON_TYPES = {"application/json"}
+JSONL_TYPES = {"application/x-ndjson", "application/jsonl", "application/json-lines", "application/x-jsonlines"}
+INGEST_TYPES = {Event.Type.ALERT, Event.Type.LOG, Event.Type.METRIC}
+KNOWN_FIELDS = {"id", "timestamp", "service", "type", "severity", "message", "metric", "value", "host", "fingerprint", "attributes"}
+MAX_LEN = {"id": 200, "service": 200, "metric": 200, "host": 255, "fingerprint": 128, "message": 20000}
+
+
+@dataclass
+class EventIn:
+    """One validated event, ready to store."""
+
+    timestamp: datetime
+    service: str
+    type: str
+    severity: str
+    message: str = ""
+    metric: str = ""
+    value: float | None = None
+    host: str = ""
+    fingerprint: str = ""
+    attributes: dict = field(default_factory=dict)
+    client_id: str | None = None
+
+
+@dataclass
+class IngestResult:
+    accepted: int
+    duplicates: int
+    events: list[Event]
+
+
+def batch_parse(*, body: bytes, content_type: str) -> list:
+    """Decode a request body into a list of raw event objects (JSON array, one object, or JSON Lines)."""
+    if not body or not body.strip():
+        raise IngestRejected("empty body: send at least one event")
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type not in JSON_TYPES | JSONL_TYPES:
+        raise IngestRejected(
+            f"unsupported content type {media_type or '(none)'!r}: send application/json (an array of events) "
+            "or application/x-ndjson (one event per line)",
+            status=415,
+        )
+    if len(body) > settings.INGEST_MAX_BYTES:
+        raise IngestRejected(f"body is {len(body)} bytes; the limit is {settings.INGEST_MAX_BYTES}", status=413)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestRejected(f"body is not UTF-8: {exc}") from exc
+    if not text.strip():
+        raise IngestRejected("empty body: send at least one event")
+    if media_type in JSON_TYPES:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise IngestRejected(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+        items = data if isinstance(data, list) else [data]
+        if isinstance(data, dict) and "events" in data and isinstance(data["events"], list):
+            items = data["events"]
+    else:
+        items = []
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise IngestRejected(f"invalid JSON on line {lineno}, column {exc.colno}: {exc.msg}") from exc
+    if not items:
+        raise IngestRejected("the batch holds no events")
+    if len(items) > settings.INGEST_MAX_EVENTS:
+        raise IngestRejected(f"the batch holds {len(items)} events; at most {settings.INGEST_MAX_EVENTS} per request", status=413)
+    return items
+
+
+def timestamp_parse(raw) -> datetime:
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        if not math.isfinite(raw):
+            raise ValueError("not a finite number")
+        # Epoch seconds, or milliseconds when the number is too large to be seconds.
+        seconds = raw / 1000.0 if raw > 1e11 else raw
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    if not isinstance(raw, str) or not raw:
+        raise ValueError("expected an ISO-8601 string such as 2026-01-31T12:00:00Z")
+    try:
+        ts = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValueError(f"{raw!r} is not an ISO-8601 timestamp") from exc
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts
+
+
+def event_validate(raw, index: int, errors: list[dict]) -> EventIn | None:
+    """Validate one raw event; append every problem to `errors` and return None if there is any."""
+    before = len(errors)
+
+    def bad(field_name: str, reason: str) -> None:
+        errors.append({"index": index, "field": field_name, "reason": reason})
+
+    if not isinstance(raw, dict):
+        bad("", f"expected a JSON object, got {type(raw).__name__}")
+        return None
+    unknown = set(raw) - KNOWN_FIELDS
+    if unknown:
+        bad(sorted(unknown)[0], f"unknown field(s) {', '.join(sorted(unknown))}; put free-form data in 'attributes'")
+
+    ts = None
+    if "timestamp" not in raw:
+        bad("timestamp", "required")
+    else:
+        try:
+            ts = timestamp_parse(raw["timestamp"])
+        except (ValueError, OverflowError, OSError) as exc:
+            bad("timestamp", str(exc))
+
+    def text(name: str, required: bool = False) -> str:
+        value = raw.get(name)
+        if value is None:
+            if required:
+                bad(name, "required")
+            return ""
+        if not isinstance(value, str):
+            bad(name, f"expected a string, got {type(value).__name__}")
+            return ""
+        if required and not value.strip():
+            bad(name, "must not be empty")
+        if name in MAX_LEN and len(value) > MAX_LEN[name]:
+            bad(name, f"longer than {MAX_LEN[name]} characters")
+        return value.strip() if name == "service" else value
+
+    service = text("service", required=True)
+    type_ = text("type", required=True)
+    if type_ and type_ not in INGEST_TYPES:
+        bad("type", f"{type_!r} is not one of alert, log, metric")
+    severity = raw.get("severity", Severity.INFO if type_ != Event.Type.ALERT else Severity.WARNING)
+    if severity not in Severity.values:
+        bad("severity", f"{severity!r} is not one of critical, warning, info")
+    message = text("message")
+    metric = text("metric")
+    host = text("host")
+    fingerprint = text("fingerprint")
+    client_id = raw.get("id")
+    if client_id is not None:
+        if isinstance(client_id, int) and not isinstance(client_id, bool):
+            client_id = str(client_id)
+        if not isinstance(client_id, str) or not client_id:
+            bad("id", "expected a non-empty string")
+            client_id = None
+        elif len(client_id) > MAX_LEN["id"]:
+            bad("id", f"longer than {MAX_LEN['id']} characters")
+
+    value = raw.get("value")
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            bad("value", f"expected a number, got {type(value).__name__}")
+            value = None
+        elif not math.isfinite(value):
+            bad("value", "must be finite")
+            value = None
+        else:
+            value = float(value)
+    if type_ == Event.Type.METRIC:
+        if not metric:
+            bad("metric", "required for a metric event")
+        if value is None and "value" not in raw:
+            bad("value", "required for a metric event")
+    elif type_ in (Event.Type.ALERT, Event.Type.LOG) and not message and "message" not in raw:
+        bad("message", f"required for an {type_} event" if type_ == "alert" else "required for a log event")
+
+    attributes = raw.get("attributes", {})
+    if attributes is None:
+        attributes = {}
+    if not isinstance(attributes, dict):
+        bad("attributes", f"expected an object, got {type(attributes).__name__}")
+        attributes = {}
+
+    if len(errors) > before:
+        return None
+    return EventIn(
+        timestamp=ts,
+        service=service,
+        type=type_,
+        severity=severity,
+        message=message,
+        metric=metric,
+        value=value,
+        host=host,
+        fingerprint=fingerprint,
+        attributes=attributes,
+        client_id=client_id,
+    )
+
+
+def batch_validate(items: list) -> list[EventIn]:
+    errors: list[dict] = []
+    events = [event_validate(raw, i, errors) for i, raw in enumerate(items)]
+    if errors:
+        raise IngestValidationError(errors)
+    return events  # type: ignore[return-value]
+
+
+def services_ensure(names: set[str]) -> dict[str, Service]:
+    """Return the services by name, creating unknown ones on the fly."""
+    found = {s.name: s for s in Service.objects.filter(name__in=names)}
+    missing = names - found.keys()
+    if missing:
+        Service.objects.bulk_create([Service(name=n) for n in sorted(missing)], ignore_conflicts=True)
+        found.update({s.name: s for s in Service.objects.filter(name__in=missing)})
+    return found
+
+
+def events_store(*, events: list[EventIn], source: str = Event.Source.API) -> IngestResult:
+    """Store a validated batch in one transaction, skipping client ids already stored."""
+    for attempt in range(3):
+        try:
+            return _events_store_once(events=events, source=source)
+        except IntegrityError:
+            # A concurrent request stored one of our client ids between our check and our
+            # insert: the whole batch rolled back, so check again and store the rest.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def _events_store_once(*, events: list[EventIn], source: str) -> IngestResult:
+    now = timezone.now()
+    ids = [e.client_id for e in events if e.client_id]
+    seen: set[str] = set()
+    if ids:
+        for start in range(0, len(ids), 1000):
+            seen.update(Event.objects.filter(client_id__in=ids[start : start + 1000]).values_list("client_id", flat=True))
+    services = services_ensure({e.service for e in events})
+    rows: list[Event] = []
+    duplicates = 0
+    for e in events:
+        if e.client_id:
+            if e.client_id in seen:
+                duplicates += 1
+                continue
+            seen.add(e.client_id)
+        rows.append(
+            Event(
+                timestamp=e.timestamp,
+                received_at=now,
+                service=services[e.service],
+                type=e.type,
+                severity=e.severity,
+                message=e.message,
+                metric=e.metric,
+                value=e.value,
+                host=e.host,
+                fingerprint=e.fingerprint or event_fingerprint(e),
+                attributes=e.attributes,
+                client_id=e.client_id,
+                source=source,
+            )
+        )
+    Event.objects.bulk_create(rows, batch_size=1000)
+    return IngestResult(accepted=len(rows), duplicates=duplicates, events=rows)
+
+
+def event_fingerprint(e: EventIn) -> str:
+    """A stable fingerprint for events that bring none: alerts by service and normalised message."""
+    if e.type == Event.Type.METRIC:
+        return ""
+    return f"{e.service}:{message_signature(e.message)}"[:128]

@@ -1,0 +1,237 @@
+"""The incident domain: services and their dependency graph, events, incidents and their audit trail.
+
+Events are the time series (millions of rows): every index below serves a query the product
+makes (ingest dedup, correlation windows, the console's timeline and log search, stats).
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    WARNING = "warning", "Warning"
+    INFO = "info", "Info"
+
+
+SEVERITY_RANK = {Severity.CRITICAL: 3, Severity.WARNING: 2, Severity.INFO: 1}
+
+
+class Service(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    tier = models.CharField(max_length=50, blank=True, default="")
+    team = models.CharField(max_length=200, blank=True, default="")
+    runbook_url = models.URLField(max_length=500, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    # "checkout depends on payments": a failure of payments spreads to checkout.
+    depends_on = models.ManyToManyField("self", symmetrical=False, related_name="dependants", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Event(models.Model):
+    class Type(models.TextChoices):
+        ALERT = "alert", "Alert"
+        LOG = "log", "Log"
+        METRIC = "metric", "Metric"
+        ANOMALY = "anomaly", "Anomaly"
+
+    class Source(models.TextChoices):
+        API = "api", "Ingest API"
+        ALERTMANAGER = "alertmanager", "Alertmanager"
+        DETECTOR = "detector", "Anomaly detector"
+        SIMULATOR = "simulator", "Simulator"
+
+    timestamp = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="events")
+    type = models.CharField(max_length=10, choices=Type.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.INFO)
+    message = models.TextField(blank=True, default="")
+    metric = models.CharField(max_length=200, blank=True, default="")
+    value = models.FloatField(null=True, blank=True)
+    host = models.CharField(max_length=255, blank=True, default="")
+    fingerprint = models.CharField(max_length=128, blank=True, default="")
+    attributes = models.JSONField(default=dict, blank=True)
+    # The client's own id: sending the same id twice never stores the event twice.
+    client_id = models.CharField(max_length=200, null=True, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.API)
+    incident = models.ForeignKey("Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["client_id"], condition=Q(client_id__isnull=False), name="event_client_id_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["timestamp"], name="event_ts"),
+            models.Index(fields=["service", "timestamp"], name="event_service_ts"),
+            models.Index(fields=["incident", "timestamp"], name="event_incident_ts"),
+            models.Index(fields=["type", "timestamp"], name="event_type_ts"),
+            models.Index(fields=["service", "metric", "host", "timestamp"], name="event_series_ts"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.service_id} {self.type} {self.message[:60]}"
+
+
+class Incident(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        INVESTIGATING = "investigating", "Investigating"
+        RESOLVED = "resolved", "Resolved"
+        FALSE_POSITIVE = "false_positive", "False positive"
+
+    OPEN_STATUSES = (Status.OPEN, Status.INVESTIGATING)
+
+    number = models.PositiveIntegerField(unique=True)
+    title = models.CharField(max_length=300)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.WARNING)
+    grouping_key = models.CharField(max_length=200)
+    started_at = models.DateTimeField()
+    last_event_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    root_cause_service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="root_cause_of")
+    pattern = models.ForeignKey("correlation.Pattern", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
+    summary = models.TextField(blank=True, default="")
+    confidence = models.FloatField(default=0.0)
+    # [{"service": str, "score": float, "pattern": slug|None, "reasons": [str], "evidence": [event ids]}], best first
+    hypotheses = models.JSONField(default=list, blank=True)
+    services = models.ManyToManyField(Service, related_name="incidents", blank=True)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_incidents")
+    tags = models.JSONField(default=list, blank=True)
+    incident_type = models.CharField(max_length=100, blank=True, default="")
+    resolution_notes = models.TextField(blank=True, default="")
+    event_count = models.PositiveIntegerField(default=0)
+    alert_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grouping_key"], condition=Q(status__in=["open", "investigating"]), name="one_open_incident_per_key"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "last_event_at"], name="incident_status_last"),
+            models.Index(fields=["severity", "started_at"], name="incident_sev_started"),
+            models.Index(fields=["started_at"], name="incident_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("incidents:detail", args=[self.number])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    @property
+    def root_cause_candidates(self) -> list[str]:
+        return [h["service"] for h in self.hypotheses]
+
+
+class TimelineEvent(models.Model):
+    """The audit trail: every state change of an incident, by whom and from where."""
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", "Opened"
+        STATUS = "status", "Status changed"
+        ASSIGNED = "assigned", "Assigned"
+        ROOT_CAUSE = "root_cause", "Root cause changed"
+        SEVERITY = "severity", "Severity changed"
+        NOTE = "note", "Note added"
+        FEEDBACK = "feedback", "Feedback given"
+        NOTIFIED = "notified", "Notification sent"
+
+    class Origin(models.TextChoices):
+        SYSTEM = "system", "Cleara"
+        CONSOLE = "console", "Console"
+        API = "api", "API"
+        SLACK = "slack", "Slack"
+        PAGERDUTY = "pagerduty", "PagerDuty"
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.SYSTEM)
+    from_value = models.CharField(max_length=200, blank=True, default="")
+    to_value = models.CharField(max_length=200, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["incident", "created_at"], name="timeline_incident_created")]
+
+
+class Note(models.Model):
+    """A comment on an incident (Markdown, rendered safely)."""
+
+    class Origin(models.TextChoices):
+        CONSOLE = "console", "Console"
+        SLACK = "slack", "Slack"
+        PAGERDUTY = "pagerduty", "PagerDuty"
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    author_name = models.CharField(max_length=200, blank=True, default="")
+    body = models.TextField()
+    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.CONSOLE)
+    external_id = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A bearer token for the ingest API. Only its SHA-256 is stored; the raw token is shown once."""
+
+    PREFIX = "clr_"
+
+    name = models.CharField(max_length=200, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
+
+    @classmethod
+    def generate_raw(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return _hash_token(raw)

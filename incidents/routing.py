@@ -1,0 +1,2 @@
+"""WebSocket routes of the console."""
+websocket_urlpatterns: list = []

@@ -1,0 +1,158 @@
+"""Writes of the incident domain: the lifecycle, assignment and notes.
+
+Every state change writes a TimelineEvent (the audit trail) and tells incidents.hooks inside the
+same transaction, so that the console's live update and the integrations' outbox follow it.
+"""
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from incidents import hooks
+from incidents.errors import IncidentTransitionError
+from incidents.models import Incident, Note, TimelineEvent
+
+S = Incident.Status
+ALLOWED_TRANSITIONS: dict[str, set[str]] = {
+    S.OPEN: {S.INVESTIGATING, S.RESOLVED, S.FALSE_POSITIVE},
+    S.INVESTIGATING: {S.OPEN, S.RESOLVED, S.FALSE_POSITIVE},
+    S.RESOLVED: {S.OPEN},  # reopen
+    S.FALSE_POSITIVE: {S.OPEN},
+}
+
+
+def timeline_event_record(
+    *,
+    incident: Incident,
+    kind: str,
+    actor: AbstractBaseUser | None = None,
+    origin: str = TimelineEvent.Origin.SYSTEM,
+    from_value: str = "",
+    to_value: str = "",
+    message: str = "",
+) -> TimelineEvent:
+    return TimelineEvent.objects.create(
+        incident=incident,
+        kind=kind,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        origin=origin,
+        from_value=str(from_value)[:200],
+        to_value=str(to_value)[:200],
+        message=message,
+    )
+
+
+def incident_number_next() -> int:
+    return (Incident.objects.aggregate(m=Max("number"))["m"] or 0) + 1
+
+
+@transaction.atomic
+def incident_set_status(
+    *,
+    incident: Incident,
+    status: str,
+    by: AbstractBaseUser | None = None,
+    origin: str = TimelineEvent.Origin.CONSOLE,
+    message: str = "",
+) -> Incident:
+    """Move an incident to `status`; a no-op when it is already there."""
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    if status not in S.values:
+        raise IncidentTransitionError(f"{status!r} is not a status; use one of {', '.join(S.values)}")
+    if incident.status == status:
+        return incident
+    if status not in ALLOWED_TRANSITIONS[incident.status]:
+        raise IncidentTransitionError(
+            f"incident #{incident.number} is {incident.get_status_display().lower()}; it cannot become {S(status).label.lower()}"
+        )
+    if status == S.OPEN and Incident.objects.filter(grouping_key=incident.grouping_key, status__in=Incident.OPEN_STATUSES).exclude(pk=incident.pk).exists():
+        # A newer incident already holds this key open; reopening keeps the history but not the key.
+        incident.grouping_key = f"{incident.grouping_key[:180]}#reopened-{incident.number}"
+    previous = incident.status
+    incident.status = status
+    incident.resolved_at = timezone.now() if status in (S.RESOLVED, S.FALSE_POSITIVE) else None
+    incident.save(update_fields=["status", "resolved_at", "grouping_key", "updated_at"])
+    timeline_event_record(
+        incident=incident, kind=TimelineEvent.Kind.STATUS, actor=by, origin=origin,
+        from_value=previous, to_value=status, message=message,
+    )
+    hooks.incident_changed(hooks.IncidentChange(incident.pk, "status", origin, {"from": previous, "to": status}))
+    return incident
+
+
+@transaction.atomic
+def incident_resolve(
+    *,
+    incident: Incident,
+    by: AbstractBaseUser | None = None,
+    origin: str = TimelineEvent.Origin.CONSOLE,
+    notes: str = "",
+    tags: list[str] | None = None,
+    incident_type: str = "",
+    false_positive: bool = False,
+) -> Incident:
+    """Resolve (or close as a false positive) with resolution notes and tags."""
+    target = S.FALSE_POSITIVE if false_positive else S.RESOLVED
+    incident = incident_set_status(incident=incident, status=target, by=by, origin=origin, message=notes)
+    fields = []
+    if notes:
+        incident.resolution_notes = notes
+        fields.append("resolution_notes")
+    if tags is not None:
+        incident.tags = sorted({t.strip() for t in tags if t.strip()})
+        fields.append("tags")
+    if incident_type:
+        incident.incident_type = incident_type
+        fields.append("incident_type")
+    if fields:
+        incident.save(update_fields=[*fields, "updated_at"])
+    return incident
+
+
+@transaction.atomic
+def incident_assign(
+    *,
+    incident: Incident,
+    assignee: AbstractBaseUser | None,
+    by: AbstractBaseUser | None = None,
+    origin: str = TimelineEvent.Origin.CONSOLE,
+) -> Incident:
+    previous = incident.assignee.get_username() if incident.assignee_id else ""
+    incident.assignee = assignee
+    incident.save(update_fields=["assignee", "updated_at"])
+    timeline_event_record(
+        incident=incident, kind=TimelineEvent.Kind.ASSIGNED, actor=by, origin=origin,
+        from_value=previous, to_value=assignee.get_username() if assignee else "",
+    )
+    hooks.incident_changed(hooks.IncidentChange(incident.pk, "assigned", origin))
+    return incident
+
+
+@transaction.atomic
+def note_add(
+    *,
+    incident: Incident,
+    body: str,
+    author: AbstractBaseUser | None = None,
+    author_name: str = "",
+    origin: str = Note.Origin.CONSOLE,
+    external_id: str = "",
+) -> Note:
+    body = body.strip()
+    if not body:
+        raise IncidentTransitionError("a note needs some text")
+    if external_id and Note.objects.filter(incident=incident, external_id=external_id).exists():
+        return Note.objects.get(incident=incident, external_id=external_id)
+    note = Note.objects.create(
+        incident=incident,
+        body=body,
+        author=author if author is not None and author.is_authenticated else None,
+        author_name=author_name or (author.get_username() if author is not None and author.is_authenticated else ""),
+        origin=origin,
+        external_id=external_id,
+    )
+    timeline_event_record(incident=incident, kind=TimelineEvent.Kind.NOTE, actor=author, origin=origin, message=body[:500])
+    hooks.incident_changed(hooks.IncidentChange(incident.pk, "note", origin, {"note_id": note.pk}))
+    return note
