@@ -116,8 +116,8 @@ class IsolationForestDetector:
         refit_every: int = 1024,
         n_estimators: int = 50,
         max_samples: int = 256,
-        memory: int = 2000,
-        min_history: int = 64,
+        memory: int = 4000,
+        min_history: int = 16,
         seed: int = 0,
     ):
         self.window = window
@@ -139,10 +139,7 @@ class IsolationForestDetector:
         self.cal = TailCalibrator(memory, min_history)
 
     def _featurise(self, ts: float, value: float) -> tuple[list[float], float, float]:
-        w = self.values
-        med = w.quantile(0.5)
-        spread = (w.quantile(0.75) - w.quantile(0.25)) / 1.349
-        scale = max(spread, 0.01 * (w.sorted[-1] - w.sorted[0]), 1e-6 * abs(med), 1e-9)
+        med, scale = self.values.center_scale()
         step = abs(value - self.prev) / scale
         local = (sum(self.steps) + step) / (len(self.steps) + 1)
         season = self.seasonal.expected(ts)

@@ -93,8 +93,8 @@ class LSTMDetector:
         seq_len: int = 48,
         lr: float = 0.01,
         replay: int = 64,
-        memory: int = 2000,
-        min_history: int = 64,
+        memory: int = 4000,
+        min_history: int = 16,
         seed: int = 0,
     ):
         self.hidden = hidden
@@ -121,10 +121,7 @@ class LSTMDetector:
         self.cal = TailCalibrator(memory, min_history)
 
     def _normalise(self, value: float) -> tuple[float, float, float]:
-        w = self.values
-        med = w.quantile(0.5)
-        spread = (w.quantile(0.75) - w.quantile(0.25)) / 1.349
-        scale = max(spread, 0.01 * (w.sorted[-1] - w.sorted[0]), 1e-6 * abs(med), 1e-9)
+        med, scale = self.values.center_scale()
         u = (value - med) / scale
         return min(CLIP, max(-CLIP, u)), med, scale
 

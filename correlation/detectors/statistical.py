@@ -33,8 +33,8 @@ class StatisticalDetector:
         window: int = 256,
         burst: int = 6,
         ewma_alpha: float = 0.05,
-        memory: int = 2000,
-        min_history: int = 64,
+        memory: int = 4000,
+        min_history: int = 16,
     ):
         self.window = window
         self.burst = burst
@@ -53,22 +53,13 @@ class StatisticalDetector:
 
     # -- scoring ----------------------------------------------------------------------------
 
-    def _scale(self) -> tuple[float, float]:
-        """(median, robust scale) of the rolling window, with a floor so flat series stay sane."""
-        w = self.values
-        med = w.quantile(0.5)
-        spread = (w.quantile(0.75) - w.quantile(0.25)) / 1.349
-        full = w.sorted[-1] - w.sorted[0]
-        floor = max(0.01 * full, 1e-6 * abs(med), 1e-9)
-        return med, max(spread, floor)
-
     def update(self, ts: float, value: float) -> PointScore:
         value = float(value)
         if self.n < self.min_history:
             self._learn(ts, value, None)
             return warming(self.n, self.min_history)
 
-        med, scale = self._scale()
+        med, scale = self.values.center_scale()
         z = abs(value - med) / scale
         burst = (sum(self.recent_z) + z) / (len(self.recent_z) + 1)
 

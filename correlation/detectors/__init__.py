@@ -1,0 +1,41 @@
+"""Streaming anomaly detectors, one instance per metric series. Pure numpy / scikit-learn / torch:
+nothing here imports Django, so benchmarks and tests call it directly (STYLE.md C2).
+
+``make_detector(name)`` builds a fresh detector, ``detector_from_state(state)`` restores one from
+its ``get_state()`` dict (the dict names its own kind).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import PointScore, StreamingDetector, score_series
+from .ensemble import THRESHOLD, EnsembleDetector
+from .isolation_forest import IsolationForestDetector
+from .lstm import LSTMDetector
+from .statistical import StatisticalDetector
+
+DETECTORS: dict[str, type] = {
+    "statistical": StatisticalDetector,
+    "iforest": IsolationForestDetector,
+    "lstm": LSTMDetector,
+    "ensemble": EnsembleDetector,
+}
+
+
+def make_detector(name: str = "ensemble") -> StreamingDetector:
+    try:
+        return DETECTORS[name]()
+    except KeyError:
+        raise ValueError(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}") from None
+
+
+def detector_from_state(state: dict[str, Any]) -> StreamingDetector:
+    return DETECTORS[state["kind"]].from_state(state)
+
+
+__all__ = [
+    "DETECTORS", "THRESHOLD", "EnsembleDetector", "IsolationForestDetector", "LSTMDetector",
+    "PointScore", "StatisticalDetector", "StreamingDetector", "detector_from_state", "make_detector",
+    "score_series",
+]
