@@ -1,13 +1,593 @@
 """Online correlation: each arriving alert or anomaly joins the open incident it belongs to, or opens one.
 
-`events_correlate` takes the batch's stored events and returns the ids of the incidents it
-created or changed.
+`events_correlate` takes one stored batch (alerts, logs, metrics, anomalies) and returns the ids
+of the incidents it created or changed. It works per batch with a bounded number of queries: it
+loads the open incidents and the pending (not yet correlated) signals around the batch's event
+time once, decides everything in memory, then writes the assignments in bulk. The whole step runs
+under one lock (PostgreSQL advisory lock; SQLite serialises writers already), so that two ingest
+requests never open the same incident twice.
+
+The rules, all by event time (events arrive late and out of order):
+
+- A signal (alert or anomaly) joins the open incident it is most related to: the same fingerprint,
+  the same service, or a service a few hops away along the dependency graph (a failure spreads to
+  the services that call the failing one), within the incident's window. The window opens
+  `EARLY` before the incident's first signal and closes `QUIET` after its last activity: a quiet
+  incident stops accepting, and a later burst opens a new one. Only a new fingerprint (or a
+  critical signal) counts as activity, so that an alert that keeps flapping does not hold an
+  incident open forever.
+- A signal that joins nothing stays pending. An incident opens when a critical alert or anomaly
+  arrives, or when the related pending signals close in time pile up to `OPEN_WEIGHT` (an alert
+  fingerprint counts 1, an anomalous series 0.5): an isolated blip or a warning flapping on its own
+  never opens one. A fingerprint that fired `FLAP_COUNT` times in the last hour without becoming
+  part of an incident is a chronic flapper and neither opens nor spreads incidents. Resolved alerts
+  never open incidents; they rejoin the incident that holds their firing alert.
+- Evidence: warning and error logs and anomalies of an incident's services and of their direct
+  neighbours (a dependency, where a deeper cause shows first; a caller, where the failure spreads)
+  within its window join it too, so that an
+  incident's events are what supports it, not everything that happened meanwhile. Raw metric points
+  do not: their anomalies do.
+
+After the assignments, the root cause of every changed incident is ranked again (correlation.rca),
+and a changed top hypothesis or a higher severity is written to the timeline and told to
+incidents.hooks.
 """
 from __future__ import annotations
 
-from incidents.models import Event
+import bisect
+import math
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Count, Max, Min
+from django.db.models.fields.json import KT
+
+from correlation import rca
+from correlation.patterns import PatternSpec, patterns_load
+from incidents import hooks
+from incidents.models import SEVERITY_RANK, Event, Incident, Service, Severity, TimelineEvent
+from incidents.services import incident_number_next, timeline_event_record
+
+EARLY = timedelta(minutes=10)
+QUIET = timedelta(minutes=15)
+CLUSTER_WINDOW = timedelta(minutes=10)
+FLAP_HISTORY = timedelta(hours=1)
+FLAP_COUNT = 3
+RESOLVE_GRACE = timedelta(hours=3)
+EVIDENCE_GAP = timedelta(minutes=5)
+EVIDENCE_MAX = timedelta(hours=3)
+JOIN_HOPS = {0: 0.9, 1: 0.7, 2: 0.5, 3: 0.3}
+CONE_HOPS = 4
+JOIN_THRESHOLD = 0.2
+OPEN_WEIGHT = 3.0
+BACKFILL_LIMIT = 50_000
+UPDATE_CHUNK = 2000
+LOCK_KEY = zlib.crc32(b"cleara.correlation") & 0x7FFFFFFF
+
+SIGNAL_TYPES = (Event.Type.ALERT, Event.Type.ANOMALY)
+EVIDENCE_SEVERITIES = (Severity.WARNING, Severity.CRITICAL)
+OPEN = Incident.OPEN_STATUSES
+
+
+@dataclass
+class Item:
+    """One event as the engine sees it (a light copy, so the decisions need no model instances)."""
+
+    pk: int
+    ts: datetime
+    service: str
+    type: str
+    severity: str
+    fingerprint: str
+    firing: bool
+    client_id: str | None
+    message: str = ""
+    metric: str = ""
+    attached: bool = False
+
+    @property
+    def is_signal(self) -> bool:
+        return self.type in SIGNAL_TYPES
+
+    @property
+    def live(self) -> bool:
+        """A firing signal of warning or critical severity: the kind that opens and extends incidents."""
+        return self.is_signal and self.firing and self.severity != Severity.INFO
+
+    @property
+    def weight_key(self) -> tuple[str, float]:
+        if self.type == Event.Type.ANOMALY:
+            return f"{self.service}:{self.metric or self.fingerprint}", 0.5
+        return self.fingerprint, 1.0
+
+
+@dataclass
+class Group:
+    """The events of one incident that share service, type, severity, fingerprint, metric and firing state."""
+
+    n: int
+    first: datetime
+    last: datetime
+    pk: int  # the evidence event shown for the group
+    client_id: str | None
+    message: str
+
+
+GroupKey = tuple  # (service, type, severity, fingerprint, metric, firing)
+
+
+@dataclass
+class OpenIncident:
+    incident: Incident | None
+    groups: dict[GroupKey, Group] = field(default_factory=dict)
+    first: datetime | None = None  # first live signal
+    activity: datetime | None = None  # last activity (a new fingerprint or a critical signal)
+    last_event: datetime | None = None
+    signal_services: set[str] = field(default_factory=set)
+    fingerprints: set[str] = field(default_factory=set)
+    new: list[Item] = field(default_factory=list)
+    scope: set[str] = field(default_factory=set)
+    known_services: set[str] = field(default_factory=set)
+    seed: Item | None = None
+
+    @classmethod
+    def from_groups(cls, incident: Incident, groups: dict[GroupKey, Group]) -> OpenIncident:
+        state = cls(incident=incident, groups=groups, known_services={k[0] for k in groups})
+        for (service, type_, severity, fingerprint, _metric, firing), g in groups.items():
+            state.last_event = max(state.last_event or g.last, g.last)
+            if type_ not in SIGNAL_TYPES:
+                continue
+            state.signal_services.add(service)
+            state.fingerprints.add(fingerprint)
+            if firing and severity != Severity.INFO:
+                state.first = min(state.first or g.first, g.first)
+                active = g.last if severity == Severity.CRITICAL else g.first
+                state.activity = max(state.activity or active, active)
+        state.first = state.first or incident.started_at
+        state.activity = state.activity or incident.last_event_at
+        state.last_event = state.last_event or incident.last_event_at
+        if not state.signal_services and incident.root_cause_service_id:
+            state.signal_services.add(incident.root_cause_service.name)
+        return state
+
+    def add(self, item: Item) -> None:
+        item.attached = True
+        self.new.append(item)
+        key = (item.service, item.type, item.severity, item.fingerprint, item.metric, item.firing)
+        g = self.groups.get(key)
+        if g is None:
+            self.groups[key] = Group(1, item.ts, item.ts, item.pk, item.client_id, item.message)
+        else:
+            g.n += 1
+            if item.ts < g.first:
+                g.first, g.pk, g.client_id = item.ts, item.pk, item.client_id
+            g.last = max(g.last, item.ts)
+        self.last_event = max(self.last_event or item.ts, item.ts)
+        if not item.is_signal:
+            return
+        self.signal_services.add(item.service)
+        if item.live:
+            self.first = min(self.first or item.ts, item.ts)
+            if item.fingerprint not in self.fingerprints or item.severity == Severity.CRITICAL:
+                self.activity = max(self.activity or item.ts, item.ts)
+        self.fingerprints.add(item.fingerprint)
+
+    def affinity(self, item: Item, topology: rca.Topology, *, chronic: bool) -> float:
+        """How strongly a signal belongs here (0: not at all)."""
+        if item.ts < self.first - EARLY:
+            return 0.0
+        if not item.live:
+            # A resolution (or an info alert) only rejoins the incident that holds its fingerprint.
+            if item.fingerprint in self.fingerprints and item.ts <= self.activity + RESOLVE_GRACE:
+                return 1.0
+            return 0.0
+        if item.ts > self.activity + QUIET:
+            return 0.0
+        if item.fingerprint in self.fingerprints:
+            relation = 1.0
+        elif item.service in self.signal_services:
+            relation = JOIN_HOPS[0]
+        elif chronic or not in_cone(topology, item.service, roots(topology, self.signal_services)):
+            return 0.0
+        else:
+            hops = [topology.distance(item.service, s) for s in self.signal_services]
+            hops = [h for h in hops if h is not None]
+            relation = JOIN_HOPS.get(min(hops), 0.0) if hops else 0.0
+        gap = max(0.0, (item.ts - self.activity).total_seconds(), (self.first - item.ts).total_seconds())
+        return relation * (0.5 + 0.5 * math.exp(-gap / QUIET.total_seconds()))
+
+    def evidence_end(self) -> datetime:
+        """Evidence is accepted up to QUIET after the last activity, and further while it keeps coming."""
+        return max(self.activity + QUIET, min(self.last_event + EVIDENCE_GAP, self.activity + EVIDENCE_MAX))
+
+    def accepts_evidence(self, item: Item) -> bool:
+        return item.service in self.scope and self.first - EARLY <= item.ts <= self.evidence_end()
+
+
+def roots(topology: rca.Topology, services: set[str]) -> set[str]:
+    """The services of a group that depend on no other service of the group: where it could have started."""
+    found = {s for s in services if not (topology.downstream(s).keys() - {s}) & services}
+    return found or set(services)  # a dependency cycle: every member is a candidate
+
+
+def in_cone(topology: rca.Topology, service: str, candidates: set[str]) -> bool:
+    """Whether a failure starting at one of `candidates` explains trouble at `service`: it calls the
+    candidate (the failure spread to it) or the candidate calls it (a deeper cause), within CONE_HOPS."""
+    for r in candidates:
+        hops = topology.upstream(r).get(service)
+        if hops is None:
+            hops = topology.downstream(r).get(service)
+        if hops is not None and hops <= CONE_HOPS:
+            return True
+    return False
 
 
 def events_correlate(*, events: list[Event]) -> list[int]:
-    # The correlation engine (issue 2) replaces this.
-    return []
+    """Correlate one stored batch; returns the ids of the incidents created or changed."""
+    candidates = [
+        e for e in events
+        if e.incident_id is None
+        and (e.type in SIGNAL_TYPES or (e.type == Event.Type.LOG and e.severity in EVIDENCE_SEVERITIES))
+    ]
+    if not candidates:
+        return []
+    with transaction.atomic():
+        _lock()
+        return _Correlator(candidates).run()
+
+
+def _lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+    # SQLite: the transaction is IMMEDIATE (settings), so it already holds the write lock.
+
+
+def topology_load() -> tuple[rca.Topology, dict[int, str], dict[str, int]]:
+    """The dependency graph (two queries), with the id <-> name maps of every service."""
+    services = list(Service.objects.values_list("id", "name", "tier"))
+    names = {pk: name for pk, name, _ in services}
+    deps: dict[str, set[str]] = {name: set() for name in names.values()}
+    for a, b in Service.depends_on.through.objects.values_list("from_service_id", "to_service_id"):
+        deps[names[a]].add(names[b])
+    return rca.Topology(deps, {name: tier for _, name, tier in services}), names, {n: pk for pk, n in names.items()}
+
+
+class _Correlator:
+    def __init__(self, events: list[Event]):
+        self.batch = events
+        self.topology, self.names, self.ids = topology_load()
+        self.opens: list[OpenIncident] = []
+        self.pool: list[Item] = []  # pending signals around the batch, by time
+        self.pool_ts: list[datetime] = []
+        self.firing_by_fp: dict[str, list[datetime]] = defaultdict(list)
+        self._patterns: list[PatternSpec] | None = None
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def _item(self, e: Event) -> Item:
+        return Item(
+            pk=e.pk, ts=e.timestamp, service=self.names[e.service_id], type=e.type, severity=e.severity,
+            fingerprint=e.fingerprint, firing=(e.attributes or {}).get("alert_status") != "resolved",
+            client_id=e.client_id, message=e.message, metric=e.metric,
+        )
+
+    def _load_open(self, lo: datetime, hi: datetime, *, resolutions: bool) -> None:
+        # A resolution can rejoin an incident long quiet; anything else only one within QUIET.
+        since = lo - (RESOLVE_GRACE if resolutions else QUIET)
+        incidents = list(
+            Incident.objects.filter(status__in=OPEN, last_event_at__gte=since, started_at__lte=hi + EARLY)
+            .select_related("root_cause_service", "pattern")
+        )
+        if not incidents:
+            return
+        groups: dict[int, dict[GroupKey, Group]] = {i.pk: {} for i in incidents}
+        rows = (
+            Event.objects.filter(incident_id__in=groups.keys())
+            .annotate(alert_status=KT("attributes__alert_status"))
+            .values("incident_id", "service_id", "type", "severity", "fingerprint", "metric", "alert_status")
+            .annotate(n=Count("id"), first=Min("timestamp"), last=Max("timestamp"), pk=Min("id"), message=Min("message"))
+            .order_by()
+        )
+        for r in rows:
+            key = (self.names[r["service_id"]], r["type"], r["severity"], r["fingerprint"], r["metric"], r["alert_status"] != "resolved")
+            groups[r["incident_id"]][key] = Group(r["n"], r["first"], r["last"], r["pk"], None, r["message"])
+        self.opens = [OpenIncident.from_groups(i, groups[i.pk]) for i in incidents]
+
+    def _load_pool(self, lo: datetime, hi: datetime) -> None:
+        rows = (
+            Event.objects.filter(type__in=SIGNAL_TYPES, incident__isnull=True, timestamp__gte=lo - FLAP_HISTORY, timestamp__lte=hi + CLUSTER_WINDOW)
+            .annotate(alert_status=KT("attributes__alert_status"))
+            .values_list("pk", "timestamp", "service_id", "type", "severity", "fingerprint", "alert_status", "client_id", "message", "metric")
+            .order_by("timestamp", "pk")
+        )
+        self.pool = [
+            Item(pk, ts, self.names[sid], type_, sev, fp, status != "resolved", cid, msg, metric)
+            for pk, ts, sid, type_, sev, fp, status, cid, msg, metric in rows
+        ]
+        self.pool_ts = [i.ts for i in self.pool]
+        for item in self.pool:
+            if item.live:
+                self.firing_by_fp[item.fingerprint].append(item.ts)
+
+    @property
+    def patterns(self) -> list[PatternSpec]:
+        if self._patterns is None:
+            self._patterns = patterns_load()
+        return self._patterns
+
+    # -- deciding ------------------------------------------------------------------------------
+
+    def _chronic(self, item: Item) -> bool:
+        times = self.firing_by_fp.get(item.fingerprint, [])
+        return bisect.bisect_right(times, item.ts) - bisect.bisect_left(times, item.ts - FLAP_HISTORY) >= FLAP_COUNT
+
+    def _cluster(self, seed: Item) -> list[Item]:
+        """The pending live signals close to `seed` in time that one root explains together with it.
+
+        The root is `seed`'s service or one of its dependencies, and the members are that root and
+        the services that call it (directly or not): signals that could all be one failure
+        spreading upwards. Linking signals pairwise instead would chain unrelated failures through
+        a hub that calls both (an API gateway calls nearly everything)."""
+        lo = bisect.bisect_left(self.pool_ts, seed.ts - CLUSTER_WINDOW)
+        hi = bisect.bisect_right(self.pool_ts, seed.ts + CLUSTER_WINDOW)
+        nearby = [i for i in self.pool[lo:hi] if i is not seed and not i.attached and i.live and not self._chronic(i)]
+        best, best_weight = [seed], self._weight([seed])
+        for root, down in self.topology.downstream(seed.service).items():
+            if down > CONE_HOPS:
+                continue
+            up = self.topology.upstream(root)
+            members = [seed, *(i for i in nearby if up.get(i.service, CONE_HOPS + 1) <= CONE_HOPS)]
+            weight = self._weight(members)
+            if weight > best_weight:
+                best, best_weight = members, weight
+        return best
+
+    @staticmethod
+    def _weight(items: list[Item]) -> float:
+        weights: dict[str, float] = {}
+        for i in items:
+            key, w = i.weight_key
+            weights[key] = w
+        return sum(weights.values())
+
+    def _opens(self, cluster: list[Item]) -> bool:
+        return any(i.severity == Severity.CRITICAL for i in cluster) or self._weight(cluster) >= OPEN_WEIGHT
+
+    def _place_signal(self, item: Item) -> None:
+        chronic = item.live and self._chronic(item)
+        best, best_score = None, JOIN_THRESHOLD
+        for state in self.opens:
+            score = state.affinity(item, self.topology, chronic=chronic)
+            if score > best_score:
+                best, best_score = state, score
+        if best is not None:
+            best.add(item)
+            return
+        if not item.live or chronic:
+            return  # stays pending
+        cluster = self._cluster(item)
+        if self._opens(cluster):
+            state = OpenIncident(incident=None, seed=min(cluster, key=lambda i: (i.ts, i.pk)))
+            for member in sorted(cluster, key=lambda i: i.ts):
+                state.add(member)
+            self.opens.append(state)
+
+    def _scopes(self) -> None:
+        """Where an incident takes evidence from: its signalling services and their direct neighbours
+        (a dependency, where a deeper cause shows first; a caller, where the failure spreads)."""
+        deps, callers = self.topology.deps, self.topology.dependants
+        for state in self.opens:
+            state.scope = set(state.signal_services)
+            for s in state.signal_services:
+                state.scope.update(deps.get(s, ()), callers.get(s, ()))
+
+    def _place_evidence(self, items: list[Item]) -> None:
+        for item in sorted(items, key=lambda i: i.ts):
+            if item.attached:
+                continue
+            fits = [s for s in self.opens if s.accepts_evidence(item)]
+            if fits:
+                max(fits, key=lambda s: (item.service in s.signal_services, s.activity)).add(item)
+
+    def _backfill(self, touched: list[OpenIncident], exclude: set[int]) -> list[Item]:
+        """Earlier evidence of the incidents this batch opened or grew: logs stored before they opened."""
+        scope_ids = {self.ids[s] for st in touched for s in st.scope if s in self.ids}
+        if not scope_ids:
+            return []
+        lo = min(st.first for st in touched) - EARLY
+        hi = max(st.activity for st in touched) + EVIDENCE_MAX
+        rows = (
+            Event.objects.filter(
+                type=Event.Type.LOG, severity__in=EVIDENCE_SEVERITIES, incident__isnull=True,
+                service_id__in=scope_ids, timestamp__gte=lo, timestamp__lte=hi,
+            )
+            .values_list("pk", "timestamp", "service_id", "severity", "fingerprint", "client_id", "message")
+            .order_by("timestamp")[:BACKFILL_LIMIT]
+        )
+        return [
+            Item(pk, ts, self.names[sid], Event.Type.LOG, sev, fp, True, cid, msg)
+            for pk, ts, sid, sev, fp, cid, msg in rows
+            if pk not in exclude
+        ]
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def run(self) -> list[int]:
+        items = [self._item(e) for e in self.batch]
+        lo, hi = min(i.ts for i in items), max(i.ts for i in items)
+        self._load_open(lo, hi, resolutions=any(i.is_signal and not i.live for i in items))
+        batch_signals = {i.pk for i in items if i.is_signal}
+        if not batch_signals and not self.opens:
+            return []
+        if batch_signals:
+            self._load_pool(lo, hi)
+            # The pool holds only what is still pending: a concurrent request may have taken some.
+            for item in [i for i in self.pool if i.pk in batch_signals]:
+                if not item.attached:
+                    self._place_signal(item)
+        self._scopes()
+        in_scope = set().union(*(s.scope for s in self.opens)) if self.opens else set()
+        logs = [i for i in items if not i.is_signal and i.service in in_scope]
+        if logs:
+            taken = set(Event.objects.filter(pk__in=[i.pk for i in logs], incident__isnull=False).values_list("pk", flat=True))
+            logs = [i for i in logs if i.pk not in taken]
+        self._place_evidence(logs + [i for i in self.pool if i.type == Event.Type.ANOMALY and not i.attached])
+        touched = [s for s in self.opens if s.incident is None or any(i.is_signal for i in s.new)]
+        if touched:
+            self._place_evidence(self._backfill(touched, exclude={i.pk for i in items}))
+        return self._write([s for s in self.opens if s.new])
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _signals_of(self, state: OpenIncident) -> dict[str, rca.ServiceSignals]:
+        by_service: dict[str, rca.ServiceSignals] = {}
+        texts: dict[str, set[str]] = defaultdict(set)
+        for (service, type_, severity, _fp, metric, firing), g in state.groups.items():
+            sig = by_service.get(service)
+            if sig is None:
+                sig = by_service[service] = rca.ServiceSignals(service=service, tier=self.topology.tier(service))
+            if g.message:
+                texts[service].add(g.message.lower()[:300])
+            onset = None
+            if type_ in SIGNAL_TYPES and firing and severity != Severity.INFO:
+                onset = g.first
+                if type_ == Event.Type.ALERT:
+                    sig.alerts += g.n
+                else:
+                    sig.anomalies += g.n
+                if sig.max_severity is None or SEVERITY_RANK[severity] > SEVERITY_RANK[sig.max_severity]:
+                    sig.max_severity = severity
+                if metric:
+                    sig.metrics.add(metric)
+                weight = 1.0 if severity == Severity.CRITICAL else 0.7
+                if type_ == Event.Type.ANOMALY:
+                    weight *= 0.8
+            elif type_ == Event.Type.LOG:
+                if severity == Severity.CRITICAL:
+                    sig.error_logs += g.n
+                    if g.n >= 3:  # a repeated error, not a stray line
+                        onset = g.first
+                else:
+                    sig.warning_logs += g.n
+                weight = (0.4 if severity == Severity.CRITICAL else 0.2) * min(1.0, 0.5 + g.n / 10)
+            else:
+                weight = 0.1
+            if onset is not None and (sig.onset is None or onset < sig.onset):
+                sig.onset = onset
+            sig.evidence.append((weight, g.pk, g.client_id))
+        for service, sig in by_service.items():
+            sig.text = "\n".join(sorted(texts[service]))
+        return by_service
+
+    def _write(self, changed: list[OpenIncident]) -> list[int]:
+        if not changed:
+            return []
+        results = [(state, rca.rank(signals=self._signals_of(state), topology=self.topology, patterns=self.patterns)) for state in changed]
+        self._fill_client_ids(results)
+        next_number = None
+        ids = []
+        for state, result in results:
+            if state.incident is None:
+                if next_number is None:
+                    next_number = incident_number_next()
+                self._create(state, result, next_number)
+                next_number += 1
+            else:
+                self._update(state, result)
+            ids.append(state.incident.pk)
+        return ids
+
+    def _fill_client_ids(self, results: list[tuple[OpenIncident, rca.RcaResult]]) -> None:
+        """Evidence names events by client id too: look up the ones the aggregate did not carry."""
+        missing = {pk for _, r in results for h in r.hypotheses for _, pk, cid in h.evidence if cid is None}
+        if not missing:
+            return
+        found = dict(Event.objects.filter(pk__in=missing).values_list("pk", "client_id"))
+        for _, r in results:
+            for h in r.hypotheses:
+                h.evidence = [(w, pk, cid if cid is not None else found.get(pk)) for w, pk, cid in h.evidence]
+
+    def _fields(self, state: OpenIncident, result: rca.RcaResult) -> dict:
+        severity = Severity.WARNING
+        events = alerts = 0
+        started = None
+        for (service, type_, sev, _fp, _metric, firing), g in state.groups.items():
+            events += g.n
+            if type_ == Event.Type.ALERT:
+                alerts += g.n
+            if type_ in SIGNAL_TYPES and firing and SEVERITY_RANK.get(sev, 0) > SEVERITY_RANK[severity]:
+                severity = sev
+            started = min(started or g.first, g.first)
+        root = result.root
+        affected = sorted({k[0] for k in state.groups})
+        pattern = result.pattern
+        title = f"{pattern.name} on {root}" if pattern else f"{root or affected[0]} degraded"
+        if len(affected) > 1:
+            title += f" ({len(affected) - 1} more service{'s' if len(affected) > 2 else ''} affected)"
+        return {
+            "title": title[:300],
+            "severity": severity,
+            "started_at": started,
+            "last_event_at": state.last_event,
+            "root_cause_service_id": self.ids.get(root) if root else None,
+            "pattern_id": pattern.pk if pattern else None,
+            "incident_type": pattern.incident_type if pattern else "",
+            "confidence": result.confidence,
+            "hypotheses": [h.to_json() for h in result.hypotheses],
+            "summary": result.summary,
+            "event_count": events,
+            "alert_count": alerts,
+        }
+
+    def _attach(self, state: OpenIncident) -> None:
+        incident = state.incident
+        pks = [i.pk for i in state.new]
+        for start in range(0, len(pks), UPDATE_CHUNK):
+            Event.objects.filter(pk__in=pks[start : start + UPDATE_CHUNK], incident__isnull=True).update(incident_id=incident.pk)
+        services = {i.service for i in state.new} - state.known_services
+        if services:
+            incident.services.add(*(self.ids[s] for s in services))
+
+    def _create(self, state: OpenIncident, result: rca.RcaResult, number: int) -> None:
+        fields = self._fields(state, result)
+        seed = state.seed
+        key = f"corr:{seed.service}:{seed.pk}"[:200]
+        # Plain create, no full_clean(): every field is computed here, and the validation queries
+        # (unique number, open-key constraint) would cost more than the insert; the constraints hold.
+        state.incident = Incident.objects.create(number=number, grouping_key=key, status=Incident.Status.OPEN, **fields)
+        self._attach(state)
+        incident = state.incident
+        services = sorted({k[0] for k in state.groups})
+        timeline_event_record(
+            incident=incident, kind=TimelineEvent.Kind.OPENED, to_value=incident.severity,
+            message=f"Opened by correlation from {fields['alert_count']} alert(s) on {', '.join(services)}. {fields['summary']}",
+        )
+        hooks.incident_changed(hooks.IncidentChange(incident.pk, "opened", TimelineEvent.Origin.SYSTEM))
+
+    def _update(self, state: OpenIncident, result: rca.RcaResult) -> None:
+        incident = state.incident
+        before_root = incident.root_cause_service.name if incident.root_cause_service_id else None
+        before_severity = incident.severity
+        fields = self._fields(state, result)
+        if incident.incident_type and incident.incident_type != (incident.pattern.incident_type if incident.pattern_id else ""):
+            fields.pop("incident_type")  # set by a person: keep it
+        for name, value in fields.items():
+            setattr(incident, name, value)
+        incident.save(update_fields=[*fields, "updated_at"])
+        self._attach(state)
+        kinds = []
+        if result.root and before_root and result.root != before_root:
+            timeline_event_record(
+                incident=incident, kind=TimelineEvent.Kind.ROOT_CAUSE, from_value=before_root, to_value=result.root,
+                message=result.summary,
+            )
+            kinds.append(("root_cause", {"from": before_root, "to": result.root}))
+        if SEVERITY_RANK[incident.severity] > SEVERITY_RANK[before_severity]:
+            timeline_event_record(incident=incident, kind=TimelineEvent.Kind.SEVERITY, from_value=before_severity, to_value=incident.severity)
+            kinds.append(("severity", {"from": before_severity, "to": incident.severity}))
+        for kind, data in kinds or [("updated", {"events": len(state.new)})]:
+            hooks.incident_changed(hooks.IncidentChange(incident.pk, kind, TimelineEvent.Origin.SYSTEM, data))

@@ -1,0 +1,272 @@
+"""Root-cause ranking: which of an incident's services most probably started it, how sure we are, and why.
+
+Plain functions over plain data (`ServiceSignals` per service, a `Topology`, the compiled
+patterns), so that tests and benchmarks call them without a database. Every candidate (each
+affected service, plus a silent dependency that several affected services share) is scored on
+five kinds of evidence:
+
+- onset: how soon after the incident's first signal the service itself went wrong;
+- healthy dependencies: a root cause's own dependencies are fine (or went wrong only after it);
+- coverage: how many of the other affected services depend on it (a failure spreads to callers);
+- pattern: how well its own messages and metrics fit a known failure mode at that kind of service;
+- severity and volume of its own signals.
+
+The scores are turned into probabilities with a softmax; the confidence is the top hypothesis's
+probability, discounted when the incident has little evidence. It is high when one hypothesis
+clearly dominates and falls towards 1/n when several explain the data equally well.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from correlation.patterns import PatternMatch, PatternSpec, pattern_best
+
+WEIGHTS = {"onset": 0.24, "healthy": 0.22, "coverage": 0.26, "pattern": 0.14, "severity": 0.09, "volume": 0.05}
+# Softmax temperature: a 0.1 lead in score is worth a factor e^(0.1/0.07) = 4 in probability.
+TEMPERATURE = 0.07
+# A service's onset counts this much less per second after the incident's first onset.
+ONSET_TAU_S = 150.0
+# A dependency that went wrong this long after the candidate is taken for a consequence, not a cause.
+CONSEQUENCE_LAG_S = 60.0
+MAX_HYPOTHESES = 5
+MAX_EVIDENCE = 5
+SEVERITY_SCORE = {"critical": 1.0, "warning": 0.6, "info": 0.3}
+
+
+class Topology:
+    """The dependency graph by service name: `deps[a]` are the services `a` calls ("a depends on b")."""
+
+    def __init__(self, deps: dict[str, set[str] | list[str]], tiers: dict[str, str] | None = None):
+        self.deps: dict[str, frozenset[str]] = {a: frozenset(b) for a, b in deps.items()}
+        dependants: dict[str, set[str]] = {}
+        for a, bs in self.deps.items():
+            for b in bs:
+                dependants.setdefault(b, set()).add(a)
+        self.dependants: dict[str, frozenset[str]] = {b: frozenset(a) for b, a in dependants.items()}
+        self.tiers = dict(tiers or {})
+        self._down: dict[str, dict[str, int]] = {}
+        self._up: dict[str, dict[str, int]] = {}
+
+    @staticmethod
+    def _walk(start: str, edges: dict[str, frozenset[str]]) -> dict[str, int]:
+        seen = {start: 0}
+        queue = deque([start])
+        while queue:
+            node = queue.popleft()
+            for nxt in edges.get(node, ()):
+                if nxt not in seen:
+                    seen[nxt] = seen[node] + 1
+                    queue.append(nxt)
+        return seen
+
+    def downstream(self, name: str) -> dict[str, int]:
+        """Everything `name` depends on, directly or not, with the number of hops (itself at 0)."""
+        if name not in self._down:
+            self._down[name] = self._walk(name, self.deps)
+        return self._down[name]
+
+    def upstream(self, name: str) -> dict[str, int]:
+        """Everything that depends on `name`, directly or not, with the number of hops (itself at 0)."""
+        if name not in self._up:
+            self._up[name] = self._walk(name, self.dependants)
+        return self._up[name]
+
+    def distance(self, a: str, b: str) -> int | None:
+        """Hops along a dependency path between a and b in either direction; None when neither reaches the other."""
+        hops = [d for d in (self.downstream(a).get(b), self.upstream(a).get(b)) if d is not None]
+        return min(hops) if hops else None
+
+    def tier(self, name: str) -> str:
+        return self.tiers.get(name, "")
+
+
+@dataclass
+class ServiceSignals:
+    """What an incident holds about one service."""
+
+    service: str
+    tier: str = ""
+    onset: datetime | None = None  # first alert/anomaly, or first repeated error log
+    max_severity: str | None = None  # of its alerts and anomalies
+    alerts: int = 0
+    anomalies: int = 0
+    error_logs: int = 0
+    warning_logs: int = 0
+    text: str = ""  # its distinct messages, lower-cased, one per line
+    metrics: set[str] = field(default_factory=set)
+    # (weight, event pk, client id) of its strongest events
+    evidence: list[tuple[float, int, str | None]] = field(default_factory=list)
+
+    @property
+    def strength(self) -> float:
+        """How much this service's own evidence says it is unwell, in [0, 1]."""
+        return min(1.0, (self.alerts + 0.6 * self.anomalies + 0.15 * self.error_logs + 0.05 * self.warning_logs) / 3.0)
+
+    @property
+    def is_signalling(self) -> bool:
+        return self.alerts > 0 or self.anomalies > 0
+
+
+@dataclass
+class Hypothesis:
+    service: str
+    score: float  # probability among the hypotheses
+    raw: float
+    pattern: PatternMatch | None
+    reasons: list[str]
+    evidence: list[tuple[float, int, str | None]]
+
+    def to_json(self) -> dict:
+        return {
+            "service": self.service,
+            "score": round(self.score, 4),
+            "pattern": self.pattern.pattern.slug if self.pattern else None,
+            "reasons": self.reasons,
+            "evidence": [{"event": pk, "client_id": cid, "weight": round(w, 3)} for w, pk, cid in self.evidence],
+        }
+
+
+@dataclass
+class RcaResult:
+    hypotheses: list[Hypothesis]
+    confidence: float
+    pattern: PatternSpec | None
+    summary: str
+
+    @property
+    def root(self) -> str | None:
+        return self.hypotheses[0].service if self.hypotheses else None
+
+    @property
+    def candidates(self) -> list[str]:
+        return [h.service for h in self.hypotheses]
+
+
+def _candidates(signals: dict[str, ServiceSignals], topology: Topology) -> dict[str, ServiceSignals]:
+    """The affected services, plus any silent direct dependency that two or more signalling services share."""
+    out = dict(signals)
+    signalling = [s for s, sig in signals.items() if sig.is_signalling]
+    shared: dict[str, int] = {}
+    for s in signalling:
+        for dep in topology.deps.get(s, ()):
+            shared[dep] = shared.get(dep, 0) + 1
+    for dep, n in shared.items():
+        if n >= 2 and dep not in out:
+            out[dep] = ServiceSignals(service=dep, tier=topology.tier(dep))
+    return out
+
+
+def _fmt_delay(seconds: float) -> str:
+    if seconds < 1:
+        return "first"
+    if seconds < 120:
+        return f"{seconds:.0f} s after the first signal"
+    return f"{seconds / 60:.0f} min after the first signal"
+
+
+def rank(*, signals: dict[str, ServiceSignals], topology: Topology, patterns: list[PatternSpec]) -> RcaResult:
+    """Rank the services of one incident as its root cause."""
+    if not signals:
+        return RcaResult([], 0.0, None, "")
+    candidates = _candidates(signals, topology)
+    affected = {s for s, sig in signals.items() if sig.strength > 0}
+    onsets = [sig.onset for sig in signals.values() if sig.onset is not None]
+    first = min(onsets) if onsets else None
+    max_strength = max((sig.strength for sig in signals.values()), default=0.0) or 1.0
+
+    scored: list[Hypothesis] = []
+    for name, sig in candidates.items():
+        reasons: list[str] = []
+        parts: dict[str, float] = {}
+
+        if sig.onset is not None and first is not None:
+            delay = (sig.onset - first).total_seconds()
+            parts["onset"] = math.exp(-max(0.0, delay) / ONSET_TAU_S)
+            reasons.append(f"went wrong {_fmt_delay(delay)}" if delay >= 1 else "went wrong first")
+        else:
+            parts["onset"] = 0.0
+            reasons.append("no signal of its own")
+
+        # Healthy dependencies: an unwell dependency that went wrong before (or with) this service
+        # explains it better; one that went wrong well after it is more likely a consequence.
+        penalty = 0.0
+        culprits = []
+        for dep, hops in topology.downstream(name).items():
+            if hops == 0 or dep not in affected:
+                continue
+            dep_sig = signals[dep]
+            if sig.onset is None or dep_sig.onset is None or (dep_sig.onset - sig.onset).total_seconds() <= CONSEQUENCE_LAG_S:
+                p = 0.9
+            else:
+                p = 0.35
+            p *= 0.4 + 0.6 * dep_sig.strength / max_strength
+            if p > penalty:
+                penalty = p
+            culprits.append(dep)
+        parts["healthy"] = 1.0 - penalty
+        if not culprits:
+            reasons.append("its dependencies are healthy")
+        else:
+            reasons.append(f"depends on unwell {', '.join(sorted(culprits)[:3])}")
+
+        others = affected - {name}
+        if others:
+            explained = others & topology.upstream(name).keys()
+            weight_all = sum(signals[o].strength for o in others) or 1.0
+            parts["coverage"] = sum(signals[o].strength for o in explained) / weight_all
+            if explained:
+                reasons.append(f"{len(explained)} of {len(others)} other affected services depend on it")
+        else:
+            parts["coverage"] = 1.0
+
+        match = pattern_best(patterns, text=sig.text, metrics=sig.metrics, tier=sig.tier) if sig.text or sig.metrics else None
+        parts["pattern"] = match.score if match else 0.0
+        if match:
+            reasons.append(f"its signals match '{match.pattern.name}' ({match.score:.0%})")
+
+        parts["severity"] = SEVERITY_SCORE.get(sig.max_severity or "", 0.3 if sig.error_logs else 0.0)
+        parts["volume"] = sig.strength / max_strength
+        if sig.max_severity:
+            reasons.append(f"{sig.alerts} alert(s), {sig.anomalies} anomaly(ies), max severity {sig.max_severity}")
+        elif sig.error_logs or sig.warning_logs:
+            reasons.append(f"{sig.error_logs} error and {sig.warning_logs} warning log line(s)")
+
+        raw = sum(WEIGHTS[k] * v for k, v in parts.items())
+        scored.append(Hypothesis(name, 0.0, raw, match, reasons, sorted(sig.evidence, key=lambda e: (-e[0], e[1]))[:MAX_EVIDENCE]))
+
+    scored.sort(key=lambda h: (-h.raw, h.service))
+    top_raw = scored[0].raw
+    exps = [math.exp((h.raw - top_raw) / TEMPERATURE) for h in scored]
+    total = sum(exps)
+    for h, e in zip(scored, exps):
+        h.score = e / total
+    hypotheses = scored[:MAX_HYPOTHESES]
+
+    # Little evidence (one service, one alert) earns less confidence than a corroborated cascade.
+    signalling = sum(1 for s in signals.values() if s.is_signalling)
+    total_signals = sum(s.alerts + s.anomalies for s in signals.values())
+    support = min(1.0, 0.55 + 0.15 * min(signalling, 2) + 0.05 * min(total_signals, 3))
+    confidence = round(hypotheses[0].score * support, 4)
+
+    pattern = hypotheses[0].pattern.pattern if hypotheses[0].pattern else None
+    if pattern is None:
+        text = "\n".join(s.text for s in signals.values() if s.text)
+        metrics = set().union(*(s.metrics for s in signals.values()))
+        overall = pattern_best(patterns, text=text, metrics=metrics)
+        pattern = overall.pattern if overall else None
+    return RcaResult(hypotheses, confidence, pattern, _summary(hypotheses, confidence, pattern, len(affected)))
+
+
+def _summary(hypotheses: list[Hypothesis], confidence: float, pattern: PatternSpec | None, n_affected: int) -> str:
+    top = hypotheses[0]
+    text = f"{top.service} is the probable root cause (confidence {confidence:.0%}): {'; '.join(top.reasons[:3])}."
+    if pattern:
+        text += f" The signals look like {pattern.name.lower()}."
+    if n_affected > 1:
+        text += f" {n_affected} services are affected."
+    if len(hypotheses) > 1:
+        text += " Alternatives: " + ", ".join(f"{h.service} ({h.score:.0%})" for h in hypotheses[1:3]) + "."
+    return text
