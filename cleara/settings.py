@@ -171,3 +171,25 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Integrations: Slack and PagerDuty (integrations/) --------------------------------------
+# Each integration is on only when its credentials are present; the *_ENABLED flags are derived.
+SLACK_BOT_TOKEN = env("SLACK_BOT_TOKEN", default="")
+SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", default="")
+SLACK_CHANNEL = env("SLACK_CHANNEL", default="")
+SLACK_CLIENT_ID = env("SLACK_CLIENT_ID", default="")
+SLACK_CLIENT_SECRET = env("SLACK_CLIENT_SECRET", default="")
+SLACK_API_URL = env("SLACK_API_URL", default="https://slack.com/api/")
+SLACK_OAUTH_ENABLED = bool(SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)
+SLACK_ENABLED = bool(SLACK_BOT_TOKEN) or SLACK_OAUTH_ENABLED
+PAGERDUTY_ROUTING_KEY = env("PAGERDUTY_ROUTING_KEY", default="")
+PAGERDUTY_EVENTS_URL = env("PAGERDUTY_EVENTS_URL", default="https://events.pagerduty.com")
+PAGERDUTY_API_TOKEN = env("PAGERDUTY_API_TOKEN", default="")
+PAGERDUTY_API_URL = env("PAGERDUTY_API_URL", default="https://api.pagerduty.com")
+PAGERDUTY_FROM_EMAIL = env("PAGERDUTY_FROM_EMAIL", default="")
+# Comma-separated: during a rotation PagerDuty signs with every active secret.
+PAGERDUTY_WEBHOOK_SECRET = env.list("PAGERDUTY_WEBHOOK_SECRET", default=[])
+PAGERDUTY_MIN_SEVERITY = env("PAGERDUTY_MIN_SEVERITY", default="critical")
+PAGERDUTY_ENABLED = bool(PAGERDUTY_ROUTING_KEY)
+PAGERDUTY_API_ENABLED = bool(PAGERDUTY_API_TOKEN and PAGERDUTY_FROM_EMAIL)
+# --- end of integrations ---------------------------------------------------------------------

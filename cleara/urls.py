@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("healthz", health.healthz, name="healthz"),
     path("", include("incidents.urls")),
+    path("", include("integrations.urls")),
 ]

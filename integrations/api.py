@@ -4,9 +4,11 @@ import json
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from cleara.auth import TokenAuth
+from cleara.auth import ApiAuthError, TokenAuth
 from incidents.errors import IngestRejected
 from integrations.alertmanager.services import alertmanager_receive
+from integrations.pagerduty.services import WebhookSignatureInvalid, pagerduty_webhook_receive
+from integrations.pagerduty.webhooks import WebhookInvalid
 
 router = Router(tags=["integrations"])
 
@@ -23,3 +25,17 @@ def alertmanager_webhook(request: HttpRequest):
         raise IngestRejected(f"invalid JSON: {exc}") from exc
     result = alertmanager_receive(data=data)
     return Status(202, {"accepted": result.accepted, "duplicates": result.duplicates, "incidents": result.incident_ids})
+
+
+@router.post("/pagerduty/webhook", response={202: dict, 400: dict, 401: dict})
+def pagerduty_webhook(request: HttpRequest):
+    """PagerDuty webhooks v3 (incident.acknowledged, .unacknowledged, .resolved, .reopened,
+    .annotated), signed with PAGERDUTY_WEBHOOK_SECRET (`X-PagerDuty-Signature`). Stored, then
+    applied by a task: the answer is quick, and nothing accepted is lost."""
+    try:
+        record = pagerduty_webhook_receive(body=request.body, signature=request.headers.get("X-PagerDuty-Signature", ""))
+    except WebhookSignatureInvalid as exc:
+        raise ApiAuthError(f"PagerDuty signature check failed: {exc}") from exc
+    except WebhookInvalid as exc:
+        raise IngestRejected(f"not a PagerDuty v3 webhook: {exc}") from exc
+    return Status(202, {"accepted": True, "id": record.pk})
