@@ -58,6 +58,7 @@ def _mount() -> None:
     api.add_router("", events_router)
     api.add_router("", incidents_router)
     api.add_router("/integrations", integrations_router)
+    api.add_router("/ml", "correlation.api.ml_router")
 
 
 _mount()

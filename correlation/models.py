@@ -81,3 +81,33 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} v{self.version}{' (active)' if self.active else ''}"
+
+
+class SeriesBaseline(models.Model):
+    """What the anomaly detector has learnt about one metric series (service, metric, host).
+
+    ``state`` is the detector's ``get_state()`` dict, pickled (plain numbers, numpy arrays and the
+    LSTM's weight bytes; ~0.7 MB for an ensemble with full memory). Only Cleara writes it, so
+    unpickling it is safe. ``last_timestamp`` is the newest point scored: older or repeated
+    points are not fed again, so the detector stays causal when a batch arrives late.
+    """
+
+    service = models.ForeignKey("incidents.Service", on_delete=models.CASCADE, related_name="baselines")
+    metric = models.CharField(max_length=200)
+    host = models.CharField(max_length=255, blank=True, default="")
+    detector = models.CharField(max_length=50, default="ensemble")
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="baselines")
+    state = models.BinaryField()
+    points = models.PositiveIntegerField(default=0)
+    anomalies = models.PositiveIntegerField(default=0)
+    last_timestamp = models.DateTimeField(null=True, blank=True)
+    last_score = models.FloatField(default=0.0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["service", "metric", "host"], name="one_baseline_per_series"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service_id}/{self.metric}/{self.host or '-'}"

@@ -23,11 +23,13 @@ DETECTORS: dict[str, type] = {
 }
 
 
-def make_detector(name: str = "ensemble") -> StreamingDetector:
+def make_detector(name: str = "ensemble", **params: Any) -> StreamingDetector:
+    """A fresh detector; ``params`` go to its constructor (e.g. ``seed``, ``threshold``)."""
     try:
-        return DETECTORS[name]()
+        cls = DETECTORS[name]
     except KeyError:
         raise ValueError(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}") from None
+    return cls(**params)
 
 
 def detector_from_state(state: dict[str, Any]) -> StreamingDetector:

@@ -41,7 +41,7 @@ STAT_PARTS = ("robust_z", "burst", "ewma", "seasonal")
 class EnsembleDetector:
     name = "ensemble"
 
-    def __init__(self, seed: int = 0, _parts: tuple | None = None):
+    def __init__(self, seed: int = 0, threshold: float = THRESHOLD, _parts: tuple | None = None):
         if _parts is None:
             _parts = (
                 StatisticalDetector(),
@@ -50,6 +50,7 @@ class EnsembleDetector:
             )
         self.statistical, self.iforest, self.lstm = _parts
         self.seed = seed
+        self.threshold = threshold  # the model registry may pin another value; NAB chose THRESHOLD
         self.in_excursion = False
         self.below = 0
         self.since_raise = 0
@@ -74,7 +75,7 @@ class EnsembleDetector:
                 self.in_excursion = False
             else:
                 score = min(raw, RELEASE)
-        if not self.in_excursion and raw >= THRESHOLD:
+        if not self.in_excursion and raw >= self.threshold:
             raised = True
             self.in_excursion = True
             self.below = 0
@@ -106,6 +107,7 @@ class EnsembleDetector:
         return {
             "kind": self.name,
             "seed": self.seed,
+            "threshold": self.threshold,
             "statistical": self.statistical.get_state(),
             "iforest": self.iforest.get_state(),
             "lstm": self.lstm.get_state(),
@@ -116,7 +118,7 @@ class EnsembleDetector:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "EnsembleDetector":
-        det = cls(seed=int(state["seed"]), _parts=(
+        det = cls(seed=int(state["seed"]), threshold=float(state["threshold"]), _parts=(
             StatisticalDetector.from_state(state["statistical"]),
             IsolationForestDetector.from_state(state["iforest"]),
             LSTMDetector.from_state(state["lstm"]),

@@ -1,0 +1,48 @@
+"""Recurring jobs of the correlation app, declared as data and upserted by `manage.py setup_schedules`.
+
+Schedules are never created at import time or in AppConfig.ready(): the container entrypoint runs
+`setup_schedules` after `migrate`. django-q2's Schedule.name is not unique, so we upsert by name.
+"""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django.utils import timezone
+from django_q.models import Schedule
+
+
+def _next_at(hour: int, minute: int = 0) -> datetime:
+    now = timezone.now()
+    run = timezone.make_aware(datetime.combine(now.date(), time(hour, minute)), timezone.get_current_timezone())
+    return run if run > now else run + timedelta(days=1)
+
+
+SCHEDULES = [
+    {
+        "name": "correlation: nightly anomaly model retrain",
+        # The function lives in correlation/training.py next to the registry services it calls.
+        "func": "correlation.training.models_retrain_nightly",
+        "schedule_type": Schedule.DAILY,
+        "next_run": lambda: _next_at(2, 30),  # quiet hours, after the day's data is in
+    },
+]
+
+
+def ensure_schedules() -> list[Schedule]:
+    """Create or update every schedule in SCHEDULES; returns them."""
+    out = []
+    for spec in SCHEDULES:
+        defaults = {
+            "func": spec["func"],
+            "schedule_type": spec["schedule_type"],
+            "repeats": -1,
+        }
+        schedule = Schedule.objects.filter(name=spec["name"]).first()
+        if schedule is None:
+            schedule = Schedule(name=spec["name"], next_run=spec["next_run"]())
+        for field, value in defaults.items():
+            setattr(schedule, field, value)
+        schedule.save()
+        Schedule.objects.filter(name=spec["name"]).exclude(pk=schedule.pk).delete()
+        out.append(schedule)
+    return out
