@@ -136,6 +136,11 @@ def _pd_incident_id(client: PagerDutyRestClient, incident_id: int) -> str:
         return record.pd_incident_id
     found = client.incident_id_for_key(record.dedup_key)
     if not found:
+        triggered = OutboxMessage.objects.filter(
+            provider=PROVIDER, incident_id=incident_id, kind=EVENT, payload__action="trigger", status=OutboxMessage.Status.DELIVERED
+        ).exists()
+        if not triggered:
+            raise errors.IntegrationRejected(f"PagerDuty has no incident for {record.dedup_key}: its trigger was not accepted")
         # PagerDuty creates the incident from the event asynchronously: ask again later.
         raise errors.IntegrationUnavailable(f"PagerDuty has no incident for {record.dedup_key} yet", maybe_sent=False)
     PagerDutyIncident.objects.filter(pk=record.pk).update(pd_incident_id=found)

@@ -125,7 +125,7 @@ class SlackClient:
 def respond(*, response_url: str, body: dict, timeout: int = TIMEOUT) -> None:
     """Answer an interaction through its response_url (valid 30 minutes, 5 times)."""
     try:
-        response = WebhookClient(response_url, timeout=timeout).send_dict(body)
+        response = WebhookClient(response_url, timeout=timeout, retry_handlers=[]).send_dict(body)
     except NETWORK_ERRORS as exc:
         raise _network_error(exc) from exc
     if response.status_code == 429:
@@ -222,14 +222,19 @@ class SlackBolt:
             token_verification_enabled=False,
         )
 
+        def _acknowledge(ack, text: str | None) -> None:
+            if text:
+                ack(text)
+            else:
+                ack()
+
         @app.command(re.compile(r"^/cleara"))
         def _command(ack, body):
-            ack(on_command(body))
+            _acknowledge(ack, on_command(body))
 
         @app.action(re.compile(r"^incident_"))
         def _action(ack, body):
-            text = on_action(body)
-            ack(text) if text else ack()
+            _acknowledge(ack, on_action(body))
 
         self._handler = SlackRequestHandler(app)
         self.oauth_enabled = oauth_settings is not None

@@ -356,7 +356,7 @@ class SlackReceiver(Receiver):
         thread_ts = params.get("thread_ts")
         if thread_ts and (channel, thread_ts) not in self.messages:
             return {"ok": False, "error": "thread_not_found"}
-        ts = f"{1700000000 + next(self._ts)}.{secrets.randbelow(10**6):06d}"
+        ts = f"{int(time.time())}.{next(self._ts):06d}"
         message = {"type": "message", "ts": ts, "text": params.get("text", ""), "blocks": params.get("blocks"), "bot_id": "B0CLEARA"}
         if thread_ts:
             message["thread_ts"] = thread_ts
