@@ -3,6 +3,7 @@
 Embedded default (no service needed): SQLite under var/ in WAL mode, the in-memory channel
 layer and django-q2's ORM broker. Set DATABASE_URL / REDIS_URL to run on PostgreSQL and Redis.
 """
+import importlib.util
 from pathlib import Path
 
 import environ
@@ -140,7 +141,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "static_root"
 STATIC_ROOT.mkdir(exist_ok=True)
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js is served from the installed plotly wheel (static/plotly/plotly.min.js): no CDN, and
+# the file always matches the plotly.py that renders the figures.
+STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(importlib.util.find_spec("plotly").origin).parent / "package_data")]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

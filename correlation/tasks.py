@@ -8,3 +8,11 @@ def correlate_events(event_ids: list[int]) -> int:
     events = list(Event.objects.filter(pk__in=event_ids).select_related("service"))
     events_process(events=events)
     return len(events)
+
+
+def apply_feedback(feedback_id: int) -> dict:
+    """Take an engineer's root-cause feedback into the model (queued by feedback_record)."""
+    from correlation.feedback import feedback_apply
+
+    feedback = feedback_apply(feedback_id=feedback_id)
+    return {"feedback": feedback_id, "applied_at": feedback.applied_at.isoformat() if feedback and feedback.applied_at else None}

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDay, TruncHour, TruncMinute
 
 from incidents.models import Event, Incident, Service
 
@@ -128,3 +129,496 @@ def stats_for_range(*, since: datetime | None, until: datetime | None) -> dict:
         # 1 - incidents / alert events: the share of alerts nobody had to look at one by one.
         "noise_reduction": round(1 - n_incidents / alerts, 4) if alerts else None,
     }
+
+
+# --- The console's reads -------------------------------------------------------------------------
+# Everything below serves one screen of the nine-step console (templates/incidents/). Each
+# function is bounded (a LIMIT, a time window or the incident's own events) so that pages stay
+# fast with millions of events; the indexes they rely on are named next to the query.
+
+CONSOLE_PAGE_SIZE = 50
+TIMELINE_MAX_POINTS = 2000
+LOG_LIMIT = 200
+ALERT_HISTORY_DAYS = 7
+ALERT_HISTORY_LIMIT = 50
+# How far around an incident "beyond the incident" log search and the metric charts look.
+CONTEXT_WINDOW = timedelta(minutes=30)
+METRIC_MAX_POINTS_PER_SERIES = 400
+HEALTH_WINDOW = timedelta(minutes=15)
+
+
+def incident_list_for_console(*, filters: IncidentFilters) -> QuerySet[Incident]:
+    """The dashboard's rows: the API's filters, with the affected services prefetched."""
+    return incident_list(filters=filters).prefetch_related("services")
+
+
+def incident_get_for_console(*, number: int) -> Incident:
+    """One incident by its number, with what the header shows; raises Incident.DoesNotExist."""
+    return (
+        Incident.objects.select_related("root_cause_service", "pattern", "assignee")
+        .prefetch_related("services")
+        .get(number=number)
+    )
+
+
+def incident_get_for_row(*, incident_id: int) -> Incident | None:
+    return (
+        Incident.objects.select_related("root_cause_service", "pattern", "assignee")
+        .prefetch_related("services")
+        .filter(pk=incident_id)
+        .first()
+    )
+
+
+def service_names() -> list[str]:
+    return list(Service.objects.order_by("name").values_list("name", flat=True))
+
+
+def stats_trend(*, since: datetime | None, until: datetime | None, now: datetime) -> dict:
+    """Alerts and new incidents per bucket over the range: minutes, hours or days, by its span."""
+    start = since
+    if start is None:
+        start = Event.objects.order_by("timestamp").values_list("timestamp", flat=True).first() or now
+    end = until or now
+    span = end - start
+    if span <= timedelta(hours=2):
+        trunc, unit = TruncMinute, "minute"
+    elif span <= timedelta(days=3):
+        trunc, unit = TruncHour, "hour"
+    else:
+        trunc, unit = TruncDay, "day"
+    # event_type_ts (type, timestamp) serves this as an index-only range scan.
+    alerts = Event.objects.filter(type=Event.Type.ALERT, timestamp__gte=start, timestamp__lte=end)
+    alert_buckets = dict(
+        alerts.annotate(b=trunc("timestamp")).order_by().values_list("b").annotate(n=Count("id")).values_list("b", "n")
+    )
+    incidents = Incident.objects.filter(started_at__gte=start, started_at__lte=end)
+    incident_buckets = dict(
+        incidents.annotate(b=trunc("started_at")).order_by().values_list("b").annotate(n=Count("id")).values_list("b", "n")
+    )
+    keys = sorted(set(alert_buckets) | set(incident_buckets))
+    return {
+        "unit": unit,
+        "buckets": keys,
+        "alerts": [alert_buckets.get(k, 0) for k in keys],
+        "incidents": [incident_buckets.get(k, 0) for k in keys],
+    }
+
+
+def incident_events_sample(*, incident: Incident, limit: int = 500) -> list[Event]:
+    """The incident's events for the mini timeline (alerts and anomalies first if there are many)."""
+    qs = incident.events.order_by("timestamp", "id")
+    events = list(qs.filter(type__in=[Event.Type.ALERT, Event.Type.ANOMALY]).select_related("service")[:limit])
+    if len(events) < limit:
+        events += list(qs.filter(type__in=[Event.Type.LOG, Event.Type.METRIC]).select_related("service")[: limit - len(events)])
+    return sorted(events, key=lambda e: (e.timestamp, e.pk))
+
+
+def incident_related(*, incident: Incident, limit: int = 5) -> dict[str, list[Incident]]:
+    """Other incidents like this one: sharing its services, its pattern, or its alerts' signatures."""
+    base = Incident.objects.exclude(pk=incident.pk).select_related("root_cause_service")
+    service_ids = [s.pk for s in incident.services.all()]
+    if incident.root_cause_service_id and incident.root_cause_service_id not in service_ids:
+        service_ids.append(incident.root_cause_service_id)
+    same_services: list[Incident] = []
+    if service_ids:
+        same_services = list(
+            base.filter(services__in=service_ids)
+            .annotate(shared=Count("services", distinct=True))
+            .order_by("-shared", "-started_at")[:limit]
+        )
+    same_pattern: list[Incident] = []
+    if incident.pattern_id:
+        same_pattern = list(base.filter(pattern_id=incident.pattern_id).order_by("-started_at")[:limit])
+    # Signatures: the fingerprints of this incident's alerts and anomalies (the ingest's
+    # "service:normalised message"); served by the partial index event_fingerprint_incident.
+    fingerprints = list(
+        incident.events.filter(type__in=[Event.Type.ALERT, Event.Type.ANOMALY])
+        .exclude(fingerprint="")
+        .order_by()
+        .values_list("fingerprint")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .values_list("fingerprint", flat=True)[:5]
+    )
+    similar: list[Incident] = []
+    if fingerprints:
+        ids = list(
+            Event.objects.filter(fingerprint__in=fingerprints, incident__isnull=False)
+            .exclude(incident_id=incident.pk)
+            .order_by()
+            .values_list("incident_id")
+            .annotate(n=Count("id"))
+            .order_by("-n")
+            .values_list("incident_id", flat=True)[:limit]
+        )
+        by_id = base.in_bulk(ids)
+        similar = [by_id[i] for i in ids if i in by_id]
+    return {"same_services": same_services, "same_pattern": same_pattern, "similar_signature": similar}
+
+
+@dataclass(frozen=True)
+class TimelineFilters:
+    types: list[str] | None = None
+    severities: list[str] | None = None
+    service: str | None = None
+    q: str | None = None
+
+
+def incident_timeline_events(*, incident: Incident, filters: TimelineFilters) -> tuple[list[Event], int]:
+    """The incident's events matching the filters, oldest first, at most TIMELINE_MAX_POINTS; and how many matched."""
+    qs = incident.events.select_related("service")  # event_incident_ts
+    if filters.types:
+        qs = qs.filter(type__in=filters.types)
+    if filters.severities:
+        qs = qs.filter(severity__in=filters.severities)
+    if filters.service:
+        qs = qs.filter(service__name=filters.service)
+    if filters.q:
+        qs = qs.filter(message__icontains=filters.q)
+    total = qs.count()
+    if total <= TIMELINE_MAX_POINTS:
+        return list(qs.order_by("timestamp", "id")), total
+    # Too many to draw: keep every alert and anomaly, thin out logs and metrics evenly.
+    important = list(qs.filter(type__in=[Event.Type.ALERT, Event.Type.ANOMALY]).order_by("timestamp", "id")[:TIMELINE_MAX_POINTS])
+    room = TIMELINE_MAX_POINTS - len(important)
+    rest: list[Event] = []
+    if room > 0:
+        others = qs.filter(type__in=[Event.Type.LOG, Event.Type.METRIC])
+        step = max(1, others.count() // room)
+        rest = list(others.order_by("timestamp", "id")[: room * step : step])
+    return sorted([*important, *rest], key=lambda e: (e.timestamp, e.pk)), total
+
+
+def incident_event_get(*, incident: Incident, event_id: int) -> Event | None:
+    return incident.events.select_related("service").filter(pk=event_id).first()
+
+
+def _evidence_refs(hypothesis: dict) -> list[tuple[object, float | None]]:
+    """A hypothesis's evidence as (event reference, weight or None); a reference is a pk or a client id."""
+    refs = []
+    for item in hypothesis.get("evidence") or []:
+        if isinstance(item, dict):
+            ref = item.get("event", item.get("id", item.get("pk")))
+            weight = item.get("weight")
+            refs.append((ref, float(weight) if isinstance(weight, (int, float)) else None))
+        else:
+            refs.append((item, None))
+    return [(r, w) for r, w in refs if r is not None]
+
+
+def _evidence_events(refs: list[tuple[object, float | None]]) -> dict:
+    pks = [r for r, _ in refs if isinstance(r, int) and not isinstance(r, bool)]
+    client_ids = [str(r) for r, _ in refs if isinstance(r, str)]
+    found: dict = {}
+    if pks:
+        found.update({e.pk: e for e in Event.objects.filter(pk__in=pks).select_related("service")})
+    if client_ids:
+        found.update({e.client_id: e for e in Event.objects.filter(client_id__in=client_ids).select_related("service")})
+    return found
+
+
+SEVERITY_WEIGHT = {"critical": 3.0, "warning": 2.0, "info": 1.0}
+TYPE_WEIGHT = {"alert": 1.5, "anomaly": 1.2, "log": 1.0, "metric": 0.8}
+
+
+def incident_rca(*, incident: Incident) -> dict:
+    """The root-cause step: the best hypothesis, why, the alternatives, and the weighted evidence.
+
+    When the engine gives no weights, an event's weight is its share of the hypothesis's evidence,
+    counting critical over warning over info and alerts over anomalies over logs over metrics.
+    """
+    hypotheses = [h for h in (incident.hypotheses or []) if isinstance(h, dict) and h.get("service")]
+    patterns = {}
+    slugs = {h.get("pattern") for h in hypotheses if h.get("pattern")}
+    if slugs:
+        from correlation.models import Pattern
+
+        patterns = {p.slug: p for p in Pattern.objects.filter(slug__in=slugs)}
+    top = hypotheses[0] if hypotheses else None
+    evidence: list[dict] = []
+    if top:
+        refs = _evidence_refs(top)
+        events = _evidence_events(refs)
+        rows = []
+        for ref, weight in refs:
+            event = events.get(ref)
+            if event is None:
+                continue
+            if weight is None:
+                weight = SEVERITY_WEIGHT.get(event.severity, 1.0) * TYPE_WEIGHT.get(event.type, 1.0)
+            rows.append({"event": event, "raw_weight": weight})
+        total = sum(r["raw_weight"] for r in rows) or 1.0
+        top_weight = max((r["raw_weight"] for r in rows), default=1.0) or 1.0
+        evidence = sorted(
+            ({"event": r["event"], "weight": r["raw_weight"] / total, "relative": r["raw_weight"] / top_weight} for r in rows),
+            key=lambda r: (-r["weight"], r["event"].timestamp),
+        )
+    alternatives = [
+        {"service": h["service"], "score": float(h.get("score") or 0), "pattern": patterns.get(h.get("pattern")), "reasons": h.get("reasons") or []}
+        for h in hypotheses[1:]
+    ]
+    return {
+        "top": top,
+        "top_reasons": (top or {}).get("reasons") or [],
+        "pattern": incident.pattern or (patterns.get(top.get("pattern")) if top else None),
+        "alternatives": alternatives,
+        "show_alternatives": incident.confidence < 0.8 and bool(alternatives),
+        "evidence": evidence,
+    }
+
+
+def _service_health(*, service_ids: list[int], since: datetime, until: datetime) -> dict[int, dict]:
+    """Each service's alerts and anomalies in the window, by severity (event_service_ts)."""
+    rows = (
+        Event.objects.filter(
+            service_id__in=service_ids,
+            type__in=[Event.Type.ALERT, Event.Type.ANOMALY],
+            timestamp__gte=since,
+            timestamp__lte=until,
+        )
+        .order_by()
+        .values_list("service_id", "severity")
+        .annotate(n=Count("id"))
+    )
+    health = {sid: {"critical": 0, "warning": 0, "info": 0} for sid in service_ids}
+    for sid, severity, n in rows:
+        health[sid][severity] = n
+    for counts in health.values():
+        counts["status"] = "critical" if counts["critical"] else "degraded" if counts["warning"] else "healthy"
+    return health
+
+
+def incident_service_map(*, incident: Incident, now: datetime) -> dict:
+    """The dependency graph around the incident: its services and their direct neighbours.
+
+    Nodes carry their role (root cause / affected / neighbour) and their health from the alerts
+    and anomalies of the incident's window; edges are "a depends on b" and are marked as cascade
+    when both ends are involved, since a failure of b spreads to a.
+    """
+    affected = {s.pk: s for s in incident.services.all()}
+    root_id = incident.root_cause_service_id
+    involved = set(affected) | ({root_id} if root_id else set())
+    Through = Service.depends_on.through
+    links = list(
+        Through.objects.filter(Q(from_service_id__in=involved) | Q(to_service_id__in=involved)).values_list(
+            "from_service_id", "to_service_id"
+        )
+    )
+    node_ids = involved | {a for a, _ in links} | {b for _, b in links}
+    services = Service.objects.in_bulk(node_ids)
+    end = incident.resolved_at or max(incident.last_event_at, min(now, incident.last_event_at + HEALTH_WINDOW))
+    health = _service_health(service_ids=list(node_ids), since=incident.started_at - HEALTH_WINDOW, until=end)
+    nodes = []
+    order = {"root_cause": 0, "affected": 1, "neighbour": 2}
+    for sid, svc in services.items():
+        role = "root_cause" if sid == root_id else "affected" if sid in involved else "neighbour"
+        nodes.append({"id": sid, "name": svc.name, "tier": svc.tier, "team": svc.team, "runbook_url": svc.runbook_url,
+                      "role": role, "health": health[sid]})
+    nodes.sort(key=lambda n: (order[n["role"]], n["name"]))
+    edges = [
+        {"source": a, "target": b, "cascade": a in involved and b in involved}
+        for a, b in sorted(set(links))
+        if a in services and b in services
+    ]
+    return {"nodes": nodes, "edges": edges, "root_id": root_id}
+
+
+def _remediation_steps(pattern) -> list[dict]:
+    """A pattern's remediation as [{"action", "detail"}], accepting strings or dicts."""
+    steps = []
+    for item in (pattern.remediation if pattern else None) or []:
+        if isinstance(item, str):
+            steps.append({"action": item, "detail": ""})
+        elif isinstance(item, dict):
+            action = item.get("action") or item.get("title") or item.get("step") or item.get("text") or ""
+            if action:
+                steps.append({"action": action, "detail": item.get("detail") or item.get("why") or "", "priority": item.get("priority")})
+    if any(s.get("priority") is not None for s in steps):
+        steps.sort(key=lambda s: (s.get("priority") is None, s.get("priority") or 0))
+    return steps
+
+
+def _generic_steps(incident: Incident) -> list[dict]:
+    svc = incident.root_cause_service.name if incident.root_cause_service_id else "the affected services"
+    return [
+        {"action": f"Check what changed on {svc} in the hour before {incident.started_at:%H:%M} UTC", "detail": "Deploys, config and feature flags are the most common cause."},
+        {"action": f"Look at {svc}'s error logs and saturation metrics", "detail": "Step 7 (Investigate) shows both for the incident's window."},
+        {"action": "Mitigate first: roll back, fail over or shed load", "detail": "Then find the cause with the evidence in step 4."},
+    ]
+
+
+def _duration_minutes(incident: Incident) -> float | None:
+    if incident.resolved_at is None:
+        return None
+    return max(0.0, (incident.resolved_at - incident.started_at).total_seconds() / 60)
+
+
+def incident_recommendations(*, incident: Incident, limit: int = 5) -> dict:
+    """Prioritised actions, runbooks, similar resolved incidents, and an estimated time to resolve.
+
+    "Similar" is, in order: the same pattern, the same root-cause service, the same severity. The
+    estimate is the median time to resolve of the first of those with at least one resolved
+    incident, and says which it used and from how many incidents.
+    """
+    pattern = incident.pattern
+    steps = _remediation_steps(pattern)
+    generic = not steps
+    if generic:
+        steps = _generic_steps(incident)
+    runbooks = []
+    if pattern and pattern.runbook_url:
+        runbooks.append({"label": f"{pattern.name} runbook", "url": pattern.runbook_url, "kind": "pattern"})
+    services = list(incident.services.all())
+    if incident.root_cause_service_id and incident.root_cause_service not in services:
+        services.insert(0, incident.root_cause_service)
+    services.sort(key=lambda s: s.pk != incident.root_cause_service_id)
+    for svc in services:
+        if svc.runbook_url:
+            runbooks.append({"label": f"{svc.name} runbook", "url": svc.runbook_url, "kind": "service"})
+    resolved = (
+        Incident.objects.filter(status=Incident.Status.RESOLVED, resolved_at__isnull=False)
+        .exclude(pk=incident.pk)
+        .select_related("root_cause_service", "pattern")
+    )
+    bases = []
+    if incident.pattern_id:
+        bases.append(("the same pattern", resolved.filter(pattern_id=incident.pattern_id)))
+    if incident.root_cause_service_id:
+        bases.append(("the same root-cause service", resolved.filter(root_cause_service_id=incident.root_cause_service_id)))
+    bases.append((f"the same severity ({incident.severity})", resolved.filter(severity=incident.severity)))
+    similar: list[Incident] = []
+    estimate = None
+    for basis, qs in bases:
+        # The 200 most recent are plenty for a median; the LIMIT keeps this cheap at any scale.
+        durations = sorted(
+            d for d in ((r - s).total_seconds() / 60 for s, r in qs.order_by("-resolved_at").values_list("started_at", "resolved_at")[:200]) if d >= 0
+        )
+        if durations:
+            similar = list(qs.order_by("-resolved_at")[:limit])
+            mid = len(durations) // 2
+            median = durations[mid] if len(durations) % 2 else (durations[mid - 1] + durations[mid]) / 2
+            estimate = {"minutes": median, "basis": basis, "count": len(durations),
+                        "p_low": durations[len(durations) // 4], "p_high": durations[(3 * len(durations)) // 4]}
+            break
+    for item in similar:
+        item.minutes_to_resolve = _duration_minutes(item)
+    return {"steps": steps, "generic": generic, "runbooks": runbooks, "similar": similar, "estimate": estimate, "pattern": pattern}
+
+
+def _incident_window(incident: Incident, now: datetime) -> tuple[datetime, datetime]:
+    end = incident.resolved_at or max(incident.last_event_at, min(now, incident.last_event_at + CONTEXT_WINDOW))
+    return incident.started_at, end
+
+
+def incident_logs(*, incident: Incident, q: str = "", beyond: bool = False, now: datetime) -> tuple[list[Event], bool]:
+    """Log events: the incident's own, or (beyond) every log of its services around its window.
+
+    Returns at most LOG_LIMIT, newest first, and whether there were more.
+    """
+    if beyond:
+        start, end = _incident_window(incident, now)
+        service_ids = [s.pk for s in incident.services.all()] or ([incident.root_cause_service_id] if incident.root_cause_service_id else [])
+        qs = Event.objects.filter(
+            service_id__in=service_ids, timestamp__gte=start - CONTEXT_WINDOW, timestamp__lte=end + CONTEXT_WINDOW
+        )  # event_service_ts
+    else:
+        qs = incident.events.all()  # event_incident_ts
+    qs = qs.filter(type=Event.Type.LOG).select_related("service")
+    if q:
+        qs = qs.filter(message__icontains=q)
+    rows = list(qs.order_by("-timestamp", "-id")[: LOG_LIMIT + 1])
+    return rows[:LOG_LIMIT], len(rows) > LOG_LIMIT
+
+
+def incident_metric_series(*, incident: Incident, now: datetime) -> dict:
+    """Metric points of the affected services around the incident, by metric then service, with anomalies.
+
+    Returns {"metrics": {metric: {service: [(ts, value)]}}, "anomalies": {metric: [(ts, value, service, message)]}}.
+    Long series are thinned evenly to METRIC_MAX_POINTS_PER_SERIES points.
+    """
+    start, end = _incident_window(incident, now)
+    start, end = start - CONTEXT_WINDOW, end + CONTEXT_WINDOW
+    services = {s.pk: s.name for s in incident.services.all()}
+    if incident.root_cause_service_id:
+        services.setdefault(incident.root_cause_service_id, incident.root_cause_service.name)
+    rows = (
+        Event.objects.filter(service_id__in=list(services), type=Event.Type.METRIC, timestamp__gte=start, timestamp__lte=end)
+        .exclude(metric="")
+        .order_by("timestamp")
+        .values_list("service_id", "metric", "timestamp", "value")
+    )  # event_service_ts
+    metrics: dict[str, dict[str, list]] = {}
+    for sid, metric, ts, value in rows.iterator(chunk_size=5000):
+        if value is None:
+            continue
+        metrics.setdefault(metric, {}).setdefault(services[sid], []).append((ts, value))
+    for by_service in metrics.values():
+        for name, points in by_service.items():
+            if len(points) > METRIC_MAX_POINTS_PER_SERIES:
+                step = len(points) / METRIC_MAX_POINTS_PER_SERIES
+                by_service[name] = [points[int(i * step)] for i in range(METRIC_MAX_POINTS_PER_SERIES)]
+    anomalies: dict[str, list] = {}
+    for sid, metric, ts, value, message in (
+        Event.objects.filter(service_id__in=list(services), type=Event.Type.ANOMALY, timestamp__gte=start, timestamp__lte=end)
+        .order_by("timestamp")
+        .values_list("service_id", "metric", "timestamp", "value", "message")[:500]
+    ):
+        if metric:
+            anomalies.setdefault(metric, []).append((ts, value, services[sid], message))
+    return {"metrics": dict(sorted(metrics.items())), "anomalies": anomalies}
+
+
+def incident_alert_history(*, incident: Incident, now: datetime) -> list[Event]:
+    """Alerts of the affected services over the ALERT_HISTORY_DAYS before the incident ended, newest first."""
+    _, end = _incident_window(incident, now)
+    service_ids = [s.pk for s in incident.services.all()]
+    return list(
+        Event.objects.filter(
+            service_id__in=service_ids, type=Event.Type.ALERT,
+            timestamp__gte=end - timedelta(days=ALERT_HISTORY_DAYS), timestamp__lte=end,
+        )
+        .select_related("service", "incident")
+        .order_by("-timestamp", "-id")[:ALERT_HISTORY_LIMIT]
+    )
+
+
+def incident_events_for_export(*, incident: Incident):
+    """Every event of the incident, oldest first, streamed (for the JSON and CSV exports)."""
+    return incident.events.select_related("service").order_by("timestamp", "id").iterator(chunk_size=2000)
+
+
+def incident_notes(*, incident: Incident) -> list:
+    return list(incident.notes.select_related("author").order_by("created_at", "id"))
+
+
+def incident_audit_trail(*, incident: Incident, limit: int = 200) -> list:
+    """The newest audit entries, oldest first."""
+    rows = list(incident.timeline.select_related("actor").order_by("-created_at", "-id")[:limit])
+    return rows[::-1]
+
+
+def assignable_users() -> QuerySet:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(is_active=True).order_by("username")
+
+
+def incident_feedback(*, incident: Incident) -> list:
+    return list(incident.feedback.select_related("user", "correct_service").order_by("-created_at", "-id"))
+
+
+def incident_types() -> list[str]:
+    """Known incident types: the pattern library's and the ones engineers already used."""
+    from correlation.models import Pattern
+
+    types = set(Pattern.objects.exclude(incident_type="").values_list("incident_type", flat=True))
+    types |= set(Incident.objects.exclude(incident_type="").order_by().values_list("incident_type", flat=True).distinct()[:200])
+    return sorted(types)
+
+
+def pattern_list() -> list:
+    """The pattern library with how many incidents each matched."""
+    from correlation.models import Pattern
+
+    return list(Pattern.objects.annotate(incident_count=Count("incidents")).order_by("-enabled", "name"))

@@ -1,21 +1,463 @@
-"""Console views (the nine-step console is built on these)."""
+"""The console's views: one function per URL, each parsing input with a form, calling selectors
+(reads) or services (writes), and rendering a page or, for htmx, one of its inline partials.
+
+The nine steps: the dashboard (1) and its preview panel (2) live in incident_list.html; an
+incident's overview and steps 3-9 live in incident_detail.html, one partial per step.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime
+
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
-from incidents import selectors
-from incidents.models import Incident
+from correlation import feedback as feedback_service
+from incidents import broadcast, charts, forms, selectors, services
+from incidents.errors import IncidentError
+from incidents.models import Event, Incident, Severity
+
+LIST = "incidents/incident_list.html"
+DETAIL = "incidents/incident_detail.html"
+
+STEPS = [
+    ("overview", "Overview", "incidents:detail"),
+    ("timeline", "Timeline", "incidents:timeline"),
+    ("rca", "Root cause", "incidents:rca"),
+    ("map", "Service map", "incidents:map"),
+    ("recommendations", "Recommendations", "incidents:recommendations"),
+    ("investigate", "Investigate", "incidents:investigate"),
+    ("collaborate", "Collaborate", "incidents:collaborate"),
+    ("resolve", "Resolve", "incidents:resolve"),
+]
+
+
+def _incident(number: int) -> Incident:
+    try:
+        return selectors.incident_get_for_console(number=number)
+    except Incident.DoesNotExist:
+        raise Http404(f"There is no incident #{number}.") from None
+
+
+def _target(request) -> str:
+    return (request.htmx.target or "") if request.htmx else ""
+
+
+# --- 1 and 2: the dashboard and the preview panel ------------------------------------------------
+
+
+def _dashboard_context(request, *, now: datetime) -> tuple[dict, int]:
+    form = forms.DashboardFilterForm(request.GET or None)
+    context: dict = {"form": form, "services": selectors.service_names(), "severities": Severity.choices,
+                     "statuses": Incident.Status.choices, "status_labels": dict(Incident.Status.choices), "ranges": forms.RANGE_CHOICES}
+    if request.GET and not form.is_valid():
+        # A malformed filter: say what is wrong, show nothing rather than something misleading.
+        context.update(page=None, stats=None, trend_chart="", filter_errors=form.errors)
+        return context, 422
+    if not request.GET:
+        form = forms.DashboardFilterForm({})
+        form.is_valid()
+        context["form"] = form
+    filters = form.to_filters(now=now)
+    paginator = Paginator(selectors.incident_list_for_console(filters=filters), selectors.CONSOLE_PAGE_SIZE)
+    page = paginator.get_page(form.cleaned_data.get("page") or 1)
+    stats = selectors.stats_for_range(since=filters.since, until=filters.until)
+    trend = selectors.stats_trend(since=filters.since, until=filters.until, now=now)
+    context.update(
+        page=page,
+        stats=stats,
+        trend_chart=charts.figure_html(charts.stats_trend(**{k: trend[k] for k in ("buckets", "alerts", "incidents")}), div_id="stats-trend-chart") if trend["buckets"] else "",
+        trend_unit=trend["unit"],
+        selected_range=form.cleaned_data.get("range"),
+        filters=filters,
+        filtered=bool(filters.status or filters.severity or filters.service or filters.q),
+    )
+    return context, 200
+
+
+DASHBOARD_PARTIALS = {"incident-rows", "dashboard-stats", "dashboard-results"}
+
+
+def _render_dashboard(request, *, preview: dict | None = None) -> HttpResponse:
+    context, status = _dashboard_context(request, now=timezone.now())
+    if preview:
+        context.update(preview)
+    template = LIST
+    if _target(request) in DASHBOARD_PARTIALS:
+        template = f"{LIST}#{_target(request)}"
+    return render(request, template, context, status=status)
 
 
 @require_GET
 @login_required
-def dashboard(request):
-    incidents = selectors.incident_list(filters=selectors.IncidentFilters())[:50]
-    return render(request, "incidents/incident_list.html", {"incidents": incidents})
+def dashboard(request) -> HttpResponse:
+    return _render_dashboard(request)
+
+
+def _summary_context(incident: Incident) -> dict:
+    events = selectors.incident_events_sample(incident=incident)
+    return {
+        "incident": incident,
+        "related": selectors.incident_related(incident=incident),
+        "mini_timeline": charts.figure_html(charts.mini_timeline(events), div_id=f"incident-{incident.pk}-mini-timeline") if events else "",
+    }
 
 
 @require_GET
 @login_required
-def incident_detail(request, number: int):
-    incident = get_object_or_404(Incident, number=number)
-    return render(request, "incidents/incident_detail.html", {"incident": incident})
+def incident_preview(request, number: int) -> HttpResponse:
+    incident = _incident(number)
+    if _target(request) == "incident-preview":
+        return render(request, f"{LIST}#incident-preview", {"preview": _summary_context(incident)})
+    return _render_dashboard(request, preview={"preview": _summary_context(incident)})
+
+
+# --- The incident console: overview and steps 3-9 ------------------------------------------------
+
+
+def _render_step(request, incident: Incident, step: str, context: dict, *, status: int = 200) -> HttpResponse:
+    context = {"incident": incident, "step": step, "steps": STEPS, **context}
+    template = DETAIL
+    if _target(request) == "incident-console":
+        template = f"{DETAIL}#incident-console"
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@login_required
+def incident_detail(request, number: int) -> HttpResponse:
+    incident = _incident(number)
+    return _render_step(request, incident, "overview", {"summary": _summary_context(incident)})
+
+
+def _timeline_context(incident: Incident, form: forms.TimelineFilterForm, event: Event | None = None) -> dict:
+    filters = form.to_filters() if form.is_valid() else selectors.TimelineFilters()
+    events, total = selectors.incident_timeline_events(incident=incident, filters=filters)
+    chart = ""
+    if events:
+        chart = charts.figure_html(
+            charts.event_timeline(events),
+            div_id=f"incident-{incident.pk}-timeline-chart",
+            post_script="cleara.onTimelineClick('{plot_id}');",
+        )
+    return {
+        "timeline_form": form,
+        "timeline_events": events[-200:][::-1],
+        "timeline_total": total,
+        "timeline_drawn": len(events),
+        "timeline_chart": chart,
+        "services": sorted({s.name for s in incident.services.all()} | ({incident.root_cause_service.name} if incident.root_cause_service_id else set())),
+        "event_types": Event.Type.choices,
+        "severities": Severity.choices,
+        "event": event,
+    }
+
+
+@require_GET
+@login_required
+def incident_timeline(request, number: int) -> HttpResponse:
+    incident = _incident(number)
+    form = forms.TimelineFilterForm(request.GET or None)
+    status = 422 if request.GET and not form.is_valid() else 200
+    if not request.GET:
+        form = forms.TimelineFilterForm({})
+    context = _timeline_context(incident, form)
+    if _target(request) == "timeline-results":
+        return render(request, f"{DETAIL}#timeline-results", {"incident": incident, **context}, status=status)
+    return _render_step(request, incident, "timeline", context, status=status)
+
+
+@require_GET
+@login_required
+def incident_event(request, number: int, event_id: int) -> HttpResponse:
+    """One event of the incident: the panel a click on the timeline opens (a full page without htmx)."""
+    incident = _incident(number)
+    event = selectors.incident_event_get(incident=incident, event_id=event_id)
+    if event is None:
+        raise Http404(f"Incident #{number} has no event {event_id}.")
+    if _target(request) == "event-detail":
+        return render(request, f"{DETAIL}#event-detail", {"incident": incident, "event": event})
+    form = forms.TimelineFilterForm({})
+    return _render_step(request, incident, "timeline", _timeline_context(incident, form, event=event))
+
+
+@require_GET
+@login_required
+def incident_rca(request, number: int) -> HttpResponse:
+    incident = _incident(number)
+    rca = selectors.incident_rca(incident=incident)
+    gauge = charts.figure_html(charts.confidence_gauge(incident.confidence), div_id=f"incident-{incident.pk}-gauge") if rca["top"] else ""
+    return _render_step(request, incident, "rca", {"rca": rca, "gauge": gauge})
+
+
+@require_GET
+@login_required
+def incident_map(request, number: int) -> HttpResponse:
+    incident = _incident(number)
+    graph = selectors.incident_service_map(incident=incident, now=timezone.now())
+    chart = ""
+    if graph["nodes"]:
+        chart = charts.figure_html(charts.service_map(nodes=graph["nodes"], edges=graph["edges"]), div_id=f"incident-{incident.pk}-map")
+    return _render_step(request, incident, "map", {"graph": graph, "map_chart": chart})
+
+
+@require_GET
+@login_required
+def incident_recommendations(request, number: int) -> HttpResponse:
+    incident = _incident(number)
+    return _render_step(request, incident, "recommendations", {"rec": selectors.incident_recommendations(incident=incident)})
+
+
+def _logs_context(incident: Incident, form: forms.LogSearchForm, *, now: datetime) -> dict:
+    q, beyond = "", False
+    if form.is_valid():
+        q, beyond = (form.cleaned_data.get("q") or "").strip(), form.cleaned_data.get("beyond") or False
+    logs, more = selectors.incident_logs(incident=incident, q=q, beyond=beyond, now=now)
+    return {"log_form": form, "logs": logs, "logs_more": more, "log_q": q, "log_beyond": beyond}
+
+
+@require_GET
+@login_required
+def incident_investigate(request, number: int) -> HttpResponse:
+    incident = _incident(number)
+    now = timezone.now()
+    form = forms.LogSearchForm(request.GET or {})
+    status = 422 if request.GET and not form.is_valid() else 200
+    logs = _logs_context(incident, form, now=now)
+    if _target(request) == "log-results":
+        return render(request, f"{DETAIL}#log-results", {"incident": incident, **logs}, status=status)
+    series = selectors.incident_metric_series(incident=incident, now=now)
+    metric_chart = ""
+    if series["metrics"]:
+        metric_chart = charts.figure_html(charts.metric_charts(**series), div_id=f"incident-{incident.pk}-metrics")
+    context = {**logs, "metric_chart": metric_chart, "alerts": selectors.incident_alert_history(incident=incident, now=now)}
+    return _render_step(request, incident, "investigate", context, status=status)
+
+
+EXPORT_FIELDS = ["id", "pk", "timestamp", "received_at", "service", "type", "severity", "message", "metric", "value", "host", "fingerprint", "source", "attributes"]
+
+
+@require_GET
+@login_required
+def incident_export_json(request, number: int) -> StreamingHttpResponse:
+    """The incident in the API's shape with all its events, streamed so that big incidents fit."""
+    incident = _incident(number)
+
+    def chunks():
+        head = selectors.incident_to_api(incident, with_events=False)
+        yield json.dumps(head, cls=DjangoJSONEncoder)[:-1] + ', "events": ['
+        for i, event in enumerate(selectors.incident_events_for_export(incident=incident)):
+            yield ("," if i else "") + json.dumps(selectors.event_to_api(event), cls=DjangoJSONEncoder)
+        yield "]}\n"
+
+    response = StreamingHttpResponse(chunks(), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="incident-{incident.number}.json"'
+    return response
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+@login_required
+def incident_export_csv(request, number: int) -> StreamingHttpResponse:
+    """One row per event, with the incident's number and title on every row."""
+    incident = _incident(number)
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(["incident", "incident_title", *EXPORT_FIELDS])
+        for event in selectors.incident_events_for_export(incident=incident):
+            data = selectors.event_to_api(event)
+            data["id"] = data["id"] or ""
+            data["attributes"] = json.dumps(data["attributes"]) if data["attributes"] else ""
+            yield writer.writerow([incident.number, incident.title, *("" if data[f] is None else data[f] for f in EXPORT_FIELDS)])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="incident-{incident.number}-events.csv"'
+    return response
+
+
+# --- 8: collaboration ---------------------------------------------------------------------------
+
+
+def _collaborate_context(incident: Incident, **forms_: object) -> dict:
+    return {
+        "note_form": forms_.get("note_form") or forms.NoteForm(),
+        "assign_form": forms_.get("assign_form") or forms.AssignForm(initial={"assignee": incident.assignee.get_username() if incident.assignee_id else ""}),
+        "status_error": forms_.get("status_error", ""),
+        "users": selectors.assignable_users(),
+        "notes": selectors.incident_notes(incident=incident),
+        "audit": selectors.incident_audit_trail(incident=incident),
+        "transitions": services.ALLOWED_TRANSITIONS[incident.status],
+        "statuses": Incident.Status,
+    }
+
+
+@require_GET
+@login_required
+def incident_collaborate(request, number: int) -> HttpResponse:
+    incident = _incident(number)
+    return _render_step(request, incident, "collaborate", _collaborate_context(incident))
+
+
+def _after_write(request, incident: Incident, partial: str, context: dict, *, step_url: str) -> HttpResponse:
+    """The answer to a successful console POST: for htmx the form's partial plus the live
+    fragments (header, notes, audit trail) out of band; otherwise back to the step's page."""
+    if not request.htmx:
+        return redirect(step_url)
+    incident = _incident(incident.number)
+    html = render_to_string(f"{DETAIL}#{partial}", {"incident": incident, **context}, request=request)
+    return HttpResponse(html + broadcast.incident_fragments(incident=incident, oob=True))
+
+
+@require_POST
+@login_required
+def incident_note_add(request, number: int) -> HttpResponse:
+    incident = _incident(number)
+    form = forms.NoteForm(request.POST)
+    if form.is_valid():
+        try:
+            services.note_add(incident=incident, body=form.cleaned_data["body"], author=request.user)
+        except IncidentError as exc:
+            form.add_error("body", str(exc))
+    if not form.is_valid():
+        return render(request, f"{DETAIL}#note-form", {"incident": incident, "note_form": form}, status=422)
+    return _after_write(request, incident, "note-form", {"note_form": forms.NoteForm()}, step_url=reverse("incidents:collaborate", args=[number]))
+
+
+@require_POST
+@login_required
+def incident_assign(request, number: int) -> HttpResponse:
+    incident = _incident(number)
+    form = forms.AssignForm(request.POST)
+    if not form.is_valid():
+        return render(request, f"{DETAIL}#assign-form", {"incident": incident, "assign_form": form, "users": selectors.assignable_users()}, status=422)
+    services.incident_assign(incident=incident, assignee=form.cleaned_data["assignee"], by=request.user)
+    incident = _incident(number)
+    fresh = forms.AssignForm(initial={"assignee": incident.assignee.get_username() if incident.assignee_id else ""})
+    return _after_write(request, incident, "assign-form", {"assign_form": fresh, "users": selectors.assignable_users(), "assigned": True},
+                        step_url=reverse("incidents:collaborate", args=[number]))
+
+
+@require_POST
+@login_required
+def incident_status(request, number: int) -> HttpResponse:
+    incident = _incident(number)
+    form = forms.StatusForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            services.incident_set_status(incident=incident, status=form.cleaned_data["status"], by=request.user,
+                                         message=form.cleaned_data.get("message") or "")
+        except IncidentError as exc:
+            error = str(exc)
+    else:
+        error = "Pick one of the statuses offered."
+    incident = _incident(number)
+    if _target(request) == f"incident-{incident.pk}-resolve":
+        # "Reopen" on the resolution step answers with that step's panel.
+        partial, context = "resolve-form", _resolve_context(incident)
+    else:
+        partial, context = "status-controls", {"transitions": services.ALLOWED_TRANSITIONS[incident.status], "statuses": Incident.Status}
+    context["status_error"] = error
+    if error:
+        return render(request, f"{DETAIL}#{partial}", {"incident": incident, **context}, status=422)
+    return _after_write(request, incident, partial, context, step_url=reverse("incidents:collaborate", args=[number]))
+
+
+@require_GET
+@login_required
+def incident_live(request, number: int) -> HttpResponse:
+    """The polling fallback: the same fragments a WebSocket push carries, swapped out of band.
+
+    A closed incident's page stops polling (286); its socket still brings a reopen."""
+    incident = _incident(number)
+    html = broadcast.incident_fragments(incident=incident, oob=True)
+    if not incident.is_open:
+        return HttpResponseStopPolling(html)
+    return HttpResponse(html)
+
+
+# --- 9: resolution and learning -----------------------------------------------------------------
+
+
+def _resolve_context(incident: Incident, *, resolve_form=None, feedback_form=None) -> dict:
+    suggested = incident.incident_type or (incident.pattern.incident_type if incident.pattern_id else "")
+    return {
+        "resolve_form": resolve_form or forms.ResolveForm(initial={"incident_type": suggested, "tags": ", ".join(incident.tags or [])}),
+        "feedback_form": feedback_form or forms.FeedbackForm(),
+        "feedback": selectors.incident_feedback(incident=incident),
+        "incident_types": selectors.incident_types(),
+        "all_services": selectors.service_names(),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def incident_resolve(request, number: int) -> HttpResponse:
+    """GET: the resolution step. POST: resolve (or close as a false positive) with notes and tags."""
+    incident = _incident(number)
+    if request.method == "GET":
+        return _render_step(request, incident, "resolve", _resolve_context(incident))
+    form = forms.ResolveForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.incident_resolve(incident=incident, by=request.user, notes=data["notes"], tags=data["tags"],
+                                      incident_type=data.get("incident_type") or "", false_positive=data.get("false_positive") or False)
+        except IncidentError as exc:
+            form.add_error(None, str(exc))
+    if not form.is_valid():
+        context = {"incident": incident, **_resolve_context(incident, resolve_form=form)}
+        return render(request, f"{DETAIL}#resolve-form", context, status=422)
+    incident = _incident(number)
+    return _after_write(request, incident, "resolve-form", _resolve_context(incident), step_url=reverse("incidents:resolve", args=[number]))
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def incident_feedback(request, number: int) -> HttpResponse:
+    """POST: record feedback on the root cause and queue the model update.
+    GET: the feedback list, which polls until every update has run (then answers 286)."""
+    incident = _incident(number)
+    if request.method == "GET":
+        feedback = selectors.incident_feedback(incident=incident)
+        context = {"incident": incident, "feedback": feedback}
+        response = render(request, f"{DETAIL}#feedback-list", context)
+        if request.htmx and not any(f.applied_at is None for f in feedback):
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    form = forms.FeedbackForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        feedback_service.feedback_record(incident=incident, user=request.user, verdict=data["verdict"],
+                                         correct_service=data.get("correct_service"), comment=data.get("comment") or "")
+        form = forms.FeedbackForm()
+        status = 200
+    else:
+        status = 422
+    context = {"incident": incident, **_resolve_context(incident, feedback_form=form), "feedback_saved": status == 200}
+    if status == 200 and not request.htmx:
+        return redirect(reverse("incidents:resolve", args=[number]))
+    return render(request, f"{DETAIL}#feedback-panel", context, status=status)
+
+
+# --- The pattern library ------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def pattern_list(request) -> HttpResponse:
+    return render(request, "correlation/pattern_list.html", {"patterns": selectors.pattern_list()})

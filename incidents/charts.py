@@ -1,0 +1,293 @@
+"""The console's charts: pure functions from plain data to plotly Figures, plus `figure_html`.
+
+No ORM here: the functions take what the selectors return (events as objects with .pk,
+.timestamp, .type, .severity, .message and .service.name; plain dicts and lists otherwise), so
+they can be tested with unsaved objects. `figure_html` is the only place a figure becomes HTML;
+plotly.js itself is loaded once by base.html from the plotly package (no CDN).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TYPE_COLOURS = {"alert": "#fb923c", "anomaly": "#c084fc", "log": "#38bdf8", "metric": "#4ade80"}
+TYPE_ORDER = ["alert", "anomaly", "log", "metric"]
+SEVERITY_SYMBOLS = {"critical": "diamond", "warning": "circle", "info": "circle-open"}
+SEVERITY_SIZES = {"critical": 13, "warning": 10, "info": 8}
+HEALTH_COLOURS = {"critical": "#ef4444", "degraded": "#f59e0b", "healthy": "#22c55e"}
+SERIES_COLOURS = ["#38bdf8", "#f472b6", "#a3e635", "#fbbf24", "#818cf8", "#2dd4bf", "#fb7185", "#e879f9"]
+FONT = "#cbd5e1"
+GRID = "#1e293b"
+
+
+def _layout(fig: go.Figure, *, height: int, margin: dict | None = None, **kwargs) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin=margin or {"l": 40, "r": 10, "t": 10, "b": 30},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        font={"color": FONT, "size": 12, "family": "system-ui, -apple-system, Segoe UI, sans-serif"},
+        hoverlabel={"bgcolor": "#0f172a", "bordercolor": "#334155", "font": {"color": "#e2e8f0"}},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "bgcolor": "rgba(0,0,0,0)"},
+        **kwargs,
+    )
+    fig.update_xaxes(gridcolor=GRID, zerolinecolor=GRID)
+    fig.update_yaxes(gridcolor=GRID, zerolinecolor=GRID)
+    return fig
+
+
+def figure_html(fig: go.Figure, *, div_id: str | None = None, post_script: str | None = None) -> str:
+    """The one place a figure becomes HTML: a div and its script, plotly.js loaded separately.
+
+    `post_script` runs after the plot is drawn; "{plot_id}" in it is the div's id.
+    """
+    return fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        config={"responsive": True, "displaylogo": False},
+        div_id=div_id,
+        post_script=post_script,
+    )
+
+
+def _count_dtick(values: Sequence[int]) -> int:
+    top = max(values, default=0)
+    return max(1, math.ceil(top / 4))
+
+
+def stats_trend(*, buckets: Sequence, alerts: Sequence[int], incidents: Sequence[int]) -> go.Figure:
+    """Alerts (bars) and incidents opened (line) per bucket: the dashboard's small trend chart."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Bar(x=list(buckets), y=list(alerts), name="Alerts", marker_color="#334155",
+                         hovertemplate="%{x}<br>%{y} alerts<extra></extra>"), secondary_y=False)
+    fig.add_trace(go.Scatter(x=list(buckets), y=list(incidents), name="Incidents", mode="lines+markers",
+                             line={"color": "#f87171", "width": 2}, marker={"size": 5},
+                             hovertemplate="%{x}<br>%{y} incidents<extra></extra>"), secondary_y=True)
+    _layout(fig, height=170, margin={"l": 36, "r": 36, "t": 24, "b": 28}, bargap=0.15)
+    # Counts: whole-number ticks, about four of them.
+    fig.update_yaxes(rangemode="tozero", dtick=_count_dtick(alerts), tickformat=",d", secondary_y=False)
+    fig.update_yaxes(rangemode="tozero", dtick=_count_dtick(incidents), tickformat=",d", showgrid=False, secondary_y=True)
+    return fig
+
+
+def mini_timeline(events: Sequence) -> go.Figure:
+    """The preview's mini timeline: events per minute, stacked by type."""
+    fig = go.Figure()
+    for kind in TYPE_ORDER:
+        xs = [e.timestamp for e in events if e.type == kind]
+        if xs:
+            fig.add_trace(go.Histogram(x=xs, name=kind, marker_color=TYPE_COLOURS[kind],
+                                       hovertemplate=f"%{{x}}<br>%{{y}} {kind} events<extra></extra>"))
+    _layout(fig, height=130, margin={"l": 28, "r": 8, "t": 22, "b": 24}, barmode="stack", bargap=0.05)
+    fig.update_layout(legend={"font": {"size": 10}})
+    return fig
+
+
+def event_timeline(events: Sequence) -> go.Figure:
+    """Every event on one time axis: one lane per service, colour by type, marker by severity.
+
+    Each point's customdata is the event's pk, so a click can fetch that event. Zoom with a drag
+    or the range buttons; pan with shift-drag or the toolbar.
+    """
+    fig = go.Figure()
+    services = sorted({e.service.name for e in events})
+    for kind in TYPE_ORDER:
+        rows = [e for e in events if e.type == kind]
+        if not rows:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[e.timestamp for e in rows],
+                y=[e.service.name for e in rows],
+                mode="markers",
+                name=kind,
+                customdata=[e.pk for e in rows],
+                text=[f"{e.severity} · {(e.message or e.metric or '')[:120]}" for e in rows],
+                marker={
+                    "color": TYPE_COLOURS[kind],
+                    "symbol": [SEVERITY_SYMBOLS.get(e.severity, "circle") for e in rows],
+                    "size": [SEVERITY_SIZES.get(e.severity, 9) for e in rows],
+                    "line": {"width": 1, "color": "#0f172a"},
+                    "opacity": 0.9,
+                },
+                hovertemplate="%{x|%H:%M:%S}<br>%{y}<br>%{text}<extra>" + kind + "</extra>",
+            )
+        )
+    _layout(fig, height=max(220, 60 + 34 * len(services)), margin={"l": 110, "r": 10, "t": 60, "b": 40},
+            dragmode="zoom", hovermode="closest")
+    fig.update_xaxes(
+        type="date",
+        rangeselector={
+            "buttons": [
+                {"count": 5, "label": "5m", "step": "minute", "stepmode": "backward"},
+                {"count": 15, "label": "15m", "step": "minute", "stepmode": "backward"},
+                {"count": 1, "label": "1h", "step": "hour", "stepmode": "backward"},
+                {"step": "all", "label": "all"},
+            ],
+            "bgcolor": "#1e293b", "activecolor": "#475569", "font": {"color": FONT}, "y": 1.18,
+        },
+    )
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=services[::-1], fixedrange=True)
+    return fig
+
+
+def confidence_gauge(confidence: float) -> go.Figure:
+    """The root cause's confidence as a gauge: red below 50%, amber below 80%, green above."""
+    value = round(max(0.0, min(1.0, confidence)) * 100, 1)
+    fig = go.Figure(
+        go.Indicator(
+            mode="gauge+number",
+            value=value,
+            number={"suffix": "%", "font": {"size": 34, "color": "#f8fafc"}},
+            gauge={
+                "axis": {"range": [0, 100], "tickcolor": FONT, "tickwidth": 1},
+                "bar": {"color": "#e2e8f0", "thickness": 0.25},
+                "bgcolor": "rgba(0,0,0,0)",
+                "borderwidth": 0,
+                "steps": [
+                    {"range": [0, 50], "color": "#7f1d1d"},
+                    {"range": [50, 80], "color": "#78350f"},
+                    {"range": [80, 100], "color": "#14532d"},
+                ],
+                "threshold": {"line": {"color": "#f8fafc", "width": 3}, "thickness": 0.8, "value": 80},
+            },
+        )
+    )
+    return _layout(fig, height=200, margin={"l": 24, "r": 24, "t": 16, "b": 8})
+
+
+def layered_positions(nodes: Sequence[dict], edges: Sequence[dict]) -> dict[int, tuple[float, float]]:
+    """Positions for a dependency graph: dependencies below the services that call them.
+
+    A node's layer is 0 when it depends on nothing in the graph, else one more than its deepest
+    dependency (cycles are cut); nodes are spread evenly in their layer, ordered by name.
+    """
+    deps: dict[int, set[int]] = {n["id"]: set() for n in nodes}
+    for e in edges:
+        if e["source"] in deps and e["target"] in deps:
+            deps[e["source"]].add(e["target"])
+    layer: dict[int, int] = {}
+
+    def depth(nid: int, seen: frozenset) -> int:
+        if nid in layer:
+            return layer[nid]
+        below = [depth(d, seen | {nid}) for d in deps[nid] if d not in seen and d != nid]
+        layer[nid] = 1 + max(below) if below else 0
+        return layer[nid]
+
+    for nid in deps:
+        depth(nid, frozenset())
+    names = {n["id"]: n["name"] for n in nodes}
+    by_layer: dict[int, list[int]] = {}
+    for nid, lvl in layer.items():
+        by_layer.setdefault(lvl, []).append(nid)
+    positions = {}
+    for lvl, ids in by_layer.items():
+        ids.sort(key=lambda i: names[i])
+        for i, nid in enumerate(ids):
+            positions[nid] = ((i + 1) / (len(ids) + 1), float(lvl))
+    return positions
+
+
+def service_map(*, nodes: Sequence[dict], edges: Sequence[dict]) -> go.Figure:
+    """The dependency graph around an incident.
+
+    Nodes are coloured by health and ringed by role (a thick white ring for the root cause,
+    a thin one for the affected services); grey lines are dependencies, red arrows show the
+    cascade, from the failing dependency up to the services that call it.
+    """
+    pos = layered_positions(nodes, edges)
+    fig = go.Figure()
+    for e in edges:
+        if e["cascade"] or e["source"] not in pos or e["target"] not in pos:
+            continue
+        (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
+        fig.add_trace(go.Scatter(x=[x0, x1], y=[y0, y1], mode="lines", line={"color": "#475569", "width": 1.5},
+                                 hoverinfo="skip", showlegend=False))
+    annotations = []
+    for e in edges:
+        if not e["cascade"] or e["source"] not in pos or e["target"] not in pos:
+            continue
+        # Cascade: the dependency (target) fails first, its dependant (source) follows.
+        (xs, ys), (xt, yt) = pos[e["target"]], pos[e["source"]]
+        annotations.append({
+            "x": xt, "y": yt, "ax": xs, "ay": ys, "xref": "x", "yref": "y", "axref": "x", "ayref": "y",
+            "showarrow": True, "arrowhead": 3, "arrowsize": 1.4, "arrowwidth": 2.5, "arrowcolor": "#f87171",
+            "standoff": 22, "startstandoff": 22, "text": "",
+        })
+    role_label = {"root_cause": "root cause", "affected": "affected", "neighbour": "neighbour"}
+    ordered = [n for n in nodes if n["id"] in pos]
+    fig.add_trace(
+        go.Scatter(
+            x=[pos[n["id"]][0] for n in ordered],
+            y=[pos[n["id"]][1] for n in ordered],
+            mode="markers+text",
+            text=[n["name"] for n in ordered],
+            textposition="bottom center",
+            textfont={"color": [("#f8fafc" if n["role"] != "neighbour" else "#94a3b8") for n in ordered], "size": 12},
+            customdata=[
+                [role_label[n["role"]], n["health"]["status"], n["health"]["critical"], n["health"]["warning"],
+                 n.get("tier") or "—", n.get("team") or "—"]
+                for n in ordered
+            ],
+            hovertemplate=(
+                "<b>%{text}</b><br>%{customdata[0]} · %{customdata[1]}<br>"
+                "%{customdata[2]} critical, %{customdata[3]} warning signals<br>"
+                "tier %{customdata[4]} · team %{customdata[5]}<extra></extra>"
+            ),
+            marker={
+                "size": [34 if n["role"] == "root_cause" else 26 if n["role"] == "affected" else 18 for n in ordered],
+                "color": [HEALTH_COLOURS[n["health"]["status"]] for n in ordered],
+                "line": {
+                    "color": ["#f8fafc" if n["role"] != "neighbour" else "#334155" for n in ordered],
+                    "width": [5 if n["role"] == "root_cause" else 2 if n["role"] == "affected" else 1 for n in ordered],
+                },
+                "opacity": [1.0 if n["role"] != "neighbour" else 0.75 for n in ordered],
+            },
+            showlegend=False,
+        )
+    )
+    layers = max((y for _, y in pos.values()), default=0)
+    _layout(fig, height=int(180 + 110 * layers), margin={"l": 10, "r": 10, "t": 10, "b": 10},
+            annotations=annotations, hovermode="closest", dragmode="pan")
+    fig.update_xaxes(visible=False, range=[-0.02, 1.02])
+    fig.update_yaxes(visible=False, range=[-0.6, layers + 0.4])
+    return fig
+
+
+def metric_charts(*, metrics: dict[str, dict[str, list]], anomalies: dict[str, list]) -> go.Figure:
+    """One panel per metric, a line per service, the detected anomalies marked with a red cross."""
+    names = list(metrics)
+    fig = make_subplots(rows=max(1, len(names)), cols=1, shared_xaxes=True, subplot_titles=names, vertical_spacing=0.08 if len(names) > 1 else 0.0)
+    colours: dict[str, str] = {}
+    for row, metric in enumerate(names, start=1):
+        for service, points in sorted(metrics[metric].items()):
+            colour = colours.setdefault(service, SERIES_COLOURS[len(colours) % len(SERIES_COLOURS)])
+            fig.add_trace(
+                go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines", name=service,
+                           legendgroup=service,
+                           line={"color": colour, "width": 1.6},
+                           hovertemplate=f"{service}<br>%{{x|%H:%M:%S}}<br>{metric} %{{y:.4g}}<extra></extra>"),
+                row=row, col=1,
+            )
+        marks = [a for a in anomalies.get(metric, []) if a[1] is not None]
+        if marks:
+            fig.add_trace(
+                go.Scatter(x=[a[0] for a in marks], y=[a[1] for a in marks], mode="markers", name="anomaly",
+                           legendgroup="anomaly",
+                           marker={"symbol": "x", "size": 11, "color": "#ef4444", "line": {"width": 1, "color": "#fecaca"}},
+                           text=[f"{a[2]}: {a[3][:100]}" for a in marks],
+                           hovertemplate="%{x|%H:%M:%S}<br>%{text}<extra>anomaly</extra>"),
+                row=row, col=1,
+            )
+    # One legend entry per service, even when it appears in several panels.
+    seen: set[str] = set()
+    for trace in fig.data:
+        trace.showlegend = trace.name not in seen
+        seen.add(trace.name)
+    _layout(fig, height=90 + 170 * max(1, len(names)), margin={"l": 50, "r": 10, "t": 50, "b": 30}, hovermode="x unified")
+    fig.update_annotations(font={"size": 12, "color": FONT}, x=0, xanchor="left")
+    return fig

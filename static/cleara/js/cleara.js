@@ -1,0 +1,124 @@
+/* Cleara console: the small amount of JavaScript htmx does not cover.
+ *
+ * - Live state: pages hold a WebSocket (htmx ws extension); this tracks whether it is open so
+ *   that the polling fallback knows when to poll (clearaShouldPoll), and shows it.
+ * - Timeline clicks: a click on a Plotly point fetches that event into #event-detail.
+ * - Copy link, Ctrl+Enter to submit a textarea.
+ */
+(function () {
+  "use strict";
+
+  var cleara = (window.cleara = window.cleara || { wsMessages: 0 });
+
+  function socketElt(elt) {
+    return elt && elt.closest ? elt.closest("[ws-connect]") : document.querySelector("[ws-connect]");
+  }
+
+  // With the in-memory channel layer, changes made by other processes (the worker, the
+  // simulator) never reach this page's socket, so it always polls; with Redis it polls only
+  // while its socket is down.
+  window.clearaShouldPoll = function (elt) {
+    if (document.body.dataset.liveLayer !== "redis") return true;
+    var sock = socketElt(elt);
+    return !sock || sock.dataset.wsState !== "open";
+  };
+
+  function showState(state) {
+    document.querySelectorAll("[data-live-indicator]").forEach(function (el) {
+      el.dataset.state = state;
+      el.textContent = state === "open" ? "Live" : document.body.dataset.liveLayer === "redis" ? "Reconnecting… (polling)" : "Polling";
+      el.title = state === "open" ? "Changes appear as they happen" : "The live connection is down: the page refreshes itself every " + document.body.dataset.pollSeconds + " s";
+    });
+  }
+
+  document.addEventListener("htmx:wsOpen", function (evt) {
+    evt.target.dataset.wsState = "open";
+    showState("open");
+  });
+  document.addEventListener("htmx:wsClose", function (evt) {
+    evt.target.dataset.wsState = "closed";
+    showState("closed");
+  });
+  document.addEventListener("htmx:wsError", function (evt) {
+    evt.target.dataset.wsState = "closed";
+    showState("closed");
+  });
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    cleara.wsMessages += 1;
+  });
+  // Flash what a push or a poll just changed.
+  document.addEventListener("htmx:oobAfterSwap", function (evt) {
+    var el = evt.detail && evt.detail.target;
+    if (el && el.classList) {
+      el.classList.remove("flash");
+      void el.offsetWidth;
+      el.classList.add("flash");
+    }
+  });
+
+  // The dashboard marks the row whose preview is open.
+  function markSelected() {
+    document.querySelectorAll(".incident-row.selected").forEach(function (row) { row.classList.remove("selected"); });
+    var summary = document.querySelector("#incident-preview .summary");
+    var row = summary && document.getElementById(summary.id.replace(/-summary$/, "-row"));
+    if (row) row.classList.add("selected");
+  }
+  document.addEventListener("DOMContentLoaded", markSelected);
+  document.addEventListener("htmx:afterSettle", markSelected);
+  document.addEventListener("htmx:oobAfterSwap", markSelected);
+
+  cleara.onTimelineClick = function (plotId) {
+    var gd = document.getElementById(plotId);
+    if (!gd || !gd.on) return;
+    gd.on("plotly_click", function (data) {
+      var point = data && data.points && data.points[0];
+      var wrapper = gd.closest("[data-event-url]");
+      if (!point || point.customdata === undefined || !wrapper) return;
+      var url = wrapper.dataset.eventUrl.replace(/\/0\/$/, "/" + point.customdata + "/");
+      htmx.ajax("GET", url, { target: "#event-detail", swap: "outerHTML" }).then(function () {
+        var panel = document.getElementById("event-detail");
+        if (panel) panel.focus({ preventScroll: false });
+      });
+    });
+  };
+
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest("[data-copy-link]");
+    if (!button) return;
+    var url = window.location.href;
+    var done = function () {
+      button.dataset.copied = url;
+      button.textContent = "Link copied";
+      setTimeout(function () { button.textContent = "Copy link"; }, 2000);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(url).then(done, function () { fallbackCopy(url); done(); });
+    } else {
+      fallbackCopy(url);
+      done();
+    }
+  });
+
+  function fallbackCopy(text) {
+    var input = document.createElement("textarea");
+    input.value = text;
+    input.setAttribute("readonly", "");
+    input.style.position = "fixed";
+    input.style.opacity = "0";
+    document.body.appendChild(input);
+    input.select();
+    try { document.execCommand("copy"); } catch (e) { /* the URL is still in the address bar */ }
+    input.remove();
+  }
+
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key === "Enter" && (evt.ctrlKey || evt.metaKey) && evt.target.tagName === "TEXTAREA" && evt.target.form) {
+      evt.preventDefault();
+      evt.target.form.requestSubmit();
+    }
+    if (evt.key === "Escape") {
+      var menu = document.querySelector("details.user-menu[open]");
+      if (menu) { menu.removeAttribute("open"); menu.querySelector("summary").focus(); }
+    }
+  });
+})();
