@@ -84,16 +84,29 @@ def next_attempt_at(*, attempts: int, now: datetime, retry_after: float | None =
     return now + backoff_delay(attempts)
 
 
-def outbox_enqueue(*, provider: str, kind: str, incident: Incident | None = None, target: str = "", payload: dict | None = None) -> OutboxMessage:
-    """Write a message; call inside the transaction of the change. Delivery starts after commit."""
+def outbox_enqueue(
+    *, provider: str, kind: str, incident: Incident | None = None, target: str = "", payload: dict | None = None, not_before: datetime | None = None
+) -> OutboxMessage:
+    """Write a message; call inside the transaction of the change. Delivery starts after commit
+    (or at `not_before`)."""
     if kind not in KINDS:
         raise ValueError(f"unknown outbox kind {kind!r}")
-    message = OutboxMessage.objects.create(provider=provider, kind=kind, target=target, incident=incident, payload=payload or {})
+    message = OutboxMessage.objects.create(
+        provider=provider, kind=kind, target=target, incident=incident, payload=payload or {}, next_attempt_at=not_before or timezone.now()
+    )
     stream = Stream(provider, target, incident.pk if incident else None)
     # robust: a broker that is down must not turn a committed change into an error; the periodic
     # sweep (deliver_due_outbox) picks the message up.
-    transaction.on_commit(lambda: stream_kick(stream), robust=True)
+    transaction.on_commit(lambda: stream_kick(stream, at=not_before), robust=True)
     return message
+
+
+def outbox_hasten(message: OutboxMessage) -> None:
+    """Make a message that was written to go out later go out now (not one waiting for a retry)."""
+    if message.attempts == 0 and message.next_attempt_at > timezone.now():
+        OutboxMessage.objects.filter(pk=message.pk, attempts=0).update(next_attempt_at=timezone.now())
+        stream = Stream(message.provider, message.target, message.incident_id)
+        transaction.on_commit(lambda: stream_kick(stream), robust=True)
 
 
 def stream_kick(stream: Stream, *, at: datetime | None = None) -> None:

@@ -117,9 +117,11 @@ class PagerDutyRestClient:
         self._client = _RestClient(token, default_from=from_email, base_url=base_url.rstrip("/"))
 
     def incident_id_for_key(self, dedup_key: str) -> str | None:
-        """PagerDuty's incident id for an Events API dedup key (its `incident_key`), if it exists yet."""
+        """PagerDuty's incident id for an Events API dedup key (its `incident_key`), if it exists yet.
+        A key can have several incidents (one per trigger after a resolve): the open one wins."""
         with _Translated():
             found = self._client.rget("/incidents", params={"incident_key": dedup_key, "statuses[]": ["triggered", "acknowledged", "resolved"]})
+        found = sorted(found, key=lambda i: i.get("status") == "resolved")
         return found[0]["id"] if found else None
 
     def incident(self, incident_id: str) -> dict:

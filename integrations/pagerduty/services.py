@@ -65,7 +65,10 @@ def _note_enqueue(incident: Incident, text: str) -> None:
 
 def _trigger(incident: Incident) -> None:
     """Page for the incident: the alert, then the root-cause note."""
-    PagerDutyIncident.objects.update_or_create(incident=incident, defaults={"dedup_key": events.dedup_key_for(incident.number), "triggered_at": timezone.now()})
+    # pd_incident_id is cleared: a trigger after a resolve makes a new PagerDuty incident.
+    PagerDutyIncident.objects.update_or_create(
+        incident=incident, defaults={"dedup_key": events.dedup_key_for(incident.number), "pd_incident_id": "", "triggered_at": timezone.now()}
+    )
     _event_enqueue(incident, "trigger")
     _note_enqueue(incident, events.rca_note(incident_facts(incident)))
 
@@ -98,7 +101,9 @@ class PagerDutyNotifier:
             return
         if change.kind == "status":
             action = events.action_for_status(incident.status)
-            if action:
+            if action == "trigger" and change.data.get("from") in (Incident.Status.RESOLVED, Incident.Status.FALSE_POSITIVE):
+                _trigger(incident)  # reopened: a new PagerDuty incident, with the root cause again
+            elif action:
                 _event_enqueue(incident, action)
         elif change.kind == "root_cause":
             facts = incident_facts(incident)
@@ -108,7 +113,8 @@ class PagerDutyNotifier:
         elif change.kind == "note":
             note = Note.objects.filter(pk=change.data.get("note_id")).first()
             if note is not None:
-                _note_enqueue(incident, f"Note from {note.author_name or 'Cleara'} in Cleara:\n{note.body}")
+                by = f" by {note.author_name}" if note.author_name else ""
+                _note_enqueue(incident, f"Note in Cleara{by}:\n{note.body}")
 
 
 # --- delivery of each kind (called by the outbox) ----------------------------------------------
@@ -239,8 +245,9 @@ def _incident_for(event: webhooks.WebhookEvent) -> Incident | None:
     if number is None:
         return None
     incident = Incident.objects.filter(number=number).first()
-    if incident is not None and event.incident_id:
-        PagerDutyIncident.objects.filter(incident=incident, pd_incident_id="").update(pd_incident_id=event.incident_id)
+    if incident is not None and event.incident_id and event.incident_key:
+        # The incident PagerDuty talks about is the live one for this key (notes go there).
+        PagerDutyIncident.objects.filter(incident=incident).update(pd_incident_id=event.incident_id)
     return incident
 
 

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 PROVIDER = OutboxMessage.Provider.SLACK
 POST, UPDATE, THREAD, RESPOND, TEST = "slack.post", "slack.update", "slack.thread", "slack.respond", "slack.test"
 MAX_LISTED = 20
+# Chat.update is rate-limited (about 50 a minute per workspace): "more events joined" refreshes
+# wait this long, so that a stream of event batches makes one update, not one per batch.
+UPDATED_DELAY = 30
 ORIGIN_LABEL = dict(TimelineEvent.Origin.choices)
 
 
@@ -95,15 +98,25 @@ def _previous_value(change: IncidentChange, event: TimelineEvent | None) -> str:
     return change.data.get("from") or (event.from_value if event is not None else "")
 
 
-def _update_enqueue(incident: Incident, destination: Destination) -> None:
-    """Refresh the message, unless a refresh that has not started yet is already waiting (it renders
-    the incident as it is when it goes out, so one is enough)."""
-    waiting = OutboxMessage.objects.filter(
+def _waiting_update(incident: Incident, destination: Destination) -> OutboxMessage | None:
+    return OutboxMessage.objects.filter(
         provider=PROVIDER, target=destination.target, incident=incident, kind=UPDATE,
         status=OutboxMessage.Status.PENDING, claimed_until__isnull=True,
-    ).exists()
-    if not waiting:
-        outbox.outbox_enqueue(provider=PROVIDER, kind=UPDATE, incident=incident, target=destination.target, payload={"channel": destination.channel})
+    ).order_by("id").first()
+
+
+def _update_enqueue(incident: Incident, destination: Destination, *, delay: int = 0) -> None:
+    """Refresh the message, unless a refresh that has not started yet is already waiting: it renders
+    the incident as it is when it goes out, so one is enough. A routine update (more events joined
+    the incident) waits UPDATED_DELAY seconds, so that a burst of them makes one chat.update; any
+    other change goes at once, and takes a waiting refresh along (nothing queues behind a delay)."""
+    waiting = _waiting_update(incident, destination)
+    if waiting is not None:
+        if not delay:
+            outbox.outbox_hasten(waiting)
+        return
+    not_before = timezone.now() + timedelta(seconds=delay) if delay else None
+    outbox.outbox_enqueue(provider=PROVIDER, kind=UPDATE, incident=incident, target=destination.target, payload={"channel": destination.channel}, not_before=not_before)
 
 
 def _thread_enqueue(incident: Incident, destination: Destination, text: str) -> None:
@@ -143,8 +156,12 @@ class SlackNotifier:
             if change.kind == "opened":
                 outbox.outbox_enqueue(provider=PROVIDER, kind=POST, incident=incident, target=destination.target, payload={"channel": destination.channel})
                 continue
-            if change.kind != "note":
+            if change.kind == "updated":
+                _update_enqueue(incident, destination, delay=UPDATED_DELAY)
+            elif change.kind != "note":
                 _update_enqueue(incident, destination)
+            elif (waiting := _waiting_update(incident, destination)) is not None:
+                outbox.outbox_hasten(waiting)
             # A change made in Slack only refreshes the message there: the person who made it
             # gets their answer through response_url, and Slack never echoes our own posts back.
             if change.origin == TimelineEvent.Origin.SLACK:

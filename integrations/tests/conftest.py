@@ -68,13 +68,8 @@ def _integrations_off(settings) -> None:
 
 
 @pytest.fixture(autouse=True)
-def integrations_off(settings, monkeypatch):
-    """Nothing configured unless a test asks for it (whatever the environment says), and tasks run
-    in-process. django-q2 reads Q_CLUSTER["sync"] once, into Conf.SYNC, when it is imported: the
-    settings override in the root conftest comes too late for it, so it is set here as well."""
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", True)
+def integrations_off(settings):
+    """Nothing configured unless a test asks for it (whatever the environment says)."""
     _integrations_off(settings)
 
 
