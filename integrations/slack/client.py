@@ -212,6 +212,8 @@ class SlackBolt:
                 state_store=state_store,
             )
         app = App(
+            # A name, or Bolt takes one from inspect.stack(): seconds, in a process that imported torch.
+            name="cleara",
             signing_secret=config.signing_secret,
             client=WebClient(base_url=config.api_url, timeout=TIMEOUT, retry_handlers=[]),
             authorize=_InstallationOrTokenAuthorize(installation_store=installation_store, fallback_token=config.bot_token),
