@@ -25,6 +25,13 @@ SCHEDULES = [
         "schedule_type": Schedule.DAILY,
         "next_run": lambda: _next_at(2, 30),  # quiet hours, after the day's data is in
     },
+    {
+        # integrations: outbox messages whose after-commit kick was lost (broker down) or that wait for a retry.
+        "name": "integrations: deliver due outbox messages",
+        "func": "integrations.tasks.deliver_due_outbox",
+        "schedule_type": Schedule.MINUTES,
+        "next_run": timezone.now,
+    },
 ]
 
 

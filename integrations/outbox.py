@@ -114,7 +114,8 @@ def stream_kick(stream: Stream, *, at: datetime | None = None) -> None:
     from django_q.models import Schedule
     from django_q.tasks import async_task
 
-    args = (stream.provider, stream.target, stream.incident_id)
+    # Plain values: django-q2 keeps a schedule's args as their repr and reads them back with literal_eval.
+    args = (str(stream.provider), str(stream.target), stream.incident_id)
     if at is None:
         async_task("integrations.tasks.deliver_stream", *args, task_name=f"outbox {stream.provider} {stream.target} {stream.incident_id}"[:100])
         return

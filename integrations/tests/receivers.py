@@ -38,6 +38,7 @@ class Call:
     data: Any
     status: int = 0
     at: float = field(default_factory=time.monotonic)
+    wall: float = field(default_factory=time.time)  # comparable with other processes' clocks
 
 
 @dataclass

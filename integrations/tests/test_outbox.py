@@ -232,3 +232,18 @@ def test_an_answer_whose_fate_is_unclear_is_not_sent_twice(slack, make_incident,
     answer.refresh_from_db()
     assert answer.status == S.FAILED and answer.last_error.startswith("not retried: an earlier attempt may have been delivered")
     assert len(slack.calls_to("/abc")) == 1
+
+
+def test_a_worker_comes_back_for_a_retry_and_a_sweep_catches_the_rest(slack, open_incident):
+    from django_q.models import Schedule
+
+    from integrations.tasks import deliver_due_outbox
+
+    slack.fail_next(1, status=503)
+    incident = open_incident()
+    [post] = rows()
+    [retry] = Schedule.objects.filter(func="integrations.tasks.deliver_stream")
+    assert retry.schedule_type == Schedule.ONCE and retry.next_run == post.next_attempt_at
+    assert retry.args == repr(("slack", "", incident.pk))
+    OutboxMessage.objects.filter(pk=post.pk).update(next_attempt_at=timezone.now())
+    assert deliver_due_outbox() == 1 and len(slack.posts()) == 1
