@@ -71,7 +71,7 @@ def facts_match(facts: dict, filters: selectors.IncidentFilters) -> bool:
 
 
 def row_html(incident: Incident) -> str:
-    return render_to_string(ROW_TEMPLATE, {"incident": incident})
+    return render_to_string(ROW_TEMPLATE, {"incident": incident}).strip()
 
 
 def incident_fragments(*, incident: Incident, oob: bool = True, header_only: bool = False) -> str:
@@ -109,6 +109,8 @@ class _PendingPush:
     def __init__(self, incident_id: int):
         self.incident_id = incident_id
         self.kinds: set[str] = set()
+        # Django names a failing robust callback by its __qualname__ when it logs it.
+        self.__qualname__ = f"broadcast.incident_changed(incident_id={incident_id})"
 
     def __call__(self) -> None:
         incident_changed(incident_id=self.incident_id, kinds=frozenset(self.kinds))

@@ -9,11 +9,13 @@ relative to `now`, so the dashboard's default range shows it. Deterministic (see
 """
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from correlation.models import Pattern
@@ -145,13 +147,21 @@ def seed_patterns() -> dict[str, Pattern]:
     return patterns
 
 
+@functools.cache
+def _password_hash(raw: str) -> str:
+    # Hashing is deliberately slow (~0.4 s); every test seeds the same three users.
+    return make_password(raw)
+
+
 def seed_users() -> dict:
+    """alice (staff), bob and carol; each logs in with the password pw-<name>-123."""
     User = get_user_model()
     users = {}
     for username, first, last, staff in [("alice", "Alice", "Okafor", True), ("bob", "Bob", "Lindqvist", False), ("carol", "Carol", "Nakamura", False)]:
         user = User.objects.filter(username=username).first()
         if user is None:
-            user = User.objects.create_user(username=username, password=f"pw-{username}-123", first_name=first, last_name=last, is_staff=staff, is_superuser=staff)
+            user = User.objects.create(username=username, password=_password_hash(f"pw-{username}-123"), first_name=first, last_name=last,
+                                       email=f"{username}@example.com", is_staff=staff, is_superuser=staff)
         users[username] = user
     return users
 

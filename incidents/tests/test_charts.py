@@ -1,0 +1,100 @@
+"""The chart functions are pure: plain inputs, unsaved models, no database."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import plotly.graph_objects as go
+
+from incidents import charts
+from incidents.models import Event, Service
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def event(pk: int, minute: int, service: str, kind: str, severity: str = "warning", message: str = "boom") -> Event:
+    e = Event(timestamp=T0 + timedelta(minutes=minute), service=Service(name=service), type=kind, severity=severity, message=message)
+    e.pk = pk
+    return e
+
+
+def test_figure_html_is_a_div_without_plotly_js_or_a_cdn():
+    html = charts.figure_html(go.Figure(go.Scatter(x=[1, 2], y=[3, 4])), div_id="my-chart")
+    assert html.startswith("<div") and 'id="my-chart"' in html
+    assert "Plotly.newPlot" in html
+    assert "cdn" not in html.lower() and len(html) < 20_000  # plotly.js itself is not inlined
+    assert '"responsive": true' in html
+
+
+def test_figure_html_post_script_gets_the_div_id():
+    html = charts.figure_html(go.Figure(), div_id="tl", post_script="cleara.onTimelineClick('{plot_id}');")
+    assert "cleara.onTimelineClick('tl');" in html
+
+
+def test_event_timeline_one_trace_per_type_points_carry_event_ids():
+    events = [event(1, 0, "db", "alert", "critical"), event(2, 1, "api", "log", "info"), event(3, 2, "db", "alert", "warning"), event(4, 3, "api", "metric")]
+    fig = charts.event_timeline(events)
+    by_name = {t.name: t for t in fig.data}
+    assert set(by_name) == {"alert", "log", "metric"}
+    assert list(by_name["alert"].customdata) == [1, 3]
+    assert list(by_name["alert"].marker.symbol) == ["diamond", "circle"]  # critical, warning
+    assert by_name["alert"].marker.color == charts.TYPE_COLOURS["alert"]
+    assert list(fig.layout.yaxis.categoryarray) == ["db", "api"]
+    assert fig.layout.xaxis.rangeselector.buttons and fig.layout.dragmode == "zoom"
+
+
+def test_mini_timeline_stacks_types():
+    fig = charts.mini_timeline([event(1, 0, "db", "alert"), event(2, 0, "db", "log"), event(3, 1, "db", "log")])
+    assert [t.name for t in fig.data] == ["alert", "log"] and fig.layout.barmode == "stack"
+
+
+def test_confidence_gauge_is_a_percentage_clamped_to_0_100():
+    assert charts.confidence_gauge(0.724).data[0].value == 72.4
+    assert charts.confidence_gauge(1.7).data[0].value == 100
+    assert charts.confidence_gauge(-1).data[0].value == 0
+
+
+def test_stats_trend_whole_number_ticks():
+    fig = charts.stats_trend(buckets=[T0, T0 + timedelta(hours=1)], alerts=[10, 30], incidents=[1, 3])
+    assert [t.name for t in fig.data] == ["Alerts", "Incidents"]
+    assert fig.layout.yaxis.dtick == 8 and fig.layout.yaxis2.dtick == 1
+
+
+def test_layered_positions_put_dependencies_below_their_callers():
+    nodes = [{"id": 1, "name": "web"}, {"id": 2, "name": "api"}, {"id": 3, "name": "db"}, {"id": 4, "name": "cache"}]
+    edges = [{"source": 1, "target": 2}, {"source": 2, "target": 3}, {"source": 2, "target": 4}, {"source": 3, "target": 1}]  # a cycle
+    pos = charts.layered_positions(nodes, edges)
+    assert set(pos) == {1, 2, 3, 4}
+    assert pos[2][1] > pos[4][1]  # api above cache
+    assert pos[4][1] == 0
+
+
+def node(nid, name, role, status="healthy"):
+    return {"id": nid, "name": name, "role": role, "tier": "", "team": "", "health": {"status": status, "critical": 0, "warning": 0, "info": 0}}
+
+
+def test_service_map_arrows_follow_the_cascade_and_colours_follow_health():
+    nodes = [node(1, "checkout", "affected", "critical"), node(2, "payments-db", "root_cause", "critical"), node(3, "cart", "neighbour")]
+    edges = [{"source": 1, "target": 2, "cascade": True}, {"source": 1, "target": 3, "cascade": False}]
+    fig = charts.service_map(nodes=nodes, edges=edges)
+    assert len(fig.layout.annotations) == 1  # one cascade arrow
+    arrow = fig.layout.annotations[0]
+    pos = charts.layered_positions(nodes, edges)
+    assert (arrow.ax, arrow.ay) == pos[2] and (arrow.x, arrow.y) == pos[1]  # from payments-db up to checkout
+    markers = fig.data[-1]
+    assert list(markers.text) == ["checkout", "payments-db", "cart"]
+    assert list(markers.marker.color) == [charts.HEALTH_COLOURS["critical"], charts.HEALTH_COLOURS["critical"], charts.HEALTH_COLOURS["healthy"]]
+    assert markers.marker.line.width[1] == 5  # the root cause's ring
+
+
+def test_metric_charts_one_panel_per_metric_anomalies_marked_one_legend_entry_per_service():
+    metrics = {
+        "cpu": {"api": [(T0, 10.0), (T0 + timedelta(minutes=1), 90.0)], "db": [(T0, 5.0)]},
+        "latency": {"api": [(T0, 100.0)]},
+    }
+    anomalies = {"cpu": [(T0 + timedelta(minutes=1), 90.0, "api", "cpu far above normal")]}
+    fig = charts.metric_charts(metrics=metrics, anomalies=anomalies)
+    assert [a.text for a in fig.layout.annotations] == ["cpu", "latency"]
+    marks = [t for t in fig.data if t.name == "anomaly"]
+    assert len(marks) == 1 and list(marks[0].y) == [90.0] and marks[0].marker.symbol == "x"
+    api = [t for t in fig.data if t.name == "api"]
+    assert len(api) == 2 and [t.showlegend for t in api] == [True, False]

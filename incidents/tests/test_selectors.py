@@ -1,0 +1,166 @@
+"""The console's reads, on seeded data."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from incidents import selectors
+from incidents.models import Event, Incident
+
+
+def test_existing_selectors_keep_their_shape(seeded):
+    stats = selectors.stats_for_range(since=seeded.now - timedelta(hours=1), until=None)
+    assert stats["incidents"] >= 2 and stats["alerts"] > 0 and 0 <= stats["noise_reduction"] <= 1
+    assert selectors.incident_to_api(seeded.main)["root_cause_candidates"][0] == "payments-db"
+
+
+def test_incident_list_for_console_prefetches_services(seeded, django_assert_num_queries):
+    rows = list(selectors.incident_list_for_console(filters=selectors.IncidentFilters(severity=["critical"])))
+    with django_assert_num_queries(0):
+        names = [[s.name for s in i.services.all()] for i in rows]
+    assert all(names)
+
+
+def test_stats_trend_buckets_by_span(seeded):
+    hourly = selectors.stats_trend(since=seeded.now - timedelta(hours=24), until=None, now=seeded.now)
+    assert hourly["unit"] == "hour" and sum(hourly["alerts"]) == Event.objects.filter(type="alert", timestamp__gte=seeded.now - timedelta(hours=24)).count()
+    daily = selectors.stats_trend(since=None, until=None, now=seeded.now)
+    assert daily["unit"] == "day" and sum(daily["incidents"]) == Incident.objects.count()
+    assert selectors.stats_trend(since=seeded.now - timedelta(hours=1), until=None, now=seeded.now)["unit"] == "minute"
+
+
+def test_related_incidents(seeded):
+    related = selectors.incident_related(incident=seeded.main)
+    history = set(seeded.history[:3])
+    assert history <= set(related["same_pattern"])
+    assert history <= set(related["similar_signature"])  # their alerts share a fingerprint
+    assert seeded.main not in related["same_services"] and related["same_services"]
+    assert seeded.memory not in related["same_pattern"]
+
+
+def test_related_incidents_without_pattern_or_alerts(seeded, make_incident):
+    lonely = make_incident(services=["kafka"], pattern=None)
+    related = selectors.incident_related(incident=lonely)
+    assert related["same_pattern"] == [] and related["similar_signature"] == []
+
+
+def test_timeline_events_filters(seeded):
+    events, total = selectors.incident_timeline_events(incident=seeded.main, filters=selectors.TimelineFilters(types=["anomaly"]))
+    assert total == len(events) == 4 and {e.type for e in events} == {"anomaly"}
+    events, _ = selectors.incident_timeline_events(incident=seeded.main, filters=selectors.TimelineFilters(severities=["critical"], service="payments-db"))
+    assert events and all(e.severity == "critical" and e.service.name == "payments-db" for e in events)
+    events, _ = selectors.incident_timeline_events(incident=seeded.main, filters=selectors.TimelineFilters(q="TOO MANY"))
+    assert events and all("too many" in e.message.lower() for e in events)
+    assert [e.timestamp for e in events] == sorted(e.timestamp for e in events)
+
+
+def test_timeline_thins_logs_and_metrics_but_keeps_alerts(seeded, monkeypatch):
+    monkeypatch.setattr(selectors, "TIMELINE_MAX_POINTS", 60)
+    events, total = selectors.incident_timeline_events(incident=seeded.main, filters=selectors.TimelineFilters())
+    alerts = seeded.main.events.filter(type__in=["alert", "anomaly"]).count()
+    assert total == seeded.main.events.count() > 60
+    assert len(events) <= 60 and sum(e.type in ("alert", "anomaly") for e in events) == alerts
+
+
+def test_rca_evidence_weights_and_alternatives(seeded):
+    rca = selectors.incident_rca(incident=seeded.main)
+    assert rca["top"]["service"] == "payments-db" and rca["pattern"].slug == "db-connection-pool-exhaustion"
+    assert rca["show_alternatives"] and [a["service"] for a in rca["alternatives"]] == ["payments", "checkout", "stripe-proxy"]
+    assert rca["alternatives"][0]["pattern"].slug == "bad-deploy"
+    weights = [e["weight"] for e in rca["evidence"]]
+    assert abs(sum(weights) - 1) < 1e-9 and weights == sorted(weights, reverse=True)
+    # Critical alerts outweigh warning logs.
+    top = rca["evidence"][0]["event"]
+    assert top.type == "alert" and top.severity == "critical"
+    assert not selectors.incident_rca(incident=seeded.memory)["show_alternatives"]
+
+
+def test_rca_accepts_explicit_weights_and_client_ids(seeded):
+    a, b = seeded.main.events.filter(type="alert")[:2]
+    Event.objects.filter(pk=b.pk).update(client_id="evt-b")
+    seeded.main.hypotheses = [{"service": "payments-db", "score": 0.7, "evidence": [{"event": a.pk, "weight": 3}, {"event": "evt-b", "weight": 1}, {"event": 10**9}]}]
+    rca = selectors.incident_rca(incident=seeded.main)
+    assert [(e["event"].pk, e["weight"]) for e in rca["evidence"]] == [(a.pk, 0.75), (b.pk, 0.25)]
+
+
+def test_service_map_roles_health_and_cascade(seeded):
+    graph = selectors.incident_service_map(incident=seeded.main, now=seeded.now)
+    by_name = {n["name"]: n for n in graph["nodes"]}
+    assert by_name["payments-db"]["role"] == "root_cause" and graph["nodes"][0]["name"] == "payments-db"
+    assert by_name["checkout"]["role"] == "affected" and by_name["cart"]["role"] == "neighbour"
+    assert by_name["payments-db"]["health"]["status"] == "critical"
+    assert by_name["web-frontend"]["health"]["status"] == "degraded"
+    assert by_name["fraud-check"]["health"]["status"] == "healthy"
+    ids = {n["name"]: n["id"] for n in graph["nodes"]}
+    cascade = {(e["source"], e["target"]) for e in graph["edges"] if e["cascade"]}
+    assert (ids["payments"], ids["payments-db"]) in cascade and (ids["checkout"], ids["cart"]) not in cascade
+
+
+def test_recommendations_estimate_from_the_same_pattern(seeded):
+    rec = selectors.incident_recommendations(incident=seeded.main)
+    assert not rec["generic"] and rec["steps"]
+    assert rec["estimate"]["basis"] == "the same pattern" and rec["estimate"]["count"] == 3 and rec["estimate"]["minutes"] == 50
+    assert [s.minutes_to_resolve for s in rec["similar"]] == [35, 50, 80]
+    kinds = [r["kind"] for r in rec["runbooks"]]
+    assert kinds[0] == "pattern" and "payments-db" in rec["runbooks"][1]["label"]
+
+
+def test_recommendations_fall_back_to_severity_then_to_nothing(seeded, make_incident):
+    rec = selectors.incident_recommendations(incident=seeded.quiet)
+    assert rec["generic"] and rec["estimate"] is None
+    other = make_incident(severity="critical", services=["kafka"], pattern=None, root_cause_service=None)
+    rec = selectors.incident_recommendations(incident=other)
+    assert rec["estimate"]["basis"].startswith("the same severity") and rec["estimate"]["count"] == 4
+
+
+def test_logs_search_and_beyond(seeded):
+    logs, more = selectors.incident_logs(incident=seeded.main, q="", now=seeded.now)
+    assert not more and len(logs) == seeded.main.events.filter(type="log").count()
+    assert logs[0].timestamp >= logs[-1].timestamp
+    logs, _ = selectors.incident_logs(incident=seeded.main, q="healthz", now=seeded.now)
+    assert logs == []
+    logs, _ = selectors.incident_logs(incident=seeded.main, q="healthz", beyond=True, now=seeded.now)
+    assert logs and all(e.incident_id is None for e in logs)
+
+
+def test_logs_are_capped(seeded, monkeypatch):
+    monkeypatch.setattr(selectors, "LOG_LIMIT", 5)
+    logs, more = selectors.incident_logs(incident=seeded.main, now=seeded.now)
+    assert len(logs) == 5 and more
+
+
+def test_metric_series_and_anomalies(seeded, monkeypatch):
+    data = selectors.incident_metric_series(incident=seeded.main, now=seeded.now)
+    assert {"db_connections_active", "error_rate", "latency_p99_ms"} <= set(data["metrics"])
+    assert set(data["metrics"]["error_rate"]) == {"payments", "checkout"}
+    assert data["anomalies"]["db_connections_active"][0][1] == 200
+    monkeypatch.setattr(selectors, "METRIC_MAX_POINTS_PER_SERIES", 10)
+    thin = selectors.incident_metric_series(incident=seeded.main, now=seeded.now)
+    assert all(len(points) == 10 for by in thin["metrics"].values() for points in by.values())
+
+
+def test_alert_history_covers_the_services_past_incidents(seeded):
+    alerts = selectors.incident_alert_history(incident=seeded.main, now=seeded.now)
+    incidents = {a.incident_id for a in alerts}
+    assert seeded.main.pk in incidents and seeded.history[0].pk in incidents
+    assert seeded.history[2].pk not in incidents  # 20 days ago: outside the 7 days
+    assert all(a.type == "alert" for a in alerts)
+
+
+def test_audit_trail_notes_feedback_and_types(seeded):
+    assert [t.kind for t in selectors.incident_audit_trail(incident=seeded.main)][:2] == ["opened", "status"]
+    assert len(selectors.incident_notes(incident=seeded.main)) == 2
+    assert selectors.incident_feedback(incident=seeded.main) == []
+    from correlation.models import Pattern
+
+    types = set(selectors.incident_types())
+    assert {"database", "deploy"} <= types  # the resolved incidents' own
+    assert set(Pattern.objects.values_list("incident_type", flat=True)) <= types
+
+
+def test_pattern_list_counts_incidents(seeded):
+    counts = {p.slug: p.incident_count for p in selectors.pattern_list()}
+    assert counts["db-connection-pool-exhaustion"] == 4
+
+
+def test_export_streams_every_event(seeded):
+    assert sum(1 for _ in selectors.incident_events_for_export(incident=seeded.main)) == seeded.main.events.count()
