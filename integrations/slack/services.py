@@ -458,8 +458,9 @@ def slack_interaction_process(*, payload_id: int) -> str:
             return locked.status
         reply, incident = _answer(interaction, user=user, user_problem=user_problem)
         if interaction.response_url:
+            # Answers are a stream of their own: an answer never waits behind the incident's messages.
             outbox.outbox_enqueue(
-                provider=PROVIDER, kind=RESPOND, incident=incident, target=interaction.team_id,
+                provider=PROVIDER, kind=RESPOND, incident=incident, target=f"{interaction.team_id}/response_url",
                 payload={"response_url": interaction.response_url, "body": {"response_type": "ephemeral", "replace_original": False, **reply}},
             )
         InboundPayload.objects.filter(pk=record.pk).update(status=InboundPayload.Status.PROCESSED, processed_at=timezone.now())

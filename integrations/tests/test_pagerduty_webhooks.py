@@ -52,7 +52,7 @@ ROTATION_HEADER = (
 def deliver(body: bytes, signature: str | None, capture):
     headers = {"HTTP_X_PAGERDUTY_SIGNATURE": signature} if signature is not None else {}
     with capture(execute=True):
-        return Client().post(URL, body, content_type="application/json", **headers)
+        return Client(enforce_csrf_checks=True).post(URL, body, content_type="application/json", **headers)
 
 
 # --- the signature ------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ BLOCK_ACTIONS_BODY = (
 
 
 def post(client: Client, body: str, headers: dict, capture):
+    client.handler.enforce_csrf_checks = True  # Slack sends no CSRF token: the signature is the check
     with capture(execute=True):
         return client.post("/slack/events", body, content_type=FORM, **headers)
 
@@ -226,3 +227,16 @@ def test_a_task_run_twice_does_the_work_once(slack, make_incident, oncall, djang
     assert slack_interaction_process(payload_id=payload.pk) == "processed"
     assert incident.timeline.filter(kind=TimelineEvent.Kind.STATUS).count() == 1
     assert OutboxMessage.objects.filter(kind="slack.respond").count() == 1
+
+
+def test_an_answer_does_not_wait_behind_a_routine_refresh(slack, open_incident, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    from incidents import hooks
+
+    incident = open_incident()
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        hooks.incident_changed(hooks.IncidentChange(incident.pk, "updated", "system"))
+    assert OutboxMessage.objects.get(kind="slack.update").status == "pending"  # waits UPDATED_DELAY
+    command(slack, f"incident {incident.number}", django_capture_on_commit_callbacks)
+    assert slack.responses[-1]["text"].startswith(f"[CRITICAL] #{incident.number} ")
