@@ -152,7 +152,13 @@ class SlackNotifier:
         return settings.SLACK_ENABLED
 
     def incident_changed(self, change: IncidentChange, incident: Incident) -> None:
-        for destination in slack_destinations():
+        destinations = slack_destinations()
+        if not destinations:
+            return
+        # A change made in Slack only refreshes the message there: the person who made it gets
+        # their answer through response_url, and Slack never echoes our own posts back.
+        text = thread_text_for(change, incident) if change.kind != "opened" and change.origin != TimelineEvent.Origin.SLACK else None
+        for destination in destinations:
             if change.kind == "opened":
                 outbox.outbox_enqueue(provider=PROVIDER, kind=POST, incident=incident, target=destination.target, payload={"channel": destination.channel})
                 continue
@@ -162,11 +168,6 @@ class SlackNotifier:
                 _update_enqueue(incident, destination)
             elif (waiting := _waiting_update(incident, destination)) is not None:
                 outbox.outbox_hasten(waiting)
-            # A change made in Slack only refreshes the message there: the person who made it
-            # gets their answer through response_url, and Slack never echoes our own posts back.
-            if change.origin == TimelineEvent.Origin.SLACK:
-                continue
-            text = thread_text_for(change, incident)
             if text:
                 _thread_enqueue(incident, destination, text)
 
