@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export CLEARA_DEMO ?= 1
 
-.PHONY: run test install install-test migrate demo-setup bench clean
+.PHONY: run test lint install install-test migrate demo-setup bench clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ migrate: install
 run: install migrate
 	$(PY) manage.py demo_setup
 	$(PY) manage.py serve --port $(PORT)
+
+lint: install-test
+	$(VENV)/bin/ruff check .
 
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -2,7 +2,7 @@
 CI, through .ci/run), or the embedded SQLite default."""
 import pytest
 
-pytest_plugins = ["incidents.tests.fixtures"]
+pytest_plugins = ["incidents.tests.fixtures", "incidents.tests.browser"]
 
 
 @pytest.fixture(autouse=True)
@@ -13,6 +13,12 @@ def _test_settings(settings, monkeypatch):
 
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
     monkeypatch.setattr(Conf, "SYNC", True)
+    # No test reaches Slack or PagerDuty because a developer's shell has credentials set:
+    # integration tests switch them on, pointed at local receivers.
+    for name in ("SLACK_ENABLED", "SLACK_OAUTH_ENABLED", "PAGERDUTY_ENABLED", "PAGERDUTY_API_ENABLED"):
+        setattr(settings, name, False)
+    for name in ("SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "PAGERDUTY_ROUTING_KEY", "PAGERDUTY_API_TOKEN"):
+        setattr(settings, name, "")
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
