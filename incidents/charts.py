@@ -8,6 +8,7 @@ plotly.js itself is loaded once by base.html from the plotly package (no CDN).
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -39,18 +40,24 @@ def _layout(fig: go.Figure, *, height: int, margin: dict | None = None, **kwargs
     return fig
 
 
-def figure_html(fig: go.Figure, *, div_id: str | None = None, post_script: str | None = None) -> str:
+def figure_html(fig: go.Figure, *, div_id: str, post_script: str | None = None, toolbar: bool = True) -> str:
     """The one place a figure becomes HTML: a div and its script, plotly.js loaded separately.
 
-    `post_script` runs after the plot is drawn; "{plot_id}" in it is the div's id.
+    The stable `div_id` goes on a wrapper; the plot's own div gets a fresh id on every render.
+    htmx "settles" the attributes of an element whose id is in both the old and the new content,
+    which would strip the classes Plotly adds after drawing (js-plotly-plot) and with them hover,
+    click and zoom. `post_script` runs after the plot is drawn; "{plot_id}" in it is the plot's id.
+    `toolbar=False` hides Plotly's mode bar (small charts, where it would cover the data).
     """
-    return fig.to_html(
+    html = fig.to_html(
         full_html=False,
         include_plotlyjs=False,
-        config={"responsive": True, "displaylogo": False},
-        div_id=div_id,
+        config={"responsive": True, "displaylogo": False, "showTips": False, "displayModeBar": "hover" if toolbar else False},
+        div_id=f"{div_id}-{secrets.token_hex(4)}",
         post_script=post_script,
     )
+    return f'<div id="{div_id}" class="plotly-chart">{html}</div>'
+
 
 
 def _count_dtick(values: Sequence[int]) -> int:
@@ -94,7 +101,8 @@ def event_timeline(events: Sequence) -> go.Figure:
     """
     fig = go.Figure()
     services = sorted({e.service.name for e in events})
-    for kind in TYPE_ORDER:
+    # Alerts are drawn last, on top, so that a click where points overlap picks the alert.
+    for kind in reversed(TYPE_ORDER):
         rows = [e for e in events if e.type == kind]
         if not rows:
             continue
@@ -116,8 +124,9 @@ def event_timeline(events: Sequence) -> go.Figure:
                 hovertemplate="%{x|%H:%M:%S}<br>%{y}<br>%{text}<extra>" + kind + "</extra>",
             )
         )
-    _layout(fig, height=max(220, 60 + 34 * len(services)), margin={"l": 110, "r": 10, "t": 60, "b": 40},
+    _layout(fig, height=max(260, 120 + 36 * len(services)), margin={"l": 10, "r": 10, "t": 70, "b": 40},
             dragmode="zoom", hovermode="closest")
+    fig.update_layout(legend={"traceorder": "reversed"})
     fig.update_xaxes(
         type="date",
         rangeselector={
@@ -130,7 +139,7 @@ def event_timeline(events: Sequence) -> go.Figure:
             "bgcolor": "#1e293b", "activecolor": "#475569", "font": {"color": FONT}, "y": 1.18,
         },
     )
-    fig.update_yaxes(type="category", categoryorder="array", categoryarray=services[::-1], fixedrange=True)
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=services[::-1], fixedrange=True, automargin=True)
     return fig
 
 
@@ -187,8 +196,10 @@ def layered_positions(nodes: Sequence[dict], edges: Sequence[dict]) -> dict[int,
     positions = {}
     for lvl, ids in by_layer.items():
         ids.sort(key=lambda i: names[i])
+        # A crowded layer zigzags, so that neighbouring labels do not overlap.
+        zigzag = 0.32 if len(ids) > 5 else 0.0
         for i, nid in enumerate(ids):
-            positions[nid] = ((i + 1) / (len(ids) + 1), float(lvl))
+            positions[nid] = ((i + 1) / (len(ids) + 1), float(lvl) - zigzag * (i % 2))
     return positions
 
 
@@ -250,11 +261,12 @@ def service_map(*, nodes: Sequence[dict], edges: Sequence[dict]) -> go.Figure:
             showlegend=False,
         )
     )
-    layers = max((y for _, y in pos.values()), default=0)
-    _layout(fig, height=int(180 + 110 * layers), margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    top = max((y for _, y in pos.values()), default=0)
+    bottom = min((y for _, y in pos.values()), default=0)
+    _layout(fig, height=int(180 + 110 * (top - bottom)), margin={"l": 10, "r": 10, "t": 10, "b": 10},
             annotations=annotations, hovermode="closest", dragmode="pan")
     fig.update_xaxes(visible=False, range=[-0.02, 1.02])
-    fig.update_yaxes(visible=False, range=[-0.6, layers + 0.4])
+    fig.update_yaxes(visible=False, range=[bottom - 0.6, top + 0.4])
     return fig
 
 

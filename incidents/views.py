@@ -75,7 +75,7 @@ def _dashboard_context(request, *, now: datetime) -> tuple[dict, int]:
     context.update(
         page=page,
         stats=stats,
-        trend_chart=charts.figure_html(charts.stats_trend(**{k: trend[k] for k in ("buckets", "alerts", "incidents")}), div_id="stats-trend-chart") if trend["buckets"] else "",
+        trend_chart=charts.figure_html(charts.stats_trend(**{k: trend[k] for k in ("buckets", "alerts", "incidents")}), div_id="stats-trend-chart", toolbar=False) if trend["buckets"] else "",
         trend_unit=trend["unit"],
         selected_range=form.cleaned_data.get("range"),
         filters=filters,
@@ -108,7 +108,7 @@ def _summary_context(incident: Incident) -> dict:
     return {
         "incident": incident,
         "related": selectors.incident_related(incident=incident),
-        "mini_timeline": charts.figure_html(charts.mini_timeline(events), div_id=f"incident-{incident.pk}-mini-timeline") if events else "",
+        "mini_timeline": charts.figure_html(charts.mini_timeline(events), div_id=f"incident-{incident.pk}-mini-timeline", toolbar=False) if events else "",
     }
 
 
@@ -195,7 +195,7 @@ def incident_event(request, number: int, event_id: int) -> HttpResponse:
 def incident_rca(request, number: int) -> HttpResponse:
     incident = _incident(number)
     rca = selectors.incident_rca(incident=incident)
-    gauge = charts.figure_html(charts.confidence_gauge(incident.confidence), div_id=f"incident-{incident.pk}-gauge") if rca["top"] else ""
+    gauge = charts.figure_html(charts.confidence_gauge(incident.confidence), div_id=f"incident-{incident.pk}-gauge", toolbar=False) if rca["top"] else ""
     return _render_step(request, incident, "rca", {"rca": rca, "gauge": gauge})
 
 

@@ -91,3 +91,13 @@ def poll_seconds() -> int:
     from django.conf import settings
 
     return int(getattr(settings, "CONSOLE_POLL_SECONDS", 10))
+
+
+@register.filter
+def status_label(value: str) -> str:
+    """An incident status value as people say it: false_positive -> false positive."""
+    from incidents.models import Incident
+
+    if value in Incident.Status.values:
+        return Incident.Status(value).label.lower()
+    return value

@@ -1,6 +1,7 @@
 """The chart functions are pure: plain inputs, unsaved models, no database."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import plotly.graph_objects as go
@@ -19,15 +20,18 @@ def event(pk: int, minute: int, service: str, kind: str, severity: str = "warnin
 
 def test_figure_html_is_a_div_without_plotly_js_or_a_cdn():
     html = charts.figure_html(go.Figure(go.Scatter(x=[1, 2], y=[3, 4])), div_id="my-chart")
-    assert html.startswith("<div") and 'id="my-chart"' in html
+    assert html.startswith('<div id="my-chart" class="plotly-chart">')
     assert "Plotly.newPlot" in html
     assert "cdn" not in html.lower() and len(html) < 20_000  # plotly.js itself is not inlined
     assert '"responsive": true' in html
 
 
-def test_figure_html_post_script_gets_the_div_id():
-    html = charts.figure_html(go.Figure(), div_id="tl", post_script="cleara.onTimelineClick('{plot_id}');")
-    assert "cleara.onTimelineClick('tl');" in html
+def test_figure_html_gives_the_plot_a_fresh_id_each_render():
+    first = charts.figure_html(go.Figure(), div_id="tl", post_script="cleara.onTimelineClick('{plot_id}');")
+    second = charts.figure_html(go.Figure(), div_id="tl")
+    plot_id = re.search(r'<div id="(tl-[0-9a-f]{8})" class="plotly-graph-div"', first).group(1)
+    assert f"cleara.onTimelineClick('{plot_id}');" in first
+    assert plot_id not in second
 
 
 def test_event_timeline_one_trace_per_type_points_carry_event_ids():
@@ -66,6 +70,14 @@ def test_layered_positions_put_dependencies_below_their_callers():
     assert set(pos) == {1, 2, 3, 4}
     assert pos[2][1] > pos[4][1]  # api above cache
     assert pos[4][1] == 0
+
+
+def test_layered_positions_zigzag_crowded_layers():
+    nodes = [{"id": 0, "name": "api"}] + [{"id": i, "name": f"dep-{i}"} for i in range(1, 8)]
+    edges = [{"source": 0, "target": i} for i in range(1, 8)]
+    pos = charts.layered_positions(nodes, edges)
+    assert {pos[i][1] for i in range(1, 8)} == {0.0, -0.32}
+    assert pos[0][1] == 1.0
 
 
 def node(nid, name, role, status="healthy"):

@@ -63,8 +63,15 @@
     var row = summary && document.getElementById(summary.id.replace(/-summary$/, "-row"));
     if (row) row.classList.add("selected");
   }
-  document.addEventListener("DOMContentLoaded", markSelected);
-  document.addEventListener("htmx:afterSettle", markSelected);
+  // Keep the current step's tab in view when the step bar scrolls sideways (phones).
+  function showCurrentStep() {
+    var current = document.querySelector(".steps [aria-current='page']");
+    if (current && current.parentElement.scrollWidth > current.parentElement.clientWidth) {
+      current.parentElement.scrollLeft = current.offsetLeft - current.parentElement.clientWidth / 2 + current.clientWidth / 2;
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { markSelected(); showCurrentStep(); });
+  document.addEventListener("htmx:afterSettle", function () { markSelected(); showCurrentStep(); });
   document.addEventListener("htmx:oobAfterSwap", markSelected);
 
   cleara.onTimelineClick = function (plotId) {

@@ -1,0 +1,282 @@
+"""End to end, in headless Chromium against daphne: the nine steps on seeded data, the phone
+layout, and live updates between two browsers. Screenshots go to test-artifacts/screenshots/."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import threading
+
+import pytest
+from django.db import connection, transaction
+from playwright.sync_api import expect
+
+from correlation.models import Feedback
+from incidents import hooks
+from incidents.models import Incident, Note
+from incidents.services import incident_number_next
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def plot_range(page, selector: str) -> list:
+    return page.eval_on_selector(selector, "gd => gd._fullLayout.xaxis.range.slice()")
+
+
+def test_walk_the_nine_steps(console):
+    data = console.data
+    main = data.main
+    page = console.page("alice")
+
+    # 1. The dashboard, then a filter: only critical incidents, kept in the URL.
+    page.goto("/")
+    expect(page.locator(f"#incident-{main.pk}-row")).to_be_visible()
+    expect(page.locator("[data-live-indicator]")).to_have_text("Live")
+    console.shot(page, "01-dashboard")
+    page.locator("label.chip-toggle.sev-critical").click()
+    expect(page).to_have_url(re.compile(r"severity=critical"))
+    expect(page.locator(f"#incident-{data.quiet.pk}-row")).to_have_count(0)
+    expect(page.locator(f"#incident-{main.pk}-row")).to_be_visible()
+    console.shot(page, "01-dashboard-filtered")
+
+    # 2. Select an incident with the keyboard: the preview panel opens.
+    page.locator(f"#incident-{main.pk}-row .col-num a").focus()
+    page.keyboard.press("Enter")
+    preview = page.locator("#incident-preview")
+    expect(preview.get_by_role("heading", name=main.title)).to_be_visible()
+    expect(preview).to_contain_text("payments-db")
+    expect(preview.locator(".related a").first).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"/incidents/{main.number}/preview/"))
+    expect(page.locator(f"#incident-{main.pk}-row")).to_have_class(re.compile("selected"))
+    console.shot(page, "02-preview")
+    preview.get_by_role("link", name="Open the investigation →").click()
+    expect(page).to_have_url(re.compile(rf"/incidents/{main.number}/$"))
+
+    # 3. The timeline: zoom in, then click a point to read that event.
+    page.locator("nav.steps").get_by_role("link", name="Timeline").click()
+    expect(page).to_have_url(re.compile(r"/timeline/$"))
+    chart = f"#incident-{main.pk}-timeline-chart .js-plotly-plot"
+    expect(page.locator(f"{chart} .main-svg").first).to_be_visible()
+    before = plot_range(page, chart)
+    box = page.locator(f"{chart} .nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5, steps=8)
+    page.mouse.up()
+    page.wait_for_function(f"r => JSON.stringify(document.querySelector('{chart}')._fullLayout.xaxis.range) !== JSON.stringify(r)", arg=before)
+    after = plot_range(page, chart)
+    assert after != before
+    # Only alerts, then click the first one where Plotly draws it.
+    page.locator("label.chip-toggle.type-alert").click()
+    expect(page).to_have_url(re.compile(r"type=alert"))
+    page.wait_for_function(f"() => {{ const gd = document.querySelector('{chart}'); return gd && gd.data.length === 1; }}")
+    page.locator(chart).scroll_into_view_if_needed()
+    x, y = page.eval_on_selector(chart, """gd => {
+        const t = gd.data.find(d => d.name === 'alert'); const fl = gd._fullLayout;
+        const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+        return [r.left + fl.xaxis.d2p(t.x[0]), r.top + fl.yaxis.d2p(t.y[0])];
+    }""")
+    page.mouse.move(x - 3, y)
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    detail = page.locator("#event-detail")
+    expect(detail).to_contain_text("Connection pool exhausted")
+    console.shot(page, "03-timeline")
+    page.locator("label.chip-toggle.type-alert").click()
+    page.locator("#id_timeline_q").fill("too many clients")
+    expect(page.locator("#timeline-results")).to_contain_text("too many clients")
+    expect(page).to_have_url(re.compile(r"q=too(\+|%20)many(\+|%20)clients"))
+
+    # 4. Root cause analysis.
+    page.locator("nav.steps").get_by_role("link", name="Root cause").click()
+    expect(page.locator("[data-root-cause]")).to_have_text("payments-db")
+    expect(page.get_by_role("heading", name="Alternative hypotheses")).to_be_visible()
+    expect(page.locator(f"#incident-{main.pk}-gauge .main-svg").first).to_be_visible()
+    console.shot(page, "04-root-cause")
+
+    # 5. The affected-services map.
+    page.locator("nav.steps").get_by_role("link", name="Service map").click()
+    expect(page.locator(f"#incident-{main.pk}-map .main-svg").first).to_be_visible()
+    expect(page.locator("table.nodes tr.role-root_cause")).to_contain_text("payments-db")
+    console.shot(page, "05-service-map")
+
+    # 6. Recommendations, and a runbook opens in a new tab.
+    page.locator("nav.steps").get_by_role("link", name="Recommendations").click()
+    expect(page.locator("[data-eta]")).to_have_text("50 min")
+    console.shot(page, "06-recommendations")
+    with page.context.expect_page() as new_tab:
+        page.locator("a[data-runbook='service']").first.click()
+    runbook = new_tab.value
+    runbook.wait_for_load_state()
+    assert runbook.url == "https://runbooks.example.com/services/payments-db"
+    expect(runbook.get_by_role("heading", name="Runbook")).to_be_visible()
+    runbook.close()
+
+    # 7. Investigation tools: search the logs, export JSON and CSV.
+    page.locator("nav.steps").get_by_role("link", name="Investigate").click()
+    page.locator("#id_log_q").fill("pool")
+    expect(page.locator("#log-results mark").first).to_have_text("pool")
+    expect(page.locator("#log-results [data-log-count]")).to_contain_text("matching “pool”")
+    page.locator("#id_log_beyond").check()
+    expect(page.locator("#log-results")).to_contain_text("around the incident")
+    expect(page.locator(f"#incident-{main.pk}-metrics .main-svg").first).to_be_visible()
+    console.shot(page, "07-investigate")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="JSON", exact=True).click()
+    exported = json.loads(open(download.value.path()).read())
+    assert exported["number"] == main.number and len(exported["events"]) == main.events.count()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="CSV", exact=True).click()
+    rows = list(csv.DictReader(io.StringIO(open(download.value.path()).read())))
+    assert len(rows) == main.events.count()
+
+    # 8. Collaboration: a note, an assignment, status changes, the copy-link button.
+    page.locator("nav.steps").get_by_role("link", name="Collaborate").click()
+    page.locator("#id_note_body").fill("Killed the **settlement** queries; pool at 40/200.")
+    page.get_by_role("button", name="Add note").click()
+    expect(page.locator(f"#incident-{main.pk}-notes strong", has_text="settlement")).to_be_visible()
+    expect(page.locator("#id_note_body")).to_have_value("")
+    page.locator("#id_assignee").select_option("bob")
+    page.get_by_role("button", name="Assign", exact=True).click()
+    expect(page.locator("[data-incident-assignee]")).to_have_text("bob")
+    page.get_by_role("button", name="Back to open").click()
+    expect(page.locator("[data-incident-status]")).to_have_text("Open")
+    page.get_by_role("button", name="Start investigating").click()
+    expect(page.locator("[data-incident-status]")).to_have_text("Investigating")
+    expect(page.locator(f"#incident-{main.pk}-audit")).to_contain_text("assigned it to bob")
+    expect(page.locator(f"#incident-{main.pk}-audit")).to_contain_text("from investigating to open")
+    page.get_by_role("button", name="Copy a link to this page").click()
+    expect(page.locator("[data-copy-link]")).to_have_attribute("data-copied", f"{console.url}/incidents/{main.number}/collaborate/")
+    console.shot(page, "08-collaborate")
+    assert Note.objects.filter(incident=main, body__contains="settlement").exists()
+
+    # 9. Resolve with notes and tags, then feedback: the model update runs and the page says so.
+    page.locator("nav.steps").get_by_role("link", name="Resolve").click()
+    page.locator("#id_resolve_notes").fill("Paused the settlement job and killed its queries.")
+    page.locator("#id_tags").fill("database, batch-jobs")
+    page.get_by_role("button", name="Resolve incident").click()
+    expect(page.locator(f"#incident-{main.pk}-resolve")).to_contain_text("Resolved")
+    expect(page.locator("[data-incident-status]")).to_have_text("Resolved")
+    page.locator("label.chip-toggle", has_text="Wrong").click()
+    page.locator("#id_correct_service").select_option("payments")
+    page.get_by_role("button", name="Send feedback").click()
+    expect(page.locator("[data-feedback-applied]")).to_be_visible()
+    console.shot(page, "09-resolve")
+    incident = Incident.objects.get(pk=main.pk)
+    assert incident.status == "resolved" and incident.tags == ["batch-jobs", "database"]
+    feedback = Feedback.objects.get(incident=main)
+    assert feedback.verdict == "no" and feedback.correct_service.name == "payments" and feedback.applied_at
+    assert page.errors == []
+
+
+def test_phone_width_walk(console):
+    main = console.data.main
+    page = console.page("bob", width=390, height=844, is_mobile=True, has_touch=True)
+
+    def fits():
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the page scrolls sideways at 390 px"
+
+    page.goto("/")
+    expect(page.locator(f"#incident-{main.pk}-row")).to_be_visible()
+    fits()
+    console.shot(page, "phone-01-dashboard")
+    page.locator(f"#incident-{main.pk}-row .col-num a").tap()
+    expect(page.locator("#incident-preview").get_by_role("heading", name=main.title)).to_be_in_viewport()
+    fits()
+    console.shot(page, "phone-02-preview")
+    page.locator("#incident-preview").get_by_role("link", name="Open the investigation →").tap()
+    for name, check in [
+        ("Timeline", f"#incident-{main.pk}-timeline-chart .main-svg"),
+        ("Root cause", "[data-root-cause]"),
+        ("Service map", f"#incident-{main.pk}-map .main-svg"),
+        ("Recommendations", "[data-eta]"),
+        ("Investigate", "#log-results"),
+        ("Collaborate", f"#incident-{main.pk}-notes"),
+        ("Resolve", f"#incident-{main.pk}-feedback"),
+    ]:
+        page.locator("nav.steps").get_by_role("link", name=name).tap()
+        expect(page.locator(check).first).to_be_visible()
+        fits()
+        console.shot(page, f"phone-{name.lower().replace(' ', '-')}")
+    page.locator("nav.steps").get_by_role("link", name="Collaborate").tap()
+    page.locator("#id_note_body").fill("On it from my phone.")
+    page.get_by_role("button", name="Add note").tap()
+    expect(page.locator(f"#incident-{main.pk}-notes")).to_contain_text("On it from my phone.")
+    assert page.errors == []
+
+
+def test_a_second_browser_sees_changes_live(console):
+    data = console.data
+    watcher = console.page("bob")
+    watcher.goto("/")
+    expect(watcher.locator("[data-live-indicator]")).to_have_text("Live")
+
+    # A new incident, opened the way the correlation engine opens one, from another process (this
+    # test) and in a thread of its own: Playwright keeps an event loop in this one, where the
+    # on-commit push (async_to_sync) refuses to run.
+    opened = []
+
+    def open_incident():
+        try:
+            with transaction.atomic():
+                incident = Incident.objects.create(
+                    number=incident_number_next(), title="DNS resolution failing in eu-west-1", severity="critical",
+                    grouping_key="e2e:dns", started_at=data.now, last_event_at=data.now, root_cause_service=data.services["api-gateway"],
+                )
+                incident.services.set([data.services["api-gateway"]])
+                hooks.incident_changed(hooks.IncidentChange(incident.pk, "opened"))
+            opened.append(incident)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=open_incident)
+    worker.start()
+    worker.join()
+    incident = opened[0]
+    # With Redis the push arrives over the socket; with the in-memory layer the page's polling
+    # fallback brings it (a push from another process cannot reach the server).
+    expect(watcher.locator(f"#incident-{incident.pk}-row")).to_contain_text("DNS resolution failing", timeout=25_000)
+    if os.environ.get("REDIS_URL"):
+        assert watcher.evaluate("window.cleara.wsMessages") > 0
+    console.shot(watcher, "live-01-new-incident")
+
+    # A change made in the console by someone else reaches the watcher over the socket, whatever the layer.
+    main = data.main
+    watcher.goto(f"/incidents/{main.number}/collaborate/")
+    expect(watcher.locator("[data-live-indicator]")).to_have_text("Live")
+    messages = watcher.evaluate("window.cleara.wsMessages")
+    author = console.page("carol")
+    author.goto(f"/incidents/{main.number}/collaborate/")
+    author.locator("#id_note_body").fill("Rolling back payments to v3.8.0 now.")
+    author.get_by_role("button", name="Add note").click()
+    author.locator("#id_assignee").select_option("carol")
+    author.get_by_role("button", name="Assign", exact=True).click()
+    expect(watcher.locator(f"#incident-{main.pk}-notes")).to_contain_text("Rolling back payments", timeout=5_000)
+    expect(watcher.locator("[data-incident-assignee]")).to_have_text("carol", timeout=5_000)
+    assert watcher.evaluate("window.cleara.wsMessages") > messages
+    console.shot(watcher, "live-02-note-from-another-browser")
+
+
+def test_login_logout_and_the_user_menu(console):
+    context = console.browser.new_context(base_url=console.url)
+    console.contexts.append(context)
+    page = context.new_page()
+    number = console.data.main.number
+    page.goto(f"/incidents/{number}/rca/")
+    expect(page).to_have_url(re.compile(r"/login/\?next="))
+    page.locator("#id_username").fill("alice")
+    page.locator("#id_password").fill("wrong")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("did not match")
+    page.locator("#id_password").fill("pw-alice-123")
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(rf"/incidents/{number}/rca/$"))
+    console.shot(page, "login-01-after")
+    page.get_by_label("User menu for alice").click()
+    expect(page.get_by_role("menuitem", name="Admin")).to_be_visible()
+    page.get_by_role("menuitem", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login/$"))
+    page.goto("/patterns/")
+    expect(page).to_have_url(re.compile(r"/login/\?next=/patterns/"))
