@@ -116,9 +116,14 @@ def console_server(django_db_setup, django_db_blocker) -> str:
     connection.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """Debian's headless Chromium driven by Playwright (its own browser download is not used)."""
+    """Debian's headless Chromium driven by Playwright (its own browser download is not used).
+
+    Module-scoped, not session-scoped: while Playwright's sync API runs it keeps an event loop in
+    this thread, and async_to_sync (channel layers, consumers) refuses to run in such a thread.
+    Stopping it after the e2e module gives the thread back to the tests that follow.
+    """
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
     from playwright.sync_api import sync_playwright
