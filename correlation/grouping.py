@@ -54,6 +54,7 @@ from incidents.services import incident_number_next, timeline_event_record
 EARLY = timedelta(minutes=10)
 QUIET = timedelta(minutes=15)
 CLUSTER_WINDOW = timedelta(minutes=10)
+RESOLVED_BEFORE = timedelta(minutes=1)
 FLAP_HISTORY = timedelta(hours=1)
 FLAP_COUNT = 3
 RESOLVE_GRACE = timedelta(hours=3)
@@ -131,6 +132,8 @@ class OpenIncident:
     new: list[Item] = field(default_factory=list)
     scope: set[str] = field(default_factory=set)
     known_services: set[str] = field(default_factory=set)
+    live: dict[str, tuple[set[str], bool]] = field(default_factory=dict)  # service -> (fingerprints, any critical)
+    unresolved: dict[str, int] = field(default_factory=dict)  # fingerprint -> firings not yet resolved
     seed: Item | None = None
 
     @classmethod
@@ -142,7 +145,9 @@ class OpenIncident:
                 continue
             state.signal_services.add(service)
             state.fingerprints.add(fingerprint)
+            state.unresolved[fingerprint] = state.unresolved.get(fingerprint, 0) + (g.n if firing else -g.n)
             if firing and severity != Severity.INFO:
+                state._live(service, fingerprint, severity)
                 state.first = min(state.first or g.first, g.first)
                 active = g.last if severity == Severity.CRITICAL else g.first
                 state.activity = max(state.activity or active, active)
@@ -169,20 +174,33 @@ class OpenIncident:
         if not item.is_signal:
             return
         self.signal_services.add(item.service)
+        self.unresolved[item.fingerprint] = self.unresolved.get(item.fingerprint, 0) + (1 if item.firing else -1)
         if item.live:
+            self._live(item.service, item.fingerprint, item.severity)
             self.first = min(self.first or item.ts, item.ts)
             if item.fingerprint not in self.fingerprints or item.severity == Severity.CRITICAL:
                 self.activity = max(self.activity or item.ts, item.ts)
         self.fingerprints.add(item.fingerprint)
+
+    def _live(self, service: str, fingerprint: str, severity: str) -> None:
+        fps, critical = self.live.get(service, (set(), False))
+        fps.add(fingerprint)
+        self.live[service] = (fps, critical or severity == Severity.CRITICAL)
+
+    def roots(self, topology: rca.Topology) -> set[str]:
+        """Where this incident could have started: the deepest of its clearly unwell services."""
+        return roots(topology, strong(self.live) or set(self.live) or self.signal_services)
 
     def affinity(self, item: Item, topology: rca.Topology, *, chronic: bool) -> float:
         """How strongly a signal belongs here (0: not at all)."""
         if item.ts < self.first - EARLY:
             return 0.0
         if not item.live:
-            # A resolution (or an info alert) only rejoins the incident that holds its fingerprint.
+            # A resolution only rejoins the incident that holds its firing alert, still unresolved
+            # (an info alert, only the incident that holds its fingerprint).
             if item.fingerprint in self.fingerprints and item.ts <= self.activity + RESOLVE_GRACE:
-                return 1.0
+                if item.firing or self.unresolved.get(item.fingerprint, 0) > 0:
+                    return 1.0
             return 0.0
         if item.ts > self.activity + QUIET:
             return 0.0
@@ -190,7 +208,7 @@ class OpenIncident:
             relation = 1.0
         elif item.service in self.signal_services:
             relation = JOIN_HOPS[0]
-        elif chronic or not in_cone(topology, item.service, roots(topology, self.signal_services)):
+        elif chronic or not in_cone(topology, item.service, self.roots(topology)):
             return 0.0
         else:
             hops = [topology.distance(item.service, s) for s in self.signal_services]
@@ -211,6 +229,12 @@ def roots(topology: rca.Topology, services: set[str]) -> set[str]:
     """The services of a group that depend on no other service of the group: where it could have started."""
     found = {s for s in services if not (topology.downstream(s).keys() - {s}) & services}
     return found or set(services)  # a dependency cycle: every member is a candidate
+
+
+def strong(signals: dict[str, tuple[set[str], bool]]) -> set[str]:
+    """The services whose trouble is clear: a critical signal, or signals of two fingerprints or more.
+    A lone warning (the first flaps of a flapping alert, a blip) does not decide where a cone starts."""
+    return {s for s, (fps, critical) in signals.items() if critical or len(fps) >= 2}
 
 
 def in_cone(topology: rca.Topology, service: str, candidates: set[str]) -> bool:
@@ -264,6 +288,7 @@ class _Correlator:
         self.pool: list[Item] = []  # pending signals around the batch, by time
         self.pool_ts: list[datetime] = []
         self.firing_by_fp: dict[str, list[datetime]] = defaultdict(list)
+        self.resolved_by_fp: dict[str, list[datetime]] = defaultdict(list)
         self._patterns: list[PatternSpec] | None = None
 
     # -- loading -------------------------------------------------------------------------------
@@ -312,6 +337,8 @@ class _Correlator:
         for item in self.pool:
             if item.live:
                 self.firing_by_fp[item.fingerprint].append(item.ts)
+            elif item.is_signal and not item.firing:
+                self.resolved_by_fp[item.fingerprint].append(item.ts)
 
     @property
     def patterns(self) -> list[PatternSpec]:
@@ -328,16 +355,26 @@ class _Correlator:
     def _cluster(self, seed: Item) -> list[Item]:
         """The pending live signals close to `seed` in time that one root explains together with it.
 
-        The root is `seed`'s service or one of its dependencies, and the members are that root and
-        the services that call it (directly or not): signals that could all be one failure
-        spreading upwards. Linking signals pairwise instead would chain unrelated failures through
-        a hub that calls both (an API gateway calls nearly everything)."""
+        The root is `seed`'s service or a clearly unwell service it depends on (see `strong`), and
+        the members are that root and the services that call it, directly or not:
+        signals that could all be one failure spreading upwards. Linking signals pairwise instead
+        would chain unrelated failures through a hub that calls both (an API gateway calls nearly
+        everything), and a silent shared dependency (DNS) would do the same from below. An alert
+        that was already resolved before `seed` fired is over: it is not part of this."""
         lo = bisect.bisect_left(self.pool_ts, seed.ts - CLUSTER_WINDOW)
         hi = bisect.bisect_right(self.pool_ts, seed.ts + CLUSTER_WINDOW)
-        nearby = [i for i in self.pool[lo:hi] if i is not seed and not i.attached and i.live and not self._chronic(i)]
+        nearby = [
+            i for i in self.pool[lo:hi]
+            if i is not seed and not i.attached and i.live and not self._chronic(i) and not self._over(i, seed.ts)
+        ]
+        pending: dict[str, tuple[set[str], bool]] = {}
+        for i in nearby:
+            fps, critical = pending.get(i.service, (set(), False))
+            pending[i.service] = (fps | {i.fingerprint}, critical or i.severity == Severity.CRITICAL)
+        unwell = strong(pending) | {seed.service}
         best, best_weight = [seed], self._weight([seed])
         for root, down in self.topology.downstream(seed.service).items():
-            if down > CONE_HOPS:
+            if down > CONE_HOPS or root not in unwell:
                 continue
             up = self.topology.upstream(root)
             members = [seed, *(i for i in nearby if up.get(i.service, CONE_HOPS + 1) <= CONE_HOPS)]
@@ -345,6 +382,14 @@ class _Correlator:
             if weight > best_weight:
                 best, best_weight = members, weight
         return best
+
+    def _over(self, item: Item, at: datetime) -> bool:
+        """Whether a firing alert was resolved (as far as we know yet) a minute or more before `at`."""
+        times = self.resolved_by_fp.get(item.fingerprint)
+        if not times:
+            return False
+        i = bisect.bisect_left(times, item.ts)
+        return i < len(times) and times[i] <= at - RESOLVED_BEFORE
 
     @staticmethod
     def _weight(items: list[Item]) -> float:
@@ -523,11 +568,11 @@ class _Correlator:
                 severity = sev
             started = min(started or g.first, g.first)
         root = result.root
-        affected = sorted({k[0] for k in state.groups})
         pattern = result.pattern
-        title = f"{pattern.name} on {root}" if pattern else f"{root or affected[0]} degraded"
-        if len(affected) > 1:
-            title += f" ({len(affected) - 1} more service{'s' if len(affected) > 2 else ''} affected)"
+        title = f"{pattern.name} on {root}" if pattern else f"{root} degraded"
+        others = len(state.signal_services - {root})
+        if others:
+            title += f" ({others} more service{'s' if others > 1 else ''} alerting)"
         return {
             "title": title[:300],
             "severity": severity,
