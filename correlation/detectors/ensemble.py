@@ -28,14 +28,14 @@ from .lstm import LSTMDetector
 from .statistical import StatisticalDetector
 
 #: An ensemble score at or above this raises an anomaly. Chosen on NAB (standard profile).
-THRESHOLD = 0.905
+THRESHOLD = 0.9045
 #: An excursion ends once the score has stayed below RELEASE for QUIET points ...
 RELEASE = 0.8
 QUIET = 12
 #: ... or after MAX_EXCURSION points, whichever comes first.
 MAX_EXCURSION = 300
 
-STAT_PARTS = ("robust_z", "burst", "ewma", "seasonal")
+STAT_PARTS = ("robust_z", "burst", "ewma", "seasonal", "seasonal_run")
 
 
 class EnsembleDetector:
