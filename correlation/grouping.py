@@ -64,6 +64,7 @@ JOIN_HOPS = {0: 0.9, 1: 0.7, 2: 0.5, 3: 0.3}
 CONE_HOPS = 4
 JOIN_THRESHOLD = 0.2
 OPEN_WEIGHT = 3.0
+LOG_UNWELL = 10  # error log lines that make a service clearly unwell, within CLUSTER_WINDOW
 BACKFILL_LIMIT = 50_000
 UPDATE_CHUNK = 2000
 LOCK_KEY = zlib.crc32(b"cleara.correlation") & 0x7FFFFFFF
@@ -134,6 +135,7 @@ class OpenIncident:
     known_services: set[str] = field(default_factory=set)
     live: dict[str, tuple[set[str], bool]] = field(default_factory=dict)  # service -> (fingerprints, any critical)
     unresolved: dict[str, int] = field(default_factory=dict)  # fingerprint -> firings not yet resolved
+    error_logs: dict[str, int] = field(default_factory=dict)  # service -> error log lines
     seed: Item | None = None
 
     @classmethod
@@ -141,6 +143,8 @@ class OpenIncident:
         state = cls(incident=incident, groups=groups, known_services={k[0] for k in groups})
         for (service, type_, severity, fingerprint, _metric, firing), g in groups.items():
             state.last_event = max(state.last_event or g.last, g.last)
+            if type_ == Event.Type.LOG and severity == Severity.CRITICAL:
+                state.error_logs[service] = state.error_logs.get(service, 0) + g.n
             if type_ not in SIGNAL_TYPES:
                 continue
             state.signal_services.add(service)
@@ -172,6 +176,8 @@ class OpenIncident:
             g.last = max(g.last, item.ts)
         self.last_event = max(self.last_event or item.ts, item.ts)
         if not item.is_signal:
+            if item.severity == Severity.CRITICAL:
+                self.error_logs[item.service] = self.error_logs.get(item.service, 0) + 1
             return
         self.signal_services.add(item.service)
         self.unresolved[item.fingerprint] = self.unresolved.get(item.fingerprint, 0) + (1 if item.firing else -1)
@@ -188,8 +194,10 @@ class OpenIncident:
         self.live[service] = (fps, critical or severity == Severity.CRITICAL)
 
     def roots(self, topology: rca.Topology) -> set[str]:
-        """Where this incident could have started: the deepest of its clearly unwell services."""
-        return roots(topology, strong(self.live) or set(self.live) or self.signal_services)
+        """Where this incident could have started: the deepest of its clearly unwell services (a
+        critical signal, several fingerprints, or a stream of error logs: a root may not alert)."""
+        unwell = strong(self.live) | {s for s, n in self.error_logs.items() if n >= LOG_UNWELL}
+        return roots(topology, unwell or set(self.live) or self.signal_services)
 
     def affinity(self, item: Item, topology: rca.Topology, *, chronic: bool) -> float:
         """How strongly a signal belongs here (0: not at all)."""
@@ -289,6 +297,9 @@ class _Correlator:
         self.pool_ts: list[datetime] = []
         self.firing_by_fp: dict[str, list[datetime]] = defaultdict(list)
         self.resolved_by_fp: dict[str, list[datetime]] = defaultdict(list)
+        self.flapping: set[str] = set()  # fingerprints that fired FLAP_COUNT times within FLAP_HISTORY
+        self.error_log_times: dict[str, list[datetime]] | None = None  # loaded when a cluster needs them
+        self.span: tuple[datetime, datetime] | None = None
         self._patterns: list[PatternSpec] | None = None
 
     # -- loading -------------------------------------------------------------------------------
@@ -323,22 +334,26 @@ class _Correlator:
         self.opens = [OpenIncident.from_groups(i, groups[i.pk]) for i in incidents]
 
     def _load_pool(self, lo: datetime, hi: datetime) -> None:
+        """The signals around the batch: the pending ones (the pool), and the firing and resolving
+        history of every fingerprint, attached or not, to tell flapping alerts and resolved ones."""
         rows = (
-            Event.objects.filter(type__in=SIGNAL_TYPES, incident__isnull=True, timestamp__gte=lo - FLAP_HISTORY, timestamp__lte=hi + CLUSTER_WINDOW)
+            Event.objects.filter(type__in=SIGNAL_TYPES, timestamp__gte=lo - FLAP_HISTORY, timestamp__lte=hi + CLUSTER_WINDOW)
             .annotate(alert_status=KT("attributes__alert_status"))
-            .values_list("pk", "timestamp", "service_id", "type", "severity", "fingerprint", "alert_status", "client_id", "message", "metric")
+            .values_list("pk", "timestamp", "service_id", "type", "severity", "fingerprint", "alert_status", "client_id", "message", "metric", "incident_id")
             .order_by("timestamp", "pk")
         )
-        self.pool = [
-            Item(pk, ts, self.names[sid], type_, sev, fp, status != "resolved", cid, msg, metric)
-            for pk, ts, sid, type_, sev, fp, status, cid, msg, metric in rows
-        ]
-        self.pool_ts = [i.ts for i in self.pool]
-        for item in self.pool:
+        for pk, ts, sid, type_, sev, fp, status, cid, msg, metric, incident_id in rows:
+            item = Item(pk, ts, self.names[sid], type_, sev, fp, status != "resolved", cid, msg, metric)
             if item.live:
-                self.firing_by_fp[item.fingerprint].append(item.ts)
-            elif item.is_signal and not item.firing:
-                self.resolved_by_fp[item.fingerprint].append(item.ts)
+                self.firing_by_fp[fp].append(ts)
+            elif not item.firing:
+                self.resolved_by_fp[fp].append(ts)
+            if incident_id is None:
+                self.pool.append(item)
+        self.pool_ts = [i.ts for i in self.pool]
+        for fp, times in self.firing_by_fp.items():
+            if any(times[i + FLAP_COUNT - 1] - times[i] <= FLAP_HISTORY for i in range(len(times) - FLAP_COUNT + 1)):
+                self.flapping.add(fp)
 
     @property
     def patterns(self) -> list[PatternSpec]:
@@ -349,18 +364,21 @@ class _Correlator:
     # -- deciding ------------------------------------------------------------------------------
 
     def _chronic(self, item: Item) -> bool:
+        """Whether the alert fired FLAP_COUNT times in the hour up to this firing: it is flapping."""
         times = self.firing_by_fp.get(item.fingerprint, [])
         return bisect.bisect_right(times, item.ts) - bisect.bisect_left(times, item.ts - FLAP_HISTORY) >= FLAP_COUNT
 
     def _cluster(self, seed: Item) -> list[Item]:
         """The pending live signals close to `seed` in time that one root explains together with it.
 
-        The root is `seed`'s service or a clearly unwell service it depends on (see `strong`), and
-        the members are that root and the services that call it, directly or not:
-        signals that could all be one failure spreading upwards. Linking signals pairwise instead
-        would chain unrelated failures through a hub that calls both (an API gateway calls nearly
-        everything), and a silent shared dependency (DNS) would do the same from below. An alert
-        that was already resolved before `seed` fired is over: it is not part of this."""
+        A root is `seed`'s service or a service it depends on, and the cluster is the pending
+        signals in the root's cone: the services that call it, directly or not (one failure
+        spreading upwards), and the ones it calls (a deeper cause not yet clear). Roots that are
+        clearly unwell themselves (see `strong`, or logging errors) come first; a silent shared dependency is tried
+        only when nothing else opens an incident (three callers of the database warning at once),
+        because below every service sits a hub (DNS, the database) that would otherwise chain
+        unrelated failures together, as an API gateway would from above if signals were linked
+        pairwise. An alert already resolved before `seed` fired is over: it is not part of this."""
         lo = bisect.bisect_left(self.pool_ts, seed.ts - CLUSTER_WINDOW)
         hi = bisect.bisect_right(self.pool_ts, seed.ts + CLUSTER_WINDOW)
         nearby = [
@@ -371,13 +389,34 @@ class _Correlator:
         for i in nearby:
             fps, critical = pending.get(i.service, (set(), False))
             pending[i.service] = (fps | {i.fingerprint}, critical or i.severity == Severity.CRITICAL)
-        unwell = strong(pending) | {seed.service}
+        candidates = [r for r, hops in self.topology.downstream(seed.service).items() if hops <= CONE_HOPS]
+        unwell = strong(pending) | {seed.service} | self._logging_errors(seed.ts)
+        cluster = self._best_cluster(seed, nearby, [r for r in candidates if r in unwell])
+        if self._opens(cluster):
+            return cluster
+        # Weak signals only: one that is clear on its own will open its own incident.
+        weak = [i for i in nearby if i.service not in strong(pending)]
+        return self._best_cluster(seed, weak, candidates)
+
+    def _logging_errors(self, at: datetime) -> set[str]:
+        """The services with LOG_UNWELL error log lines or more within CLUSTER_WINDOW of `at`."""
+        if self.error_log_times is None:
+            lo, hi = self.span
+            rows = Event.objects.filter(
+                type=Event.Type.LOG, severity=Severity.CRITICAL, timestamp__gte=lo - 2 * CLUSTER_WINDOW, timestamp__lte=hi + CLUSTER_WINDOW,
+            ).values_list("service_id", "timestamp").order_by("timestamp")
+            self.error_log_times = defaultdict(list)
+            for sid, ts in rows:
+                self.error_log_times[self.names[sid]].append(ts)
+        return {
+            service for service, times in self.error_log_times.items()
+            if bisect.bisect_right(times, at + CLUSTER_WINDOW) - bisect.bisect_left(times, at - CLUSTER_WINDOW) >= LOG_UNWELL
+        }
+
+    def _best_cluster(self, seed: Item, nearby: list[Item], candidates: list[str]) -> list[Item]:
         best, best_weight = [seed], self._weight([seed])
-        for root, down in self.topology.downstream(seed.service).items():
-            if down > CONE_HOPS or root not in unwell:
-                continue
-            up = self.topology.upstream(root)
-            members = [seed, *(i for i in nearby if up.get(i.service, CONE_HOPS + 1) <= CONE_HOPS)]
+        for root in candidates:
+            members = [seed, *(i for i in nearby if in_cone(self.topology, i.service, {root}))]
             weight = self._weight(members)
             if weight > best_weight:
                 best, best_weight = members, weight
@@ -464,6 +503,7 @@ class _Correlator:
     def run(self) -> list[int]:
         items = [self._item(e) for e in self.batch]
         lo, hi = min(i.ts for i in items), max(i.ts for i in items)
+        self.span = (lo, hi)
         self._load_open(lo, hi, resolutions=any(i.is_signal and not i.live for i in items))
         batch_signals = {i.pk for i in items if i.is_signal}
         if not batch_signals and not self.opens:
@@ -491,14 +531,18 @@ class _Correlator:
     def _signals_of(self, state: OpenIncident) -> dict[str, rca.ServiceSignals]:
         by_service: dict[str, rca.ServiceSignals] = {}
         texts: dict[str, set[str]] = defaultdict(set)
-        for (service, type_, severity, _fp, metric, firing), g in state.groups.items():
+        for (service, type_, severity, fp, metric, firing), g in state.groups.items():
             sig = by_service.get(service)
             if sig is None:
                 sig = by_service[service] = rca.ServiceSignals(service=service, tier=self.topology.tier(service))
             if g.message:
                 texts[service].add(g.message.lower()[:300])
             onset = None
-            if type_ in SIGNAL_TYPES and firing and severity != Severity.INFO:
+            if type_ in SIGNAL_TYPES and firing and (fp in self.flapping or g.n >= FLAP_COUNT):
+                # A flapping alert says little about where this started: weak evidence, no onset.
+                sig.warning_logs += g.n
+                weight = 0.1
+            elif type_ in SIGNAL_TYPES and firing and severity != Severity.INFO:
                 onset = g.first
                 if type_ == Event.Type.ALERT:
                     sig.alerts += g.n

@@ -31,6 +31,8 @@ TEMPERATURE = 0.07
 ONSET_TAU_S = 150.0
 # A dependency that went wrong this long after the candidate is taken for a consequence, not a cause.
 CONSEQUENCE_LAG_S = 60.0
+# A service is clearly unwell when its evidence is at least this share of the strongest service's.
+CLEAR_SHARE = 0.5
 MAX_HYPOTHESES = 5
 MAX_EVIDENCE = 5
 SEVERITY_SCORE = {"critical": 1.0, "warning": 0.6, "info": 0.3}
@@ -172,26 +174,32 @@ def rank(*, signals: dict[str, ServiceSignals], topology: Topology, patterns: li
     if not signals:
         return RcaResult([], 0.0, None, "")
     candidates = _candidates(signals, topology)
-    affected = {s for s, sig in signals.items() if sig.strength > 0}
-    onsets = [sig.onset for sig in signals.values() if sig.onset is not None]
+    strength = {name: sig.strength for name, sig in signals.items()}
+    affected = {name for name, st in strength.items() if st > 0}
+    max_strength = max(strength.values(), default=0.0) or 1.0
+    # The incident starts where its clearly unwell services start: a stray warning a few minutes
+    # earlier somewhere else (a blip) does not move the clock.
+    clear = [sig.onset for name, sig in signals.items() if sig.onset is not None and strength[name] >= CLEAR_SHARE * max_strength]
+    onsets = clear or [sig.onset for sig in signals.values() if sig.onset is not None]
     first = min(onsets) if onsets else None
-    max_strength = max((sig.strength for sig in signals.values()), default=0.0) or 1.0
 
     scored: list[Hypothesis] = []
     for name, sig in candidates.items():
         reasons: list[str] = []
         parts: dict[str, float] = {}
+        own = strength.get(name, 0.0)
 
         if sig.onset is not None and first is not None:
             delay = (sig.onset - first).total_seconds()
-            parts["onset"] = math.exp(-max(0.0, delay) / ONSET_TAU_S)
+            parts["onset"] = math.exp(-max(0.0, delay) / ONSET_TAU_S) * (0.5 + 0.5 * own / max_strength)
             reasons.append(f"went wrong {_fmt_delay(delay)}" if delay >= 1 else "went wrong first")
         else:
             parts["onset"] = 0.0
             reasons.append("no signal of its own")
 
         # Healthy dependencies: an unwell dependency that went wrong before (or with) this service
-        # explains it better; one that went wrong well after it is more likely a consequence.
+        # explains it better; one that went wrong well after it is more likely a consequence. A
+        # dependency counts only as much as its trouble compares with this service's own.
         penalty = 0.0
         culprits = []
         for dep, hops in topology.downstream(name).items():
@@ -202,21 +210,26 @@ def rank(*, signals: dict[str, ServiceSignals], topology: Topology, patterns: li
                 p = 0.9
             else:
                 p = 0.35
-            p *= 0.4 + 0.6 * dep_sig.strength / max_strength
+            p *= min(1.0, strength[dep] / own) if own else 1.0
             if p > penalty:
                 penalty = p
-            culprits.append(dep)
+            if p >= 0.1:
+                culprits.append(dep)
         parts["healthy"] = 1.0 - penalty
         if not culprits:
             reasons.append("its dependencies are healthy")
         else:
             reasons.append(f"depends on unwell {', '.join(sorted(culprits)[:3])}")
 
+        # Coverage: the share of the incident's trouble this service accounts for, its own and its
+        # callers' (a failure spreads to callers). A cause is rarely much quieter than what it
+        # causes: a lone warning does not get the credit for a loud outage upstream of it.
         others = affected - {name}
         if others:
             explained = others & topology.upstream(name).keys()
-            weight_all = sum(signals[o].strength for o in others) or 1.0
-            parts["coverage"] = sum(signals[o].strength for o in explained) / weight_all
+            total = own + sum(strength[o] for o in others)
+            credit = own + sum(strength[o] * min(1.0, own / strength[o]) for o in explained) if own else sum(strength[o] for o in explained) * 0.5
+            parts["coverage"] = credit / total if total else 0.0
             if explained:
                 reasons.append(f"{len(explained)} of {len(others)} other affected services depend on it")
         else:
@@ -228,7 +241,7 @@ def rank(*, signals: dict[str, ServiceSignals], topology: Topology, patterns: li
             reasons.append(f"its signals match '{match.pattern.name}' ({match.score:.0%})")
 
         parts["severity"] = SEVERITY_SCORE.get(sig.max_severity or "", 0.3 if sig.error_logs else 0.0)
-        parts["volume"] = sig.strength / max_strength
+        parts["volume"] = own / max_strength
         if sig.max_severity:
             reasons.append(f"{sig.alerts} alert(s), {sig.anomalies} anomaly(ies), max severity {sig.max_severity}")
         elif sig.error_logs or sig.warning_logs:

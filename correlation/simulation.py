@@ -597,18 +597,17 @@ class Simulator:
         return fault
 
     def _clear_of(self, service: str, avoid: set[str]) -> bool:
-        """Whether a fault at `service` is unrelated to the services in `avoid`: none of them is it,
-        calls it directly, or is among what it depends on. (Its spread stops short of `avoid`.)"""
-        if service in avoid or avoid & set(self.callers[service]):
-            return False
-        seen, queue = {service}, [service]
-        while queue:
-            for dep in self.services[queue.pop()]["depends_on"]:
-                if dep in avoid:
-                    return False
-                if dep not in seen:
-                    seen.add(dep)
-                    queue.append(dep)
+        """Whether a fault at `service` is unrelated to the services in `avoid`: none of them calls
+        it or is called by it, directly or not (a shared dependency such as DNS does not count)."""
+        for edges in (self.callers, {s: self.services[s]["depends_on"] for s in self.services}):
+            seen, queue = {service}, [service]
+            while queue:
+                for nxt in edges[queue.pop()]:
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        queue.append(nxt)
+            if seen & avoid:
+                return False
         return True
 
     def _effect(self, effect: Effect) -> None:
