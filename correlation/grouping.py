@@ -369,16 +369,16 @@ class _Correlator:
         return bisect.bisect_right(times, item.ts) - bisect.bisect_left(times, item.ts - FLAP_HISTORY) >= FLAP_COUNT
 
     def _cluster(self, seed: Item) -> list[Item]:
-        """The pending live signals close to `seed` in time that one root explains together with it.
+        """The pending live signals close to `seed` in time that one failure explains together with it.
 
-        A root is `seed`'s service or a service it depends on, and the cluster is the pending
-        signals in the root's cone: the services that call it, directly or not (one failure
-        spreading upwards), and the ones it calls (a deeper cause not yet clear). Roots that are
-        clearly unwell themselves (see `strong`, or logging errors) come first; a silent shared dependency is tried
-        only when nothing else opens an incident (three callers of the database warning at once),
-        because below every service sits a hub (DNS, the database) that would otherwise chain
-        unrelated failures together, as an API gateway would from above if signals were linked
-        pairwise. An alert already resolved before `seed` fired is over: it is not part of this."""
+        A failure spreads upwards, to the services that call the failing one: the cluster is a
+        root (`seed`'s service or a service it depends on) and the pending signals of the services
+        that call it, directly or not. Roots that are clearly unwell themselves (see `strong`, or
+        logging errors) come first; a silent shared dependency is tried only for weak signals when
+        nothing else opens an incident (three callers of the database warning at once), because
+        below every service sits a hub (DNS, the database) that would otherwise chain unrelated
+        failures together, as an API gateway would from above if signals were linked pairwise.
+        An alert already resolved before `seed` fired is over: it is not part of this."""
         lo = bisect.bisect_left(self.pool_ts, seed.ts - CLUSTER_WINDOW)
         hi = bisect.bisect_right(self.pool_ts, seed.ts + CLUSTER_WINDOW)
         nearby = [
@@ -416,7 +416,8 @@ class _Correlator:
     def _best_cluster(self, seed: Item, nearby: list[Item], candidates: list[str]) -> list[Item]:
         best, best_weight = [seed], self._weight([seed])
         for root in candidates:
-            members = [seed, *(i for i in nearby if in_cone(self.topology, i.service, {root}))]
+            up = self.topology.upstream(root)
+            members = [seed, *(i for i in nearby if up.get(i.service, CONE_HOPS + 1) <= CONE_HOPS)]
             weight = self._weight(members)
             if weight > best_weight:
                 best, best_weight = members, weight
@@ -459,6 +460,18 @@ class _Correlator:
             for member in sorted(cluster, key=lambda i: i.ts):
                 state.add(member)
             self.opens.append(state)
+            self._sweep(state)
+
+    def _sweep(self, state: OpenIncident) -> None:
+        """Pending signals around a new incident that belong to it join it (a deeper cause's lone
+        warning that came first; the resolutions of its alerts that arrived with them)."""
+        lo = bisect.bisect_left(self.pool_ts, state.first - EARLY)
+        hi = bisect.bisect_right(self.pool_ts, state.activity + QUIET)
+        for item in self.pool[lo:hi]:
+            if item.attached or (item.live and self._over(item, state.first)):
+                continue
+            if state.affinity(item, self.topology, chronic=item.live and self._chronic(item)) > JOIN_THRESHOLD:
+                state.add(item)
 
     def _scopes(self) -> None:
         """Where an incident takes evidence from: its signalling services and their direct neighbours
@@ -548,6 +561,8 @@ class _Correlator:
                     sig.alerts += g.n
                 else:
                     sig.anomalies += g.n
+                if severity == Severity.CRITICAL:
+                    sig.critical += g.n
                 if sig.max_severity is None or SEVERITY_RANK[severity] > SEVERITY_RANK[sig.max_severity]:
                     sig.max_severity = severity
                 if metric:
