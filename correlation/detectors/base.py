@@ -16,8 +16,8 @@ series passes through here.
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_left, insort
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
@@ -114,28 +114,39 @@ def _as_epoch_seconds(timestamps: Iterable[Any]) -> np.ndarray:
 class RollingWindow:
     """The last ``size`` values, also kept sorted so quantiles cost one index.
 
-    ``insort`` and ``list.remove`` move memory in C; for a few hundred to a few thousand floats
-    that is far cheaper per point than re-sorting or calling numpy.
+    Both are ``array.array`` buffers: a ring in arrival order and a sorted copy that ``insort``
+    and ``del`` keep ordered by moving memory in C. For a few hundred to a few thousand floats that
+    is cheaper per point than re-sorting or calling numpy, a float costs 8 bytes (4 with typecode
+    ``"f"``) instead of a Python object, and the state pickles as raw bytes. With ``"f"`` every
+    value is rounded to float32 as it enters, so a restored window holds exactly what the live
+    one held.
     """
 
-    __slots__ = ("size", "fifo", "sorted")
+    __slots__ = ("size", "ring", "head", "sorted")
 
-    def __init__(self, size: int, values: Iterable[float] = ()):
+    def __init__(self, size: int, values: Iterable[float] = (), typecode: str = "d"):
         self.size = size
-        self.fifo: deque[float] = deque()
-        self.sorted: list[float] = []
-        for v in values:
-            self.push(v)
+        values = np.asarray(values, dtype=np.float32 if typecode == "f" else float).ravel()[-size:]
+        self.ring = array(typecode, values.tobytes())
+        self.head = 0  # index of the oldest value once the ring is full
+        self.sorted = array(typecode, np.sort(values).tobytes())
 
     def __len__(self) -> int:
-        return len(self.fifo)
+        return len(self.ring)
 
     def push(self, value: float) -> None:
-        self.fifo.append(value)
-        insort(self.sorted, value)
-        if len(self.fifo) > self.size:
-            old = self.fifo.popleft()
+        ring = self.ring
+        if len(ring) < self.size:
+            ring.append(value)
+            value = ring[-1]
+        else:
+            head = self.head
+            old = ring[head]
+            ring[head] = value
+            value = ring[head]
+            self.head = head + 1 if head + 1 < self.size else 0
             del self.sorted[bisect_left(self.sorted, old)]
+        insort(self.sorted, value)
 
     def quantile(self, q: float) -> float:
         s = self.sorted
@@ -153,8 +164,14 @@ class RollingWindow:
         """Share of the window strictly below ``value``."""
         return bisect_left(self.sorted, value) / len(self.sorted)
 
+    def to_array(self) -> np.ndarray:
+        """The values in arrival order (for ``get_state``)."""
+        ring, head = self.ring, self.head
+        out = np.frombuffer(ring[head:].tobytes() + ring[:head].tobytes(), dtype=np.float32 if ring.typecode == "f" else float)
+        return out.copy()
+
     def to_list(self) -> list[float]:
-        return list(self.fifo)
+        return self.to_array().tolist()
 
 
 class TailCalibrator:
@@ -173,7 +190,8 @@ class TailCalibrator:
     __slots__ = ("window", "min_history")
 
     def __init__(self, memory: int, min_history: int):
-        self.window = RollingWindow(memory)
+        # float32 memory: ranks of z-like statistics need no more, and it halves the stored state
+        self.window = RollingWindow(memory, typecode="f")
         self.min_history = min_history
 
     def ready(self) -> bool:
@@ -194,37 +212,47 @@ class TailCalibrator:
         self.window.push(stat)
 
     def get_state(self) -> dict[str, Any]:
-        return {"memory": self.window.size, "min_history": self.min_history, "values": self.window.to_list()}
+        return {"memory": self.window.size, "min_history": self.min_history, "values": self.window.to_array()}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "TailCalibrator":
         cal = cls(int(state["memory"]), int(state["min_history"]))
-        cal.window = RollingWindow(int(state["memory"]), state["values"])
+        cal.window = RollingWindow(int(state["memory"]), state["values"], typecode="f")
         return cal
+
+
+#: Seasonal buckets are never narrower than this: a one-minute series gets five-minute buckets,
+#: which keeps its profile small and gives each bucket one (averaged) sample a day.
+MIN_SLOT = 300
 
 
 class SeasonalProfile:
     """A per-series baseline by time of day and by time of week, learnt as it goes.
 
     The buckets are as fine as the series' own sampling interval (taken from its first two
-    points, between one minute and one hour): hourly buckets blur a 5-minute series whose daily
+    points, between ``MIN_SLOT`` and one hour): hourly buckets blur a 5-minute series whose daily
     peak lasts twenty minutes, and the time-of-day residual is what reveals a missing daily peak.
-    Each bucket keeps an exponentially weighted mean and mean absolute deviation, so a new level
-    after a deploy is absorbed within a few days instead of alarming forever. The weekly bucket
-    is used once it has seen ``min_count`` weeks, the daily one (``min_count`` days) before that.
-    Timestamps are read as UTC.
+    The points that fall into one bucket on one day are averaged and learnt as one sample, so
+    ``min_count`` and ``alpha`` count days whatever the sampling rate. Each bucket keeps an
+    exponentially weighted mean and mean absolute deviation, so a new level after a deploy is
+    absorbed within days instead of alarming forever. The weekly bucket is used once it has seen
+    ``min_count`` weeks, the daily one (``min_count`` days) before that. Timestamps are read as UTC.
     """
 
-    __slots__ = ("alpha", "min_count", "slot", "first_ts", "mean", "dev", "count")
+    __slots__ = ("alpha", "min_count", "slot", "first_ts", "mean", "dev", "count", "acc_key", "acc_sum", "acc_n")
 
     def __init__(self, alpha: float = 0.25, min_count: int = 3):
         self.alpha = alpha
         self.min_count = min_count
         self.slot = 0  # seconds per bucket; 0 until the second point arrives
         self.first_ts = math.nan
-        self.mean: list[float] = []
-        self.dev: list[float] = []
-        self.count: list[int] = []
+        self.mean = array("d")
+        self.dev = array("d")
+        self.count = array("i")
+        # the bucket-day being accumulated: (day number, time-of-day bucket), sum and count
+        self.acc_key = -1
+        self.acc_sum = 0.0
+        self.acc_n = 0
 
     def buckets(self, ts: float) -> tuple[int, int]:
         """(time-of-day bucket, time-of-week bucket) of ``ts``."""
@@ -248,16 +276,28 @@ class SeasonalProfile:
             if math.isnan(self.first_ts) or ts <= self.first_ts:
                 self.first_ts = ts
                 return
-            self.slot = int(min(3600, max(60, round(ts - self.first_ts))))
+            self.slot = int(min(3600, max(MIN_SLOT, round(ts - self.first_ts))))
             n = 8 * -(-86400 // self.slot)
-            self.mean, self.dev, self.count = [0.0] * n, [0.0] * n, [0] * n
-        for b in self.buckets(ts):
+            self.mean, self.dev, self.count = array("d", bytes(8 * n)), array("d", bytes(8 * n)), array("i", bytes(4 * n))
+        key = int(ts // 86400) * 100_000 + int(ts) % 86400 // self.slot
+        if key != self.acc_key:
+            if self.acc_n:
+                self._learn_bucket_day(self.acc_key, self.acc_sum / self.acc_n)
+            self.acc_key, self.acc_sum, self.acc_n = key, 0.0, 0
+        self.acc_sum += value
+        self.acc_n += 1
+
+    def _learn_bucket_day(self, key: int, value: float) -> None:
+        day, daily = divmod(key, 100_000)
+        per_day = -(-86400 // self.slot)
+        weekday = (day + 3) % 7
+        for b in (daily, per_day + weekday * per_day + daily):
             n = self.count[b]
             if n == 0:
                 self.mean[b] = value
                 self.dev[b] = 0.0
             else:
-                # 1/n averaging until the bucket has 1/alpha points, then exponential forgetting
+                # 1/n averaging until the bucket has 1/alpha samples, then exponential forgetting
                 a = max(self.alpha, 1.0 / (n + 1))
                 diff = value - self.mean[b]
                 self.mean[b] += a * diff
@@ -266,15 +306,19 @@ class SeasonalProfile:
 
     def get_state(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "min_count": self.min_count, "slot": self.slot,
-                "first_ts": self.first_ts, "mean": np.asarray(self.mean, dtype=float),
-                "dev": np.asarray(self.dev, dtype=float), "count": np.asarray(self.count, dtype=np.int64)}
+                "first_ts": self.first_ts, "mean": np.frombuffer(self.mean.tobytes(), dtype=float),
+                "dev": np.frombuffer(self.dev.tobytes(), dtype=float),
+                "count": np.frombuffer(self.count.tobytes(), dtype=np.int32),
+                "acc": (self.acc_key, self.acc_sum, self.acc_n)}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "SeasonalProfile":
         prof = cls(float(state["alpha"]), int(state["min_count"]))
         prof.slot = int(state["slot"])
         prof.first_ts = float(state["first_ts"])
-        prof.mean = np.asarray(state["mean"], dtype=float).tolist()
-        prof.dev = np.asarray(state["dev"], dtype=float).tolist()
-        prof.count = np.asarray(state["count"], dtype=np.int64).tolist()
+        prof.mean = array("d", np.asarray(state["mean"], dtype=float).tobytes())
+        prof.dev = array("d", np.asarray(state["dev"], dtype=float).tobytes())
+        prof.count = array("i", np.asarray(state["count"], dtype=np.int32).tobytes())
+        prof.acc_key, prof.acc_sum, prof.acc_n = state.get("acc", (-1, 0.0, 0))
+        prof.acc_key, prof.acc_sum, prof.acc_n = int(prof.acc_key), float(prof.acc_sum), int(prof.acc_n)
         return prof

@@ -44,12 +44,12 @@ class FlatForest:
     __slots__ = ("feature", "threshold", "left", "right", "leaf_value", "roots", "depth", "norm")
 
     def __init__(self, feature, threshold, left, right, leaf_value, roots, depth, norm):
-        self.feature = np.asarray(feature, dtype=np.int64)
+        self.feature = np.asarray(feature, dtype=np.intp)
         self.threshold = np.asarray(threshold, dtype=float)
-        self.left = np.asarray(left, dtype=np.int64)
-        self.right = np.asarray(right, dtype=np.int64)
+        self.left = np.asarray(left, dtype=np.intp)
+        self.right = np.asarray(right, dtype=np.intp)
         self.leaf_value = np.asarray(leaf_value, dtype=float)
-        self.roots = np.asarray(roots, dtype=np.int64)
+        self.roots = np.asarray(roots, dtype=np.intp)
         self.depth = int(depth)
         self.norm = float(norm)
 
@@ -89,7 +89,13 @@ class FlatForest:
         return 2.0 ** (-self.leaf_value[node].sum() / self.norm)
 
     def get_state(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
+        # compact dtypes for storage (a feature index is < 4, a node id < 2**31): these arrays are
+        # most of the stored state. Walking the trees wants intp indices, so they are widened back
+        # on restore. Thresholds and leaf values stay float64 so scores match scikit-learn's.
+        state = {k: getattr(self, k) for k in self.__slots__}
+        state.update(feature=self.feature.astype(np.int8), left=self.left.astype(np.int32),
+                     right=self.right.astype(np.int32), roots=self.roots.astype(np.int32))
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "FlatForest":
@@ -134,7 +140,11 @@ class IsolationForestDetector:
         self.prev = math.nan
         self.steps: deque[float] = deque(maxlen=6)
         self.seasonal = SeasonalProfile()
-        self.features: deque[list[float]] = deque(maxlen=history)
+        # the feature rows of the last ``history`` points, a float32 ring (scikit-learn fits its
+        # trees on float32 copies anyway, so this loses nothing and halves the state)
+        self.features = np.zeros((history, N_FEATURES), dtype=np.float32)
+        self.feat_count = 0
+        self.feat_head = 0
         self.forest: FlatForest | None = None
         self.cal = TailCalibrator(memory, min_history)
 
@@ -170,7 +180,9 @@ class IsolationForestDetector:
 
     def _learn(self, ts: float, value: float, feats: list[float] | None, scale: float) -> None:
         if feats is not None:
-            self.features.append(feats)
+            self.features[self.feat_head] = feats
+            self.feat_head = (self.feat_head + 1) % self.history
+            self.feat_count = min(self.feat_count + 1, self.history)
             self.steps.append(abs(feats[1]))
         self.values.push(value)
         self.seasonal.learn(ts, value)
@@ -178,11 +190,17 @@ class IsolationForestDetector:
         self.n += 1
         self.since_fit += 1
         due = self.refit_every if self.forest is not None else self.first_fit
-        if len(self.features) >= self.first_fit and self.since_fit >= due:
+        if self.feat_count >= self.first_fit and self.since_fit >= due:
             self._fit()
 
+    def feature_rows(self) -> np.ndarray:
+        """The stored feature rows, oldest first."""
+        if self.feat_count < self.history:
+            return self.features[:self.feat_count]
+        return np.concatenate([self.features[self.feat_head:], self.features[:self.feat_head]])
+
     def _fit(self) -> None:
-        X = np.asarray(self.features, dtype=float)
+        X = self.feature_rows()
         forest = IsolationForest(
             n_estimators=self.n_estimators,
             max_samples=min(self.max_samples, len(X)),
@@ -202,11 +220,11 @@ class IsolationForestDetector:
             "n": self.n,
             "fits": self.fits,
             "since_fit": self.since_fit,
-            "values": self.values.to_list(),
+            "values": self.values.to_array(),
             "prev": self.prev,
             "steps": list(self.steps),
             "seasonal": self.seasonal.get_state(),
-            "features": np.asarray(self.features, dtype=float).reshape(-1, N_FEATURES),
+            "features": self.feature_rows().copy(),
             "forest": None if self.forest is None else self.forest.get_state(),
             "cal": self.cal.get_state(),
         }
@@ -221,7 +239,10 @@ class IsolationForestDetector:
         det.prev = float(state["prev"])
         det.steps.extend(state["steps"])
         det.seasonal = SeasonalProfile.from_state(state["seasonal"])
-        det.features.extend(np.asarray(state["features"], dtype=float).tolist())
+        rows = np.asarray(state["features"], dtype=np.float32).reshape(-1, N_FEATURES)[-det.history:]
+        det.features[:len(rows)] = rows
+        det.feat_count = len(rows)
+        det.feat_head = len(rows) % det.history
         det.forest = None if state["forest"] is None else FlatForest.from_state(state["forest"])
         det.cal = TailCalibrator.from_state(state["cal"])
         return det

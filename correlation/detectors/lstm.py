@@ -212,8 +212,8 @@ class LSTMDetector:
             "n": self.n,
             "trainings": self.trainings,
             "since_train": self.since_train,
-            "values": self.values.to_list(),
-            "inputs": list(self.inputs),
+            "values": self.values.to_array(),
+            "inputs": np.asarray(self.inputs, dtype=float),
             "weights": self.weights_bytes(),
             "h": self.h.copy(),
             "c": self.c.copy(),
@@ -228,7 +228,7 @@ class LSTMDetector:
         det.trainings = int(state["trainings"])
         det.since_train = int(state["since_train"])
         det.values = RollingWindow(det.window, state["values"])
-        det.inputs.extend(float(u) for u in state["inputs"])
+        det.inputs.extend(np.asarray(state["inputs"], dtype=float).tolist())
         if state["weights"] is not None:
             det.model = Forecaster(det.hidden)
             det.model.load_state_dict(torch.load(io.BytesIO(state["weights"]), weights_only=True))
