@@ -13,4 +13,5 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("", include("incidents.urls")),
     path("", include("integrations.urls")),
+    path("", include("correlation.urls")),
 ]
