@@ -16,10 +16,10 @@ The rules, all by event time (events arrive late and out of order):
   incident stops accepting, and a later burst opens a new one. Only a new fingerprint (or a
   critical signal) counts as activity, so that an alert that keeps flapping does not hold an
   incident open forever.
-- A signal that joins nothing stays pending. An incident opens when a critical alert or anomaly
-  arrives, or when the related pending signals close in time pile up to `OPEN_WEIGHT` (an alert
-  fingerprint counts 1, an anomalous series 0.5): an isolated blip or a warning flapping on its own
-  never opens one. A fingerprint that fired `FLAP_COUNT` times in the last hour without becoming
+- A signal that joins nothing stays pending. An incident opens when a critical alert arrives, or
+  when the related pending signals close in time pile up to `OPEN_WEIGHT` (an alert fingerprint
+  counts 1, an anomalous series 0.5, 1 if critical): an isolated blip, a warning flapping on its
+  own or a lone anomalous point never opens one. A fingerprint that fired `FLAP_COUNT` times in the last hour without becoming
   part of an incident is a chronic flapper and neither opens nor spreads incidents. Resolved alerts
   never open incidents; they rejoin the incident that holds their firing alert.
 - Evidence: warning and error logs and anomalies of an incident's services and of their direct
@@ -101,8 +101,10 @@ class Item:
 
     @property
     def weight_key(self) -> tuple[str, float]:
+        """What this signal adds to a pile-up: an alert fingerprint 1, an anomalous series 0.5 (1 if
+        critical); repeats of the same fingerprint or series add nothing."""
         if self.type == Event.Type.ANOMALY:
-            return f"{self.service}:{self.metric or self.fingerprint}", 0.5
+            return f"{self.service}:{self.metric or self.fingerprint}", 1.0 if self.severity == Severity.CRITICAL else 0.5
         return self.fingerprint, 1.0
 
 
@@ -440,7 +442,11 @@ class _Correlator:
         return sum(weights.values())
 
     def _opens(self, cluster: list[Item]) -> bool:
-        return any(i.severity == Severity.CRITICAL for i in cluster) or self._weight(cluster) >= OPEN_WEIGHT
+        """A critical alert opens an incident; otherwise the pile-up must weigh OPEN_WEIGHT. An
+        anomaly alone never opens one: a single odd point is what detectors find every day."""
+        if any(i.severity == Severity.CRITICAL and i.type == Event.Type.ALERT for i in cluster):
+            return True
+        return self._weight(cluster) >= OPEN_WEIGHT
 
     def _place_signal(self, item: Item) -> None:
         chronic = item.live and self._chronic(item)

@@ -234,3 +234,30 @@ def test_a_resolved_incident_is_not_reused(topology):
     ingest(ev("checkout", 4, severity="critical", message="checkout p99 latency above 2s"))
     assert Incident.objects.count() == 2
     assert Incident.objects.filter(status="open").count() == 1
+
+
+def test_anomalies_join_incidents_and_pile_up_but_a_lone_one_opens_nothing(topology):
+    from correlation.grouping import events_correlate
+    from incidents.ingest import EventIn, events_store
+
+    def anomalies(*specs):
+        stored = events_store(events=[
+            EventIn(timestamp=T0 + timedelta(minutes=minute), service=service, type="anomaly", severity=severity,
+                    message=f"Anomalous {metric} on {service}", metric=metric, value=1.0)
+            for service, minute, severity, metric in specs
+        ], source=Event.Source.DETECTOR).events
+        return stored, events_correlate(events=stored)
+
+    _, changed = anomalies(("search", 0, "critical", "latency_p99_ms"))
+    assert changed == [] and Incident.objects.count() == 0
+
+    ingest(*cascade(10))
+    incident = Incident.objects.get()
+    stored, changed = anomalies(("checkout", 11, "warning", "error_rate"))
+    assert changed == [incident.pk] and Event.objects.get(pk=stored[0].pk).incident_id == incident.pk
+
+    # Several anomalous series on one failing branch do amount to an incident.
+    anomalies(("elasticsearch", 60, "critical", "disk_used_pct"), ("search", 61, "critical", "latency_p99_ms"),
+              ("search", 61.5, "critical", "error_rate"))
+    assert Incident.objects.count() == 2
+    assert Incident.objects.exclude(pk=incident.pk).get().root_cause_service.name == "elasticsearch"
