@@ -73,8 +73,11 @@ TEMPLATES = [
                 (
                     "template_partials.loader.Loader",
                     [
-                        "django.template.loaders.filesystem.Loader",
-                        "django.template.loaders.app_directories.Loader",
+                        # Cached: without it every render re-reads and re-parses every template.
+                        ("django.template.loaders.cached.Loader", [
+                            "django.template.loaders.filesystem.Loader",
+                            "django.template.loaders.app_directories.Loader",
+                        ]),
                     ],
                 )
             ],

@@ -109,11 +109,13 @@ def stats_for_range(*, since: datetime | None, until: datetime | None) -> dict:
         events = events.filter(timestamp__gte=since)
     if until:
         events = events.filter(timestamp__lte=until)
-    counts = events.aggregate(
-        events=Count("id"),
-        alerts=Count("id", filter=Q(type=Event.Type.ALERT)),
-        anomalies=Count("id", filter=Q(type=Event.Type.ANOMALY)),
-    )
+    # Three COUNT(*)s rather than one aggregate with FILTERs: each is an index-only scan
+    # (event_ts, event_type_ts), where the single aggregate had to read every row of the range.
+    counts = {
+        "events": events.count(),
+        "alerts": events.filter(type=Event.Type.ALERT).count(),
+        "anomalies": events.filter(type=Event.Type.ANOMALY).count(),
+    }
     incidents = incident_list(filters=IncidentFilters(since=since, until=until))
     by_status = dict(incidents.order_by().values_list("status").annotate(n=Count("id")))
     n_incidents = sum(by_status.values())
@@ -187,14 +189,14 @@ def stats_trend(*, since: datetime | None, until: datetime | None, now: datetime
         trunc, unit = TruncHour, "hour"
     else:
         trunc, unit = TruncDay, "day"
-    # event_type_ts (type, timestamp) serves this as an index-only range scan.
+    # COUNT(*), not COUNT(id): event_type_ts (type, timestamp) then serves it as an index-only scan.
     alerts = Event.objects.filter(type=Event.Type.ALERT, timestamp__gte=start, timestamp__lte=end)
     alert_buckets = dict(
-        alerts.annotate(b=trunc("timestamp")).order_by().values_list("b").annotate(n=Count("id")).values_list("b", "n")
+        alerts.annotate(b=trunc("timestamp")).order_by().values_list("b").annotate(n=Count("*")).values_list("b", "n")
     )
     incidents = Incident.objects.filter(started_at__gte=start, started_at__lte=end)
     incident_buckets = dict(
-        incidents.annotate(b=trunc("started_at")).order_by().values_list("b").annotate(n=Count("id")).values_list("b", "n")
+        incidents.annotate(b=trunc("started_at")).order_by().values_list("b").annotate(n=Count("*")).values_list("b", "n")
     )
     keys = sorted(set(alert_buckets) | set(incident_buckets))
     return {

@@ -19,12 +19,17 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from correlation import feedback as feedback_service
 from incidents import broadcast, charts, forms, selectors, services
 from incidents.errors import IncidentError
 from incidents.models import Event, Incident, Severity
+
+# One URL answers with a page or, for htmx, with one of its partials (chosen by HX-Target): caches
+# must keep them apart.
+htmx_varies = vary_on_headers("HX-Request", "HX-Target")
 
 LIST = "incidents/incident_list.html"
 DETAIL = "incidents/incident_detail.html"
@@ -55,10 +60,12 @@ def _target(request) -> str:
 # --- 1 and 2: the dashboard and the preview panel ------------------------------------------------
 
 
-def _dashboard_context(request, *, now: datetime) -> tuple[dict, int]:
+def _dashboard_context(request, *, now: datetime, rows: bool = True, stats: bool = True) -> tuple[dict, int]:
+    """The dashboard's context; `rows` and `stats` say which halves the response draws."""
     form = forms.DashboardFilterForm(request.GET or None)
     context: dict = {"form": form, "services": selectors.service_names(), "severities": Severity.choices,
-                     "statuses": Incident.Status.choices, "status_labels": dict(Incident.Status.choices), "ranges": forms.RANGE_CHOICES}
+                     "statuses": Incident.Status.choices, "status_labels": dict(Incident.Status.choices), "ranges": forms.RANGE_CHOICES,
+                     "stat_labels": ["Incidents", "Events", "Alerts", "Noise reduction"]}
     if request.GET and not form.is_valid():
         # A malformed filter: say what is wrong, show nothing rather than something misleading.
         context.update(page=None, stats=None, trend_chart="", filter_errors=form.errors)
@@ -68,19 +75,22 @@ def _dashboard_context(request, *, now: datetime) -> tuple[dict, int]:
         form.is_valid()
         context["form"] = form
     filters = form.to_filters(now=now)
-    paginator = Paginator(selectors.incident_list_for_console(filters=filters), selectors.CONSOLE_PAGE_SIZE)
-    page = paginator.get_page(form.cleaned_data.get("page") or 1)
-    stats = selectors.stats_for_range(since=filters.since, until=filters.until)
-    trend = selectors.stats_trend(since=filters.since, until=filters.until, now=now)
     context.update(
-        page=page,
-        stats=stats,
-        trend_chart=charts.figure_html(charts.stats_trend(**{k: trend[k] for k in ("buckets", "alerts", "incidents")}), div_id="stats-trend-chart", toolbar=False) if trend["buckets"] else "",
-        trend_unit=trend["unit"],
         selected_range=form.cleaned_data.get("range"),
         filters=filters,
         filtered=bool(filters.status or filters.severity or filters.service or filters.q),
     )
+    if rows:
+        paginator = Paginator(selectors.incident_list_for_console(filters=filters), selectors.CONSOLE_PAGE_SIZE)
+        context["page"] = paginator.get_page(form.cleaned_data.get("page") or 1)
+    if stats:
+        trend = selectors.stats_trend(since=filters.since, until=filters.until, now=now)
+        figure = charts.stats_trend(buckets=trend["buckets"], alerts=trend["alerts"], incidents=trend["incidents"])
+        context.update(
+            stats=selectors.stats_for_range(since=filters.since, until=filters.until),
+            trend_chart=charts.figure_html(figure, div_id="stats-trend-chart", toolbar=False) if trend["buckets"] else "",
+            trend_unit=trend["unit"],
+        )
     return context, 200
 
 
@@ -88,7 +98,10 @@ DASHBOARD_PARTIALS = {"incident-rows", "dashboard-stats", "dashboard-results"}
 
 
 def _render_dashboard(request, *, preview: dict | None = None) -> HttpResponse:
-    context, status = _dashboard_context(request, now=timezone.now())
+    # The rows come with the page; the stats (a count over the range's events) follow in their
+    # own request (hx-trigger="load"), so the list never waits for them.
+    target = _target(request)
+    context, status = _dashboard_context(request, now=timezone.now(), rows=target != "dashboard-stats", stats=target == "dashboard-stats")
     if preview:
         context.update(preview)
     template = LIST
@@ -99,6 +112,7 @@ def _render_dashboard(request, *, preview: dict | None = None) -> HttpResponse:
 
 @require_GET
 @login_required
+@htmx_varies
 def dashboard(request) -> HttpResponse:
     return _render_dashboard(request)
 
@@ -114,6 +128,7 @@ def _summary_context(incident: Incident) -> dict:
 
 @require_GET
 @login_required
+@htmx_varies
 def incident_preview(request, number: int) -> HttpResponse:
     incident = _incident(number)
     if _target(request) == "incident-preview":
@@ -134,6 +149,7 @@ def _render_step(request, incident: Incident, step: str, context: dict, *, statu
 
 @require_GET
 @login_required
+@htmx_varies
 def incident_detail(request, number: int) -> HttpResponse:
     incident = _incident(number)
     return _render_step(request, incident, "overview", {"summary": _summary_context(incident)})
@@ -164,6 +180,7 @@ def _timeline_context(incident: Incident, form: forms.TimelineFilterForm, event:
 
 @require_GET
 @login_required
+@htmx_varies
 def incident_timeline(request, number: int) -> HttpResponse:
     incident = _incident(number)
     form = forms.TimelineFilterForm(request.GET or None)
@@ -178,6 +195,7 @@ def incident_timeline(request, number: int) -> HttpResponse:
 
 @require_GET
 @login_required
+@htmx_varies
 def incident_event(request, number: int, event_id: int) -> HttpResponse:
     """One event of the incident: the panel a click on the timeline opens (a full page without htmx)."""
     incident = _incident(number)
@@ -192,6 +210,7 @@ def incident_event(request, number: int, event_id: int) -> HttpResponse:
 
 @require_GET
 @login_required
+@htmx_varies
 def incident_rca(request, number: int) -> HttpResponse:
     incident = _incident(number)
     rca = selectors.incident_rca(incident=incident)
@@ -201,6 +220,7 @@ def incident_rca(request, number: int) -> HttpResponse:
 
 @require_GET
 @login_required
+@htmx_varies
 def incident_map(request, number: int) -> HttpResponse:
     incident = _incident(number)
     graph = selectors.incident_service_map(incident=incident, now=timezone.now())
@@ -212,6 +232,7 @@ def incident_map(request, number: int) -> HttpResponse:
 
 @require_GET
 @login_required
+@htmx_varies
 def incident_recommendations(request, number: int) -> HttpResponse:
     incident = _incident(number)
     return _render_step(request, incident, "recommendations", {"rec": selectors.incident_recommendations(incident=incident)})
@@ -227,6 +248,7 @@ def _logs_context(incident: Incident, form: forms.LogSearchForm, *, now: datetim
 
 @require_GET
 @login_required
+@htmx_varies
 def incident_investigate(request, number: int) -> HttpResponse:
     incident = _incident(number)
     now = timezone.now()
@@ -307,6 +329,7 @@ def _collaborate_context(incident: Incident, **forms_: object) -> dict:
 
 @require_GET
 @login_required
+@htmx_varies
 def incident_collaborate(request, number: int) -> HttpResponse:
     incident = _incident(number)
     return _render_step(request, incident, "collaborate", _collaborate_context(incident))
@@ -406,6 +429,7 @@ def _resolve_context(incident: Incident, *, resolve_form=None, feedback_form=Non
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@htmx_varies
 def incident_resolve(request, number: int) -> HttpResponse:
     """GET: the resolution step. POST: resolve (or close as a false positive) with notes and tags."""
     incident = _incident(number)
@@ -428,6 +452,7 @@ def incident_resolve(request, number: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@htmx_varies
 def incident_feedback(request, number: int) -> HttpResponse:
     """POST: record feedback on the root cause and queue the model update.
     GET: the feedback list, which polls until every update has run (then answers 286)."""

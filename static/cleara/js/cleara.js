@@ -74,6 +74,38 @@
   document.addEventListener("htmx:afterSettle", function () { markSelected(); showCurrentStep(); });
   document.addEventListener("htmx:oobAfterSwap", markSelected);
 
+  // A request htmx does not swap (a 4xx other than 422, a 5xx, no network) says so, and what to do.
+  function showRequestError(message) {
+    var box = document.getElementById("request-error");
+    if (!box) return;
+    box.textContent = message;
+    box.hidden = false;
+    clearTimeout(box._timer);
+    box._timer = setTimeout(function () { box.hidden = true; }, 12000);
+  }
+  document.addEventListener("htmx:responseError", function (evt) {
+    var status = evt.detail.xhr ? evt.detail.xhr.status : 0;
+    if (status === 403) {
+      showRequestError("Cleara refused that (403). Your session or this page may be out of date: reload the page and try again.");
+    } else if (status === 404) {
+      showRequestError("That is not there any more (404). Reload the page to see the current state.");
+    } else {
+      showRequestError("The server failed to answer that (" + status + "). Try again in a moment; if it keeps failing, the server log says why.");
+    }
+  });
+  function isPoller(elt) {
+    return !!(elt && elt.getAttribute && /\bevery\b/.test(elt.getAttribute("hx-trigger") || ""));
+  }
+  document.addEventListener("htmx:sendError", function (evt) {
+    // Polls fail quietly while the network is down; a click deserves an answer.
+    if (isPoller(evt.detail.elt)) return;
+    showRequestError("Cannot reach Cleara. Check your connection; the page will catch up once it is back.");
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var box = document.getElementById("request-error");
+    if (box && !box.hidden && evt.detail.successful && !isPoller(evt.detail.elt)) box.hidden = true;
+  });
+
   cleara.onTimelineClick = function (plotId) {
     var gd = document.getElementById(plotId);
     if (!gd || !gd.on) return;
