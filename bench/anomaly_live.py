@@ -12,7 +12,8 @@ stored and scored one after the other in this process, as one ingest worker woul
 
 Prints, per batch, the wall time of `detect_anomalies` and points per second; the same points
 through the detectors alone (no database, no state handling: the ceiling); and the stored state's
-size per series.
+size per series. With --alternate the batches take turns between two detector caches, as when
+two worker processes share the series.
 """
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=5000, help="metric events per batch")
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--history", type=int, default=4000, help="points each series has seen before the first batch")
+    parser.add_argument("--alternate", action="store_true",
+                        help="batches alternate between two detector caches, as between two worker processes")
     args = parser.parse_args()
 
     with bench_database("anomaly_live") as env:
@@ -88,9 +91,13 @@ def run(args) -> None:
         for s, m, h in keys
     ])
     print(f"anomaly_live: {args.series} series, batches of {per_series * args.series} metric events "
-          f"({per_series} per series), {args.batches} batches, each series warm with {args.history} points; "
+          f"({per_series} per series), {args.batches} batches{' alternating between two caches' if args.alternate else ''}, "
+          f"each series warm with {args.history} points; "
           f"database {connection.vendor}; stored state {len(blob) / 1e3:.0f} kB per series")
 
+    caches = [getattr(anomaly, "_CACHE", None)]
+    if args.alternate:
+        caches.append(anomaly.SeriesCache())
     rates = []
     detector_seconds = 0.0
     detector_points = 0
@@ -102,12 +109,17 @@ def run(args) -> None:
                 events.append(Event(timestamp=T0 + (start + j) * STEP, service=s, type=Event.Type.METRIC,
                                     metric=m, host=h, value=v, message=""))
         events = Event.objects.bulk_create(events)
+        cache = caches[b % len(caches)]  # the per-process detector cache, when there is one
+        if cache is not None:
+            anomaly._CACHE = cache
+        loads, checkpoints = (cache.loads, cache.checkpoints) if cache else (0, 0)
         t = time.perf_counter()
         found = anomaly.detect_anomalies(events=events)
         seconds = time.perf_counter() - t
         rates.append(len(events) / seconds)
+        counts = f", {cache.loads - loads} states loaded, {cache.checkpoints - checkpoints} written" if cache else ""
         print(f"  batch {b + 1}: {len(events)} points in {seconds:.2f} s = {len(events) / seconds:,.0f} points/s"
-              f" ({len(found)} anomalies)")
+              f" ({len(found)} anomalies{counts})")
         if b == 0:
             # the detectors alone on the same points, from the same warm state
             by_series = {}

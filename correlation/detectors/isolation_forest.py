@@ -89,17 +89,33 @@ class FlatForest:
         return 2.0 ** (-self.leaf_value[node].sum() / self.norm)
 
     def get_state(self) -> dict[str, Any]:
-        # compact dtypes for storage (a feature index is < 4, a node id < 2**31): these arrays are
-        # most of the stored state. Walking the trees wants intp indices, so they are widened back
-        # on restore. Thresholds and leaf values stay float64 so scores match scikit-learn's.
-        state = {k: getattr(self, k) for k in self.__slots__}
-        state.update(feature=self.feature.astype(np.int8), left=self.left.astype(np.int32),
-                     right=self.right.astype(np.int32), roots=self.roots.astype(np.int32))
+        """The trees in about 13 bytes a node (they are most of a detector's stored state): the
+        feature as int8; the threshold as float32 rounded down, which decides exactly as the
+        float64 one for the float32 inputs the trees compare; the right child as int32 (the left
+        child of a node is the next node, as scikit-learn builds trees depth first); and the
+        path-length values of the leaves only (leaves are the nodes with an infinite threshold)."""
+        idx = np.arange(len(self.left))
+        leaf = self.left == idx
+        thr32 = self.threshold.astype(np.float32)
+        thr32 = np.where(thr32.astype(float) > self.threshold, np.nextafter(thr32, np.float32(-np.inf)), thr32)
+        state = {"format": 2, "feature": self.feature.astype(np.int8), "threshold": thr32,
+                 "right": self.right.astype(np.int32), "leaf_values": self.leaf_value[leaf],
+                 "roots": self.roots.astype(np.int32), "depth": self.depth, "norm": self.norm}
+        if not np.array_equal(self.left[~leaf], idx[~leaf] + 1):
+            state["left"] = self.left.astype(np.int32)
         return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "FlatForest":
-        return cls(**state)
+        if "leaf_values" not in state:  # stored before the compact format
+            return cls(**state)
+        threshold = np.asarray(state["threshold"], dtype=float)
+        leaf = np.isinf(threshold)
+        idx = np.arange(len(threshold))
+        left = state["left"] if "left" in state else np.where(leaf, idx, idx + 1)
+        leaf_value = np.zeros(len(threshold))
+        leaf_value[leaf] = state["leaf_values"]
+        return cls(state["feature"], threshold, left, state["right"], leaf_value, state["roots"], state["depth"], state["norm"])
 
 
 def _node_depths(left: np.ndarray, right: np.ndarray) -> np.ndarray:

@@ -149,7 +149,7 @@ class StatisticalDetector:
                        "season_alpha": self.seasonal.alpha, "season_min_count": self.seasonal.min_count,
                        "season_run": self.season_run},
             "n": self.n,
-            "values": self.values.to_list(),
+            "values": self.values.to_array(),
             "recent_z": list(self.recent_z),
             "recent_resid": list(self.recent_resid),
             "ew_mean": self.ew_mean,

@@ -1,13 +1,18 @@
-"""correlation.anomaly.detect_anomalies: per-series state in the database, one alarm per excursion."""
+"""correlation.anomaly.detect_anomalies: per-series detectors cached per process with their state
+checkpointed in the database, one alarm per excursion, correct when several processes score the
+same series."""
 from __future__ import annotations
 
+import math
 import pickle
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
-from correlation.anomaly import detect_anomalies
+from correlation.detectors import make_detector
+from correlation import anomaly
+from correlation.anomaly import SeriesCache, anomaly_cache_clear, anomaly_cache_flush, detect_anomalies
 from correlation.models import ModelVersion, SeriesBaseline
 from incidents.models import Event, Service, Severity
 
@@ -32,9 +37,56 @@ def store(service: Service, values: list[float], start: int = 0, metric: str = "
     ])
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    anomaly_cache_clear()
+    yield
+    anomaly_cache_clear()
+
+
 @pytest.fixture
 def service(db) -> Service:
     return Service.objects.create(name="checkout")
+
+
+@pytest.fixture
+def other_process(monkeypatch):
+    """Switch this process's detector cache for another one, as a second worker process has."""
+    caches = {"a": anomaly._CACHE, "b": SeriesCache()}
+
+    def use(name: str) -> SeriesCache:
+        monkeypatch.setattr(anomaly, "_CACHE", caches[name])
+        return caches[name]
+
+    return use
+
+
+def stored_state(service: Service) -> dict:
+    return pickle.loads(bytes(SeriesBaseline.objects.get(service=service).state))
+
+
+def assert_same_state(a, b, path="state") -> None:
+    assert type(a) is type(b), path
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            assert_same_state(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=path)
+    elif isinstance(a, float) and math.isnan(a):
+        assert math.isnan(b), path
+    else:
+        assert a == b, path
+
+
+def assert_same_series(a: Service, b: Service) -> None:
+    """Two series fed the same points end in the same place, stored state included."""
+    anomaly_cache_flush()
+    ra, rb = SeriesBaseline.objects.get(service=a), SeriesBaseline.objects.get(service=b)
+    assert (ra.points, ra.anomalies, ra.last_score, ra.last_timestamp) == (rb.points, rb.anomalies, rb.last_score, rb.last_timestamp)
+    sa, sb = stored_state(a), stored_state(b)
+    assert sa["checkpoint"]["points"] == ra.points
+    assert_same_state(sa, sb)
 
 
 def test_spike_becomes_one_anomaly_event_in_ingest_format(service):
@@ -59,19 +111,66 @@ def test_spike_becomes_one_anomaly_event_in_ingest_format(service):
     assert baseline.last_timestamp == spike.timestamp and baseline.detector == "ensemble"
 
 
-def test_batches_continue_from_the_stored_state(service):
+def test_batches_continue_from_the_cached_detector(service):
     values = metric_values(300)
     other = Service.objects.create(name="other")
-    whole = store(other, values)
-    detect_anomalies(events=whole)
+    detect_anomalies(events=store(other, values))
+    loads = anomaly._CACHE.loads
     for start in range(0, 300, 75):
         detect_anomalies(events=store(service, values[start:start + 75], start=start))
-    a = SeriesBaseline.objects.get(service=service)
-    b = SeriesBaseline.objects.get(service=other)
-    assert a.points == b.points == 300
-    assert a.last_score == b.last_score
-    state_a, state_b = pickle.loads(bytes(a.state)), pickle.loads(bytes(b.state))
-    assert state_a["statistical"]["values"] == state_b["statistical"]["values"]
+    assert anomaly._CACHE.loads == loads + 1  # restored once, then kept in memory
+    assert_same_series(service, other)
+
+
+def test_a_restarted_process_replays_what_its_checkpoint_lacks(service):
+    values = metric_values(300)
+    other = Service.objects.create(name="other")
+    detect_anomalies(events=store(other, values))
+    anomaly_cache_flush()
+    loads = anomaly._CACHE.loads
+    for start in range(0, 300, 75):
+        anomaly_cache_clear()  # a new process each time: only the database remains, checkpoint or not
+        detect_anomalies(events=store(service, values[start:start + 75], start=start))
+    assert anomaly._CACHE.loads == loads + 4
+    assert_same_series(service, other)
+
+
+def test_series_advanced_by_another_process_are_reloaded(service, other_process):
+    values = metric_values(360)
+    other = Service.objects.create(name="other")
+    detect_anomalies(events=store(other, values))
+    anomaly_cache_flush()
+    for i, start in enumerate(range(0, 360, 60)):
+        other_process("ab"[i % 2])  # batches alternate between two worker processes
+        detect_anomalies(events=store(service, values[start:start + 60], start=start))
+        if i >= 2:  # each process finds the series moved on: it checkpoints for the other one
+            assert stored_state(service)["checkpoint"]["points"] == start + 60
+    assert_same_series(service, other)
+
+
+def test_the_state_is_checkpointed_when_the_cache_evicts_a_series(service, monkeypatch):
+    monkeypatch.setattr(anomaly, "_CACHE", SeriesCache(size=1))
+    detect_anomalies(events=store(service, metric_values(30), host="web-1"))
+    assert SeriesBaseline.objects.get(host="web-1").state == b""  # 30 points: not due yet
+    detect_anomalies(events=store(service, metric_values(30), host="web-2"))  # evicts web-1
+    first = SeriesBaseline.objects.get(host="web-1")
+    assert pickle.loads(bytes(first.state))["checkpoint"] == {"points": 30, "last_timestamp": first.last_timestamp.isoformat()}
+    assert anomaly._CACHE.get((service.pk, "latency_ms", "web-1")) is None
+
+
+def test_a_row_rewritten_elsewhere_replaces_the_cached_detector(service):
+    detect_anomalies(events=store(service, metric_values(40)))
+    key = (service.pk, "latency_ms", "web-1")
+    assert anomaly._CACHE.get(key).detector.name == "ensemble"
+    seeded = make_detector("statistical")
+    for i, v in enumerate(metric_values(40)):
+        seeded.update((T0 + i * STEP).timestamp(), v)
+    baseline = SeriesBaseline.objects.get(service=service)  # as a model activation seeds it
+    baseline.state, baseline.detector = pickle.dumps(seeded.get_state()), "statistical"
+    baseline.save()
+    detect_anomalies(events=store(service, metric_values(45)[40:], start=40))
+    assert anomaly._CACHE.get(key).detector.name == "statistical"
+    assert SeriesBaseline.objects.get(service=service).points == 45
 
 
 def test_late_and_repeated_points_are_not_scored_again(service):
@@ -96,4 +195,5 @@ def test_new_series_use_the_active_model_configuration(service):
     detect_anomalies(events=store(service, metric_values(40)))
     baseline = SeriesBaseline.objects.get(service=service)
     assert baseline.detector == "statistical" and baseline.model_version == version
-    assert pickle.loads(bytes(baseline.state))["kind"] == "statistical"
+    anomaly_cache_flush()  # the state is written behind
+    assert stored_state(service)["kind"] == "statistical"
