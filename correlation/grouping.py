@@ -9,7 +9,7 @@ requests never open the same incident twice.
 
 The rules, all by event time (events arrive late and out of order):
 
-- A signal (alert or anomaly) joins the open incident it is most related to: the same fingerprint,
+- An alert joins the open incident it is most related to: the same fingerprint,
   the same service, or a service a few hops away along the dependency graph (a failure spreads to
   the services that call the failing one), within the incident's window. The window opens
   `EARLY` before the incident's first signal and closes `QUIET` after its last activity: a quiet
@@ -22,9 +22,10 @@ The rules, all by event time (events arrive late and out of order):
   own or a lone anomalous point never opens one. A fingerprint that fired `FLAP_COUNT` times in the last hour without becoming
   part of an incident is a chronic flapper and neither opens nor spreads incidents. Resolved alerts
   never open incidents; they rejoin the incident that holds their firing alert.
-- Evidence: warning and error logs and anomalies of an incident's services and of their direct
-  neighbours (a dependency, where a deeper cause shows first; a caller, where the failure spreads)
-  within its window join it too, so that an
+- Evidence: warning and error logs of an incident's services and of their direct neighbours (a
+  dependency, where a deeper cause shows first; a caller, where the failure spreads) within its
+  window join it too, and so do anomalies of the services it already sees in trouble (detectors
+  flag odd points every day: anomalies corroborate alerts, they do not stretch or steer incidents), so that an
   incident's events are what supports it, not everything that happened meanwhile. Raw metric points
   do not: their anomalies do.
 
@@ -63,8 +64,10 @@ EVIDENCE_MAX = timedelta(hours=3)
 JOIN_HOPS = {0: 0.9, 1: 0.7, 2: 0.5, 3: 0.3}
 CONE_HOPS = 4
 JOIN_THRESHOLD = 0.2
+ORIGIN_BONUS = 0.05
 OPEN_WEIGHT = 3.0
 LOG_UNWELL = 10  # error log lines that make a service clearly unwell, within CLUSTER_WINDOW
+ANOMALY_LOGS = 3  # error log lines of a service in an incident that let its anomalies join
 BACKFILL_LIMIT = 50_000
 UPDATE_CHUNK = 2000
 LOCK_KEY = zlib.crc32(b"cleara.correlation") & 0x7FFFFFFF
@@ -147,7 +150,7 @@ class OpenIncident:
             state.last_event = max(state.last_event or g.last, g.last)
             if type_ == Event.Type.LOG and severity == Severity.CRITICAL:
                 state.error_logs[service] = state.error_logs.get(service, 0) + g.n
-            if type_ not in SIGNAL_TYPES:
+            if type_ != Event.Type.ALERT:
                 continue
             state.signal_services.add(service)
             state.fingerprints.add(fingerprint)
@@ -177,8 +180,8 @@ class OpenIncident:
                 g.first, g.pk, g.client_id = item.ts, item.pk, item.client_id
             g.last = max(g.last, item.ts)
         self.last_event = max(self.last_event or item.ts, item.ts)
-        if not item.is_signal:
-            if item.severity == Severity.CRITICAL:
+        if item.type != Event.Type.ALERT:
+            if item.type == Event.Type.LOG and item.severity == Severity.CRITICAL:
                 self.error_logs[item.service] = self.error_logs.get(item.service, 0) + 1
             return
         self.signal_services.add(item.service)
@@ -218,12 +221,16 @@ class OpenIncident:
             relation = 1.0
         elif item.service in self.signal_services:
             relation = JOIN_HOPS[0]
-        elif chronic or not in_cone(topology, item.service, self.roots(topology)):
+        elif chronic or not in_cone(topology, item.service, origins := self.roots(topology)):
             return 0.0
         else:
             hops = [topology.distance(item.service, s) for s in self.signal_services]
             hops = [h for h in hops if h is not None]
             relation = JOIN_HOPS.get(min(hops), 0.0) if hops else 0.0
+            # Between two incidents as near, the one whose origin is nearer wins (a gateway that
+            # calls two failing branches goes with the branch that fails closer to it).
+            to_origin = [h for h in (topology.distance(item.service, r) for r in origins) if h is not None]
+            relation += ORIGIN_BONUS * JOIN_HOPS.get(min(to_origin), 0.0) if to_origin else 0.0
         gap = max(0.0, (item.ts - self.activity).total_seconds(), (self.first - item.ts).total_seconds())
         return relation * (0.5 + 0.5 * math.exp(-gap / QUIET.total_seconds()))
 
@@ -232,6 +239,11 @@ class OpenIncident:
         return max(self.activity + QUIET, min(self.last_event + EVIDENCE_GAP, self.activity + EVIDENCE_MAX))
 
     def accepts_evidence(self, item: Item) -> bool:
+        if item.type == Event.Type.ANOMALY:
+            # Detectors flag odd points every day: an anomaly counts only where the incident
+            # already sees trouble (an alert, error logs), while it is active.
+            unwell = item.service in self.signal_services or self.error_logs.get(item.service, 0) >= ANOMALY_LOGS
+            return unwell and self.first - EARLY <= item.ts <= self.activity + QUIET
         return item.service in self.scope and self.first - EARLY <= item.ts <= self.evidence_end()
 
 
@@ -389,6 +401,8 @@ class _Correlator:
         ]
         pending: dict[str, tuple[set[str], bool]] = {}
         for i in nearby:
+            if i.type != Event.Type.ALERT:
+                continue
             fps, critical = pending.get(i.service, (set(), False))
             pending[i.service] = (fps | {i.fingerprint}, critical or i.severity == Severity.CRITICAL)
         candidates = [r for r, hops in self.topology.downstream(seed.service).items() if hops <= CONE_HOPS]
@@ -434,21 +448,28 @@ class _Correlator:
         return i < len(times) and times[i] <= at - RESOLVED_BEFORE
 
     @staticmethod
-    def _weight(items: list[Item]) -> float:
+    def _weight(items: list[Item], *, alerts_only: bool = False) -> float:
         weights: dict[str, float] = {}
         for i in items:
+            if alerts_only and i.type != Event.Type.ALERT:
+                continue
             key, w = i.weight_key
             weights[key] = w
         return sum(weights.values())
 
     def _opens(self, cluster: list[Item]) -> bool:
-        """A critical alert opens an incident; otherwise the pile-up must weigh OPEN_WEIGHT. An
-        anomaly alone never opens one: a single odd point is what detectors find every day."""
+        """A critical alert opens an incident; otherwise the pile-up must weigh OPEN_WEIGHT, with
+        alerts of two fingerprints at least: anomalies corroborate, but detectors flag odd points
+        every day, so anomalies and a blip do not make an incident."""
         if any(i.severity == Severity.CRITICAL and i.type == Event.Type.ALERT for i in cluster):
             return True
-        return self._weight(cluster) >= OPEN_WEIGHT
+        return self._weight(cluster, alerts_only=True) >= 2 and self._weight(cluster) >= OPEN_WEIGHT
 
     def _place_signal(self, item: Item) -> None:
+        """An alert joins the incident it belongs to, or opens one with the pending signals around
+        it, or waits. (Anomalies are placed as evidence, and counted in the alerts' pile-ups.)"""
+        if item.type != Event.Type.ALERT:
+            return
         chronic = item.live and self._chronic(item)
         best, best_score = None, JOIN_THRESHOLD
         for state in self.opens:
@@ -474,7 +495,7 @@ class _Correlator:
         lo = bisect.bisect_left(self.pool_ts, state.first - EARLY)
         hi = bisect.bisect_right(self.pool_ts, state.activity + QUIET)
         for item in self.pool[lo:hi]:
-            if item.attached or (item.live and self._over(item, state.first)):
+            if item.attached or item.type != Event.Type.ALERT or (item.live and self._over(item, state.first)):
                 continue
             if state.affinity(item, self.topology, chronic=item.live and self._chronic(item)) > JOIN_THRESHOLD:
                 state.add(item)
@@ -543,7 +564,10 @@ class _Correlator:
         touched = [s for s in self.opens if s.incident is None or any(i.is_signal for i in s.new)]
         if touched:
             self._place_evidence(self._backfill(touched, exclude={i.pk for i in items}))
-        return self._write([s for s in self.opens if s.new])
+        changed = [s for s in self.opens if s.new]
+        if changed and not batch_signals:
+            self._load_pool(lo, hi)  # which alerts flap: the ranking needs it, whatever the batch held
+        return self._write(changed)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -562,13 +586,14 @@ class _Correlator:
                 sig.warning_logs += g.n
                 weight = 0.1
             elif type_ in SIGNAL_TYPES and firing and severity != Severity.INFO:
-                onset = g.first
                 if type_ == Event.Type.ALERT:
+                    onset = g.first
                     sig.alerts += g.n
+                    if severity == Severity.CRITICAL:
+                        sig.critical += g.n
                 else:
+                    onset = g.first if g.n >= 2 else None  # a series that stays odd, not one point
                     sig.anomalies += g.n
-                if severity == Severity.CRITICAL:
-                    sig.critical += g.n
                 if sig.max_severity is None or SEVERITY_RANK[severity] > SEVERITY_RANK[sig.max_severity]:
                     sig.max_severity = severity
                 if metric:

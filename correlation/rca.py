@@ -95,7 +95,7 @@ class ServiceSignals:
     max_severity: str | None = None  # of its alerts and anomalies
     alerts: int = 0
     anomalies: int = 0
-    critical: int = 0  # of its alerts and anomalies, the critical ones
+    critical: int = 0  # of its alerts, the critical ones
     error_logs: int = 0
     warning_logs: int = 0
     text: str = ""  # its distinct messages, lower-cased, one per line
@@ -106,10 +106,10 @@ class ServiceSignals:
     @property
     def strength(self) -> float:
         """How much this service's own evidence says it is unwell, in [0, 1]: three critical alerts
-        are plenty; a warning counts half, an error log line a little, a warning line less."""
-        signals = self.alerts + self.anomalies
-        warnings = max(0, signals - self.critical)
-        return min(1.0, (self.critical + 0.5 * warnings + 0.15 * self.error_logs + 0.05 * self.warning_logs) / 3.0)
+        are plenty; a warning counts half, an anomaly less, an error log line a little."""
+        warnings = max(0, self.alerts - self.critical)
+        own = self.critical + 0.5 * warnings + 0.25 * self.anomalies + 0.15 * self.error_logs + 0.05 * self.warning_logs
+        return min(1.0, own / 3.0)
 
     @property
     def is_signalling(self) -> bool:

@@ -236,7 +236,7 @@ def test_a_resolved_incident_is_not_reused(topology):
     assert Incident.objects.filter(status="open").count() == 1
 
 
-def test_anomalies_join_incidents_and_pile_up_but_a_lone_one_opens_nothing(topology):
+def test_anomalies_corroborate_alerts_but_open_nothing_alone(topology):
     from correlation.grouping import events_correlate
     from incidents.ingest import EventIn, events_store
 
@@ -256,8 +256,11 @@ def test_anomalies_join_incidents_and_pile_up_but_a_lone_one_opens_nothing(topol
     stored, changed = anomalies(("checkout", 11, "warning", "error_rate"))
     assert changed == [incident.pk] and Event.objects.get(pk=stored[0].pk).incident_id == incident.pk
 
-    # Several anomalous series on one failing branch do amount to an incident.
+    # Anomalies alone, however many, open nothing; with two warnings on the same branch they do.
     anomalies(("elasticsearch", 60, "critical", "disk_used_pct"), ("search", 61, "critical", "latency_p99_ms"),
-              ("search", 61.5, "critical", "error_rate"))
-    assert Incident.objects.count() == 2
-    assert Incident.objects.exclude(pk=incident.pk).get().root_cause_service.name == "elasticsearch"
+              ("search", 61.5, "critical", "error_rate"), ("elasticsearch", 61.5, "warning", "latency_p99_ms"))
+    assert Incident.objects.count() == 1
+    ingest(ev("search", 62, message="search p99 latency above 800ms"), ev("elasticsearch", 62.5, message="elasticsearch heap above 90%"))
+    second = Incident.objects.exclude(pk=incident.pk).get()
+    assert second.root_cause_service.name == "elasticsearch"
+    assert second.events.filter(type="anomaly").count() == 4 and second.alert_count == 2
