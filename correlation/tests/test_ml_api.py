@@ -118,9 +118,17 @@ def test_metric_spike_sent_to_ingest_becomes_an_anomaly_inside_an_incident(api):
     spike = Event.objects.get(client_id="spike")
     anomaly = Event.objects.get(type=Event.Type.ANOMALY, attributes__metric_event_id=spike.pk)
     assert anomaly.source == Event.Source.DETECTOR and anomaly.service.name == "checkout"
+    # A lone anomalous point is a blip, not an incident; when checkout's own alert fires a minute
+    # later, the incident it opens takes the anomaly in as evidence.
+    r = api.post("/api/v1/events", [{"id": "slo", "timestamp": (T0 + timedelta(minutes=5 * N_NORMAL + 1)).isoformat(),
+                                     "service": "checkout", "type": "alert", "severity": "critical",
+                                     "message": "checkout p99 latency above SLO"}])
+    assert r.status_code == 202, r.content
+    anomaly.refresh_from_db()
     assert anomaly.incident_id is not None, "the anomaly was stored but not correlated into an incident"
     incident = Incident.objects.get(pk=anomaly.incident_id)
     assert incident.pk in r.json()["incidents"]
+    assert Event.objects.get(client_id="slo").incident_id == incident.pk
 
     listed = api.get("/api/v1/ml/anomalies", service="checkout").json()["anomalies"]
     assert listed[0]["id"] == anomaly.pk and listed[0]["incident"] == incident.pk
