@@ -395,8 +395,8 @@ def incident_service_map(*, incident: Incident, now: datetime) -> dict:
     """The dependency graph around the incident: its services and their direct neighbours.
 
     Nodes carry their role (root cause / affected / neighbour) and their health from the alerts
-    and anomalies of the incident's window; edges are "a depends on b" and are marked as cascade
-    when both ends are involved, since a failure of b spreads to a.
+    and anomalies of the incident's window; edges are "a depends on b" (a failure of b spreads to
+    a) and are marked as cascade along the way the failure spread from the root cause.
     """
     affected = {s.pk: s for s in incident.services.all()}
     root_id = incident.root_cause_service_id
@@ -418,8 +418,22 @@ def incident_service_map(*, incident: Incident, now: datetime) -> dict:
         nodes.append({"id": sid, "name": svc.name, "tier": svc.tier, "team": svc.team, "runbook_url": svc.runbook_url,
                       "role": role, "health": health[sid]})
     nodes.sort(key=lambda n: (order[n["role"]], n["name"]))
+    # The cascade: from the root cause up through the involved services that depend on it,
+    # directly or through each other. Without a root cause, every link between involved services.
+    spread = involved
+    if root_id:
+        dependants_of: dict[int, set[int]] = {}
+        for a, b in links:
+            if a in involved and b in involved:
+                dependants_of.setdefault(b, set()).add(a)
+        spread, todo = {root_id}, [root_id]
+        while todo:
+            for a in dependants_of.get(todo.pop(), ()):
+                if a not in spread:
+                    spread.add(a)
+                    todo.append(a)
     edges = [
-        {"source": a, "target": b, "cascade": a in involved and b in involved}
+        {"source": a, "target": b, "cascade": a in spread and b in spread}
         for a, b in sorted(set(links))
         if a in services and b in services
     ]

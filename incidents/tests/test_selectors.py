@@ -93,6 +93,18 @@ def test_service_map_roles_health_and_cascade(seeded):
     ids = {n["name"]: n["id"] for n in graph["nodes"]}
     cascade = {(e["source"], e["target"]) for e in graph["edges"] if e["cascade"]}
     assert (ids["payments"], ids["payments-db"]) in cascade and (ids["checkout"], ids["cart"]) not in cascade
+    assert (ids["checkout"], ids["payments"]) in cascade and (ids["web-frontend"], ids["api-gateway"]) in cascade
+
+
+def test_service_map_cascade_starts_at_the_root_cause(seeded):
+    # api-gateway is affected, and so is catalog now; but catalog does not depend on payments-db,
+    # so the failure did not spread through catalog -> the link api-gateway -> catalog is no cascade.
+    seeded.main.services.add(seeded.services["catalog"])
+    graph = selectors.incident_service_map(incident=seeded.main, now=seeded.now)
+    ids = {n["name"]: n["id"] for n in graph["nodes"]}
+    cascade = {(e["source"], e["target"]) for e in graph["edges"] if e["cascade"]}
+    assert (ids["api-gateway"], ids["catalog"]) not in cascade
+    assert (ids["api-gateway"], ids["checkout"]) in cascade
 
 
 def test_recommendations_estimate_from_the_same_pattern(seeded):
