@@ -34,6 +34,8 @@ def test_walk_the_nine_steps(console):
     page.goto("/")
     expect(page.locator(f"#incident-{main.pk}-row")).to_be_visible()
     expect(page.locator("[data-live-indicator]")).to_have_text("Live")
+    expect(page.locator("[data-stat='incidents']")).to_have_text("6")  # the stats load after the list
+    expect(page.locator("#stats-trend-chart .main-svg").first).to_be_visible()
     console.shot(page, "01-dashboard")
     page.locator("label.chip-toggle.sev-critical").click()
     expect(page).to_have_url(re.compile(r"severity=critical"))
@@ -180,6 +182,7 @@ def test_phone_width_walk(console):
 
     page.goto("/")
     expect(page.locator(f"#incident-{main.pk}-row")).to_be_visible()
+    expect(page.locator("[data-stat='alerts']")).to_be_visible()
     fits()
     console.shot(page, "phone-01-dashboard")
     page.locator(f"#incident-{main.pk}-row .col-num a").tap()
