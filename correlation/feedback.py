@@ -1,17 +1,21 @@
 """Feedback on root causes: an engineer's verdict, stored, audited and queued for learning.
 
 `feedback_record` is the write the console (and later Slack) calls; `feedback_apply` is what the
-django-q2 task `correlation.tasks.apply_feedback` runs. Applying it marks the row as taken in
-(`applied_at`) and tells the incident's open pages; how the verdict moves the root-cause ranking
-(pattern and service priors) is added to `feedback_apply` by the learning work.
+django-q2 task `correlation.tasks.apply_feedback` runs: it retrains the root-cause priors from all
+feedback (correlation.learning, a new registry version), queues a retraining of the anomaly
+detector (at most one an hour), marks the row as taken in (`applied_at`) and tells the
+incident's open pages.
 """
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from correlation.models import Feedback
+from correlation.learning import rca_priors_train
+from correlation.models import Feedback, ModelVersion
 from incidents import hooks
 from incidents.models import Incident, Service, TimelineEvent
 from incidents.services import timeline_event_record
@@ -66,7 +70,28 @@ def feedback_apply(*, feedback_id: int) -> Feedback | None:
     feedback = Feedback.objects.select_for_update().filter(pk=feedback_id).first()
     if feedback is None or feedback.applied_at is not None:
         return feedback
+    rca_priors_train()
+    _anomaly_retrain_queue()
     feedback.applied_at = timezone.now()
     feedback.save(update_fields=["applied_at"])
     hooks.incident_changed(hooks.IncidentChange(feedback.incident_id, "updated", TimelineEvent.Origin.SYSTEM, {"feedback_id": feedback.pk, "applied": True}))
     return feedback
+
+
+RETRAIN_AT_MOST_EVERY = timedelta(hours=1)
+
+
+def _anomaly_retrain_queue() -> None:
+    """Queue a retraining of the live anomaly detector, unless one was trained within the hour."""
+    from correlation.training import ANOMALY_KIND, TRAIN_DAYS
+
+    recent = ModelVersion.objects.filter(kind=ANOMALY_KIND, trained_at__gte=timezone.now() - RETRAIN_AT_MOST_EVERY).exists()
+    if recent:
+        return
+
+    def queue() -> None:
+        from django_q.tasks import async_task
+
+        async_task("correlation.training.model_train_task", ANOMALY_KIND, None, TRAIN_DAYS, True, task_name="retrain:feedback")
+
+    transaction.on_commit(queue)

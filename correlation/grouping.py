@@ -47,6 +47,7 @@ from django.db.models import Count, Max, Min
 from django.db.models.fields.json import KT
 
 from correlation import rca
+from correlation.learning import rca_priors_active
 from correlation.patterns import PatternSpec, patterns_load
 from incidents import hooks
 from incidents.models import SEVERITY_RANK, Event, Incident, Service, Severity, TimelineEvent
@@ -315,6 +316,7 @@ class _Correlator:
         self.error_log_times: dict[str, list[datetime]] | None = None  # loaded when a cluster needs them
         self.span: tuple[datetime, datetime] | None = None
         self._patterns: list[PatternSpec] | None = None
+        self._priors: dict[str, float] | None = None
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -374,6 +376,12 @@ class _Correlator:
         if self._patterns is None:
             self._patterns = patterns_load()
         return self._patterns
+
+    @property
+    def priors(self) -> dict[str, float]:
+        if self._priors is None:
+            self._priors = rca_priors_active()
+        return self._priors
 
     # -- deciding ------------------------------------------------------------------------------
 
@@ -621,7 +629,7 @@ class _Correlator:
     def _write(self, changed: list[OpenIncident]) -> list[int]:
         if not changed:
             return []
-        results = [(state, rca.rank(signals=self._signals_of(state), topology=self.topology, patterns=self.patterns)) for state in changed]
+        results = [(state, rca.rank(signals=self._signals_of(state), topology=self.topology, patterns=self.patterns, priors=self.priors)) for state in changed]
         self._fill_client_ids(results)
         next_number = None
         ids = []

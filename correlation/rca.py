@@ -27,6 +27,8 @@ from correlation.patterns import PatternMatch, PatternSpec, pattern_best
 WEIGHTS = {"onset": 0.24, "healthy": 0.22, "coverage": 0.26, "pattern": 0.14, "severity": 0.09, "volume": 0.05}
 # Softmax temperature: a 0.1 lead in score is worth a factor e^(0.1/0.07) = 4 in probability.
 TEMPERATURE = 0.07
+# How far a learned prior in [-1, 1] moves a service's raw score (raw scores span about 0 to 1).
+PRIOR_WEIGHT = 0.08
 # A service's onset counts this much less per second after the incident's first onset.
 ONSET_TAU_S = 150.0
 # A dependency that went wrong this long after the candidate is taken for a consequence, not a cause.
@@ -173,8 +175,10 @@ def _fmt_delay(seconds: float) -> str:
     return f"{seconds / 60:.0f} min after the first signal"
 
 
-def rank(*, signals: dict[str, ServiceSignals], topology: Topology, patterns: list[PatternSpec]) -> RcaResult:
-    """Rank the services of one incident as its root cause."""
+def rank(
+    *, signals: dict[str, ServiceSignals], topology: Topology, patterns: list[PatternSpec], priors: dict[str, float] | None = None
+) -> RcaResult:
+    """Rank the services of one incident as its root cause; `priors` are learned from feedback (correlation.learning)."""
     if not signals:
         return RcaResult([], 0.0, None, "")
     candidates = _candidates(signals, topology)
@@ -252,6 +256,10 @@ def rank(*, signals: dict[str, ServiceSignals], topology: Topology, patterns: li
             reasons.append(f"{sig.error_logs} error and {sig.warning_logs} warning log line(s)")
 
         raw = sum(WEIGHTS[k] * v for k, v in parts.items())
+        prior = (priors or {}).get(name, 0.0)
+        if prior:
+            raw += PRIOR_WEIGHT * prior
+            reasons.append(f"engineers' feedback {'favours' if prior > 0 else 'disfavours'} it ({prior:+.2f})")
         scored.append(Hypothesis(name, 0.0, raw, match, reasons, sorted(sig.evidence, key=lambda e: (-e[0], e[1]))[:MAX_EVIDENCE]))
 
     scored.sort(key=lambda h: (-h.raw, h.service))

@@ -1,0 +1,73 @@
+"""Learning from engineers' root-cause feedback: per-service priors for the root-cause ranking.
+
+Every verdict moves the prior of the services it names: "yes" raises the chosen root cause a
+little, "no" lowers it and raises the service the engineer named instead, "partial" raises both a
+little. The priors are a versioned model in the registry (kind `rca_priors`), retrained from all
+feedback each time a verdict is applied, so a bad version can be rolled back like any other.
+`correlation.rca.rank` adds `PRIOR_WEIGHT * prior` to a service's raw score: enough to break a
+near tie the way engineers said, never enough to outvote the evidence of a clear cascade.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from django.db import transaction
+from django.db.models import Max
+
+from correlation.models import Feedback, ModelVersion
+
+KIND = "rca_priors"
+# Verdicts needed to reach ~76% of the full prior (tanh(1)): one click moves a little, a habit a lot.
+SATURATION = 4.0
+VOTES = {
+    Feedback.Verdict.YES: (0.5, 0.0),  # (chosen service, correct service)
+    Feedback.Verdict.PARTIAL: (0.25, 0.5),
+    Feedback.Verdict.NO: (-1.0, 1.0),
+}
+
+
+def rca_priors_compute() -> tuple[dict[str, float], dict]:
+    """Priors in [-1, 1] per service name from every feedback row, and what they were made of."""
+    votes: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    rows = Feedback.objects.select_related("incident__root_cause_service", "correct_service")
+    for fb in rows.iterator():
+        counts[fb.verdict] += 1
+        chosen_vote, correct_vote = VOTES[Feedback.Verdict(fb.verdict)]
+        chosen = fb.incident.root_cause_service.name if fb.incident.root_cause_service_id else None
+        correct = fb.correct_service.name if fb.correct_service_id else fb.suggested_root_cause
+        if chosen:
+            votes[chosen] += chosen_vote
+        if correct and correct != chosen:
+            votes[correct] += correct_vote
+    priors = {name: round(math.tanh(v / SATURATION), 4) for name, v in votes.items() if v}
+    total = sum(counts.values())
+    metrics = {
+        "feedback": total,
+        "verdicts": dict(counts),
+        # How often engineers agreed with the root cause Cleara named.
+        "agreement": round((counts[Feedback.Verdict.YES] + 0.5 * counts[Feedback.Verdict.PARTIAL]) / total, 4) if total else None,
+        "services": len(priors),
+    }
+    return priors, metrics
+
+
+@transaction.atomic
+def rca_priors_train() -> ModelVersion:
+    """Register a new version of the priors from all feedback and make it live."""
+    priors, metrics = rca_priors_compute()
+    latest = ModelVersion.objects.select_for_update().filter(kind=KIND).aggregate(v=Max("version"))["v"] or 0
+    version = ModelVersion.objects.create(
+        kind=KIND, version=latest + 1, parameters={"priors": priors, "saturation": SATURATION}, metrics=metrics,
+        notes=f"from {metrics['feedback']} feedback verdict(s)",
+    )
+    ModelVersion.objects.filter(kind=KIND, active=True).update(active=False)
+    version.active = True
+    version.save(update_fields=["active"])
+    return version
+
+
+def rca_priors_active() -> dict[str, float]:
+    version = ModelVersion.objects.filter(kind=KIND, active=True).only("parameters").first()
+    return dict(version.parameters.get("priors", {})) if version else {}
