@@ -7,7 +7,7 @@ For each detector: run it streaming and causal over every NAB series (correlatio
 score the results with the shared NAB scorer (shared/tools/nab_score.py, which also optimises
 NAB's threshold per profile), and print the NAB score for the three profiles, window recall and
 false discovery rate at the standard profile's threshold, and detector throughput in points per
-second (time inside ``update`` only, one process). For the ensemble it also scores the fixed
+second (CPU time inside ``update`` only, one process, one thread). For the ensemble it also scores the fixed
 ``THRESHOLD`` the product alarms on. The NAB files are read in place, never copied.
 """
 
