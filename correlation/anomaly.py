@@ -10,7 +10,7 @@ unpickle and re-pickle every series it touches:
 
 * A batch locks its series' rows (SELECT ... FOR UPDATE, in primary-key order, without the state
   column), feeds each cached detector its points in time order, and writes the progress columns
-  of every row back in one UPDATE. Points at or before the newest point already scored are
+  of every row back in one batched UPDATE. Points at or before the newest point already scored are
   skipped: the detector is causal and never sees the past twice.
 * The state is written behind: when a series has taken FLUSH_POINTS points or FLUSH_SECONDS since
   its last checkpoint (each series with its own period between half and all of those, so series
@@ -20,8 +20,9 @@ unpickle and re-pickle every series it touches:
   carries the stamp this process wrote or read, with the same point count; otherwise another
   process (or a model activation) has moved the series on, and the detector is reloaded: from
   the checkpoint, then the metric events stored after the checkpoint are replayed through it (the
-  Event table is the log; the checkpoint records how far it got), so it continues exactly where
-  the series is. A crash loses nothing but the replay time.
+  Event table is the log; the checkpoint records how far it got), so it continues where the
+  series is: exactly, unless a point arrived after a later one had been scored (the live path
+  skipped it, a replay feeds it in time order). A crash loses nothing but the replay time.
 
 A new series starts with the configuration of the model version its row names (the active one
 when it was created; `correlation.training`).
@@ -46,7 +47,7 @@ from incidents.ingest import EventIn
 from incidents.models import Event, Service, Severity
 
 CRITICAL_SCORE = 0.99  # a raised anomaly this strong is critical, otherwise a warning
-CACHE_SERIES = 512  # detectors kept per process (an ensemble takes about 0.5 MB of memory)
+CACHE_SERIES = 512  # detectors kept per process (a warm ensemble takes about 0.65 MB of memory)
 FLUSH_POINTS = 1024  # checkpoint a series' state after this many new points ...
 FLUSH_SECONDS = 300.0  # ... or this long after its last checkpoint, whichever comes first
 MAX_REPLAY = 20_000  # at most this many stored points are replayed into a reloaded detector
