@@ -391,7 +391,7 @@ class _Correlator:
         return bisect.bisect_right(times, item.ts) - bisect.bisect_left(times, item.ts - FLAP_HISTORY) >= FLAP_COUNT
 
     def _cluster(self, seed: Item) -> list[Item]:
-        """The pending live signals close to `seed` in time that one failure explains together with it.
+        """The pending live signals shortly before `seed` that one failure explains together with it.
 
         A failure spreads upwards, to the services that call the failing one: the cluster is a
         root (`seed`'s service or a service it depends on) and the pending signals of the services
@@ -401,8 +401,10 @@ class _Correlator:
         below every service sits a hub (DNS, the database) that would otherwise chain unrelated
         failures together, as an API gateway would from above if signals were linked pairwise.
         An alert already resolved before `seed` fired is over: it is not part of this."""
+        # What is pending up to `seed`: later signals of the batch are placed in their turn, among
+        # every incident open by then (as they would be, had they arrived in a later batch).
         lo = bisect.bisect_left(self.pool_ts, seed.ts - CLUSTER_WINDOW)
-        hi = bisect.bisect_right(self.pool_ts, seed.ts + CLUSTER_WINDOW)
+        hi = bisect.bisect_right(self.pool_ts, seed.ts)
         nearby = [
             i for i in self.pool[lo:hi]
             if i is not seed and not i.attached and i.live and not self._chronic(i) and not self._over(i, seed.ts)
@@ -495,13 +497,15 @@ class _Correlator:
             for member in sorted(cluster, key=lambda i: i.ts):
                 state.add(member)
             self.opens.append(state)
-            self._sweep(state)
+            self._sweep(state, until=item.ts)
 
-    def _sweep(self, state: OpenIncident) -> None:
+    def _sweep(self, state: OpenIncident, *, until: datetime) -> None:
         """Pending signals around a new incident that belong to it join it (a deeper cause's lone
-        warning that came first; the resolutions of its alerts that arrived with them)."""
+        warning that came first; the resolutions of its alerts that arrived with them). Only up to
+        the alert that opened it: later ones are placed in their turn, among every incident open
+        by then."""
         lo = bisect.bisect_left(self.pool_ts, state.first - EARLY)
-        hi = bisect.bisect_right(self.pool_ts, state.activity + QUIET)
+        hi = bisect.bisect_right(self.pool_ts, until)
         for item in self.pool[lo:hi]:
             if item.attached or item.type != Event.Type.ALERT or (item.live and self._over(item, state.first)):
                 continue
@@ -523,7 +527,9 @@ class _Correlator:
                 continue
             fits = [s for s in self.opens if s.accepts_evidence(item)]
             if fits:
-                max(fits, key=lambda s: (item.service in s.signal_services, s.activity)).add(item)
+                # The incident whose trouble is at that service and already under way at that time
+                # (not one that starts minutes later and only reaches back to it).
+                max(fits, key=lambda s: (item.service in s.signal_services, s.first <= item.ts, s.activity)).add(item)
 
     def _backfill(self, touched: list[OpenIncident], exclude: set[int]) -> list[Item]:
         """Earlier evidence of the incidents this batch opened or grew: logs stored before they opened."""
