@@ -199,13 +199,16 @@ class OpenIncident:
         fps.add(fingerprint)
         self.live[service] = (fps, critical or severity == Severity.CRITICAL)
 
-    def roots(self, topology: rca.Topology) -> set[str]:
+    def roots(self, topology: rca.Topology, logging: set[str] = frozenset()) -> set[str]:
         """Where this incident could have started: the deepest of its clearly unwell services (a
-        critical signal, several fingerprints, or a stream of error logs: a root may not alert)."""
+        critical signal, several fingerprints, or a stream of error logs: a root may not alert,
+        and `logging` names the services logging errors right now, whose logs may not be here yet)."""
         unwell = strong(self.live) | {s for s, n in self.error_logs.items() if n >= LOG_UNWELL}
+        below = {d for s in self.signal_services for d, hops in topology.downstream(s).items() if 0 < hops <= CONE_HOPS}
+        unwell |= logging & below
         return roots(topology, unwell or set(self.live) or self.signal_services)
 
-    def affinity(self, item: Item, topology: rca.Topology, *, chronic: bool) -> float:
+    def affinity(self, item: Item, topology: rca.Topology, *, chronic: bool, logging: set[str] = frozenset()) -> float:
         """How strongly a signal belongs here (0: not at all)."""
         if item.ts < self.first - EARLY:
             return 0.0
@@ -222,15 +225,16 @@ class OpenIncident:
             relation = 1.0
         elif item.service in self.signal_services:
             relation = JOIN_HOPS[0]
-        elif chronic or not in_cone(topology, item.service, origins := self.roots(topology)):
+        elif chronic or not in_cone(topology, item.service, origins := self.roots(topology, logging)):
             return 0.0
         else:
-            hops = [topology.distance(item.service, s) for s in self.signal_services]
-            hops = [h for h in hops if h is not None]
+            # Hops to the nearest service in trouble, its origin included (a silent dependency
+            # logging errors, which its other callers reach through it).
+            to_origin = [h for h in (topology.distance(item.service, r) for r in origins) if h is not None]
+            hops = [h for h in (topology.distance(item.service, s) for s in self.signal_services) if h is not None] + to_origin
             relation = JOIN_HOPS.get(min(hops), 0.0) if hops else 0.0
             # Between two incidents as near, the one whose origin is nearer wins (a gateway that
             # calls two failing branches goes with the branch that fails closer to it).
-            to_origin = [h for h in (topology.distance(item.service, r) for r in origins) if h is not None]
             relation += ORIGIN_BONUS * JOIN_HOPS.get(min(to_origin), 0.0) if to_origin else 0.0
         gap = max(0.0, (item.ts - self.activity).total_seconds(), (self.first - item.ts).total_seconds())
         return relation * (0.5 + 0.5 * math.exp(-gap / QUIET.total_seconds()))
@@ -481,9 +485,10 @@ class _Correlator:
         if item.type != Event.Type.ALERT:
             return
         chronic = item.live and self._chronic(item)
+        logging = self._logging_errors(item.ts) if self.opens and item.live else set()
         best, best_score = None, JOIN_THRESHOLD
         for state in self.opens:
-            score = state.affinity(item, self.topology, chronic=chronic)
+            score = state.affinity(item, self.topology, chronic=chronic, logging=logging)
             if score > best_score:
                 best, best_score = state, score
         if best is not None:
