@@ -30,7 +30,7 @@ run: install migrate
 lint: install-test
 	$(VENV)/bin/ruff check .
 
-test: install-test
+test: install-test lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -19,7 +19,6 @@ identical scores.
 from __future__ import annotations
 
 import io
-import math
 from collections import deque
 from typing import Any
 
