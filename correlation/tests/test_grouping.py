@@ -264,3 +264,40 @@ def test_anomalies_corroborate_alerts_but_open_nothing_alone(topology):
     second = Incident.objects.exclude(pk=incident.pk).get()
     assert second.root_cause_service.name == "elasticsearch"
     assert second.events.filter(type="anomaly").count() == 4 and second.alert_count == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_correlate_one_after_the_other():
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers by itself; the advisory lock is PostgreSQL's")
+    topology_load_for_tests()
+    for round_ in range(4):
+        start = round_ * 120
+        parts = [
+            [ev("postgres", start, severity="critical", message="too many connections"), ev("inventory", start + 1, message="inventory errors")],
+            [ev("checkout", start + 1.5, severity="critical", message="checkout errors"), ev("payments", start + 1, message="payments errors")],
+        ]
+        barrier = threading.Barrier(2)
+        failures = []
+
+        def send(part):
+            try:
+                barrier.wait()
+                ingest(*part)
+            except Exception as exc:  # reported below: an assertion in a thread would be lost
+                failures.append(exc)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=send, args=(p,)) for p in parts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not failures
+        assert Incident.objects.count() == round_ + 1, f"round {round_}: the two halves of one cascade opened two incidents"
+        assert Incident.objects.order_by("-number").first().alert_count == 4
