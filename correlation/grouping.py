@@ -1,4 +1,4 @@
-"""Online correlation: each arriving alert or anomaly joins the open incident it belongs to, or opens one.
+"""Online correlation: each arriving alert (or anomaly) joins the open incident it belongs to, or opens one.
 
 `events_correlate` takes one stored batch (alerts, logs, metrics, anomalies) and returns the ids
 of the incidents it created or changed. It works per batch with a bounded number of queries: it
@@ -7,27 +7,32 @@ time once, decides everything in memory, then writes the assignments in bulk. Th
 under one lock (PostgreSQL advisory lock; SQLite serialises writers already), so that two ingest
 requests never open the same incident twice.
 
-The rules, all by event time (events arrive late and out of order):
+The rules, all by event time (events arrive late and out of order); a batch is decided as if its
+alerts came one by one, in event-time order:
 
-- An alert joins the open incident it is most related to: the same fingerprint,
-  the same service, or a service a few hops away along the dependency graph (a failure spreads to
-  the services that call the failing one), within the incident's window. The window opens
-  `EARLY` before the incident's first signal and closes `QUIET` after its last activity: a quiet
-  incident stops accepting, and a later burst opens a new one. Only a new fingerprint (or a
-  critical signal) counts as activity, so that an alert that keeps flapping does not hold an
+- An alert joins the open incident it is most related to: the same fingerprint, the same service,
+  or a service a few hops away in the incident's cone (the services that call where it started,
+  where a failure spreads, and the ones it calls, where a deeper cause may show), within the
+  incident's window. Where it started: its deepest clearly unwell services (a critical alert,
+  alerts of two fingerprints, or a stream of error logs: a root may not alert at all). The window
+  opens `EARLY` before the incident's first alert and closes `QUIET` after its last activity: a
+  quiet incident stops accepting, and a later burst opens a new one. Only a new fingerprint (or a
+  critical alert) counts as activity, so that an alert that keeps flapping does not hold an
   incident open forever.
-- A signal that joins nothing stays pending. An incident opens when a critical alert arrives, or
-  when the related pending signals close in time pile up to `OPEN_WEIGHT` (an alert fingerprint
-  counts 1, an anomalous series 0.5, 1 if critical): an isolated blip, a warning flapping on its
-  own or a lone anomalous point never opens one. A fingerprint that fired `FLAP_COUNT` times in the last hour without becoming
-  part of an incident is a chronic flapper and neither opens nor spreads incidents. Resolved alerts
-  never open incidents; they rejoin the incident that holds their firing alert.
+- An alert that joins nothing stays pending. An incident opens when a critical alert arrives, or
+  when pending signals that one failure explains (a root and its callers) pile up to
+  `OPEN_WEIGHT` within `CLUSTER_WINDOW`: an alert fingerprint counts 1, an anomalous series 0.5 (1
+  if critical), and alerts of two fingerprints at least are needed. An isolated blip, a warning
+  flapping on its own or anomalies alone never open one. A fingerprint that fired `FLAP_COUNT`
+  times within `FLAP_HISTORY` is flapping: it neither opens nor spreads incidents, and it weighs
+  little in the ranking. Resolved alerts never open incidents; they rejoin the incident that holds
+  their firing alert.
 - Evidence: warning and error logs of an incident's services and of their direct neighbours (a
   dependency, where a deeper cause shows first; a caller, where the failure spreads) within its
   window join it too, and so do anomalies of the services it already sees in trouble (detectors
-  flag odd points every day: anomalies corroborate alerts, they do not stretch or steer incidents), so that an
-  incident's events are what supports it, not everything that happened meanwhile. Raw metric points
-  do not: their anomalies do.
+  flag odd points every day: anomalies corroborate alerts, they do not stretch or steer
+  incidents), so that an incident's events are what supports it, not everything that happened
+  meanwhile. Raw metric points do not: their anomalies do.
 
 After the assignments, the root cause of every changed incident is ranked again (correlation.rca),
 and a changed top hypothesis or a higher severity is written to the timeline and told to
