@@ -2,7 +2,6 @@
 and /api/v1/ml/...: the model registry, ad-hoc scoring of a posted series, recent anomalies."""
 import math
 
-from django.db.models.functions import Length
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django_q.tasks import async_task
@@ -10,6 +9,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.security import django_auth
 
 from cleara.auth import OptionalTokenAuth, TokenAuth
+from correlation import selectors
 from correlation.detectors import DETECTORS, make_detector
 from correlation.models import ModelVersion
 from correlation.pipeline import events_ingest
@@ -102,11 +102,7 @@ def _model_out(v: ModelVersion) -> dict:
 
 @ml_router.get("/models", summary="List model versions and their metrics")
 def ml_models_list(request: HttpRequest, kind: str | None = None):
-    # artefacts can be large: leave them in the database, ask it for their size only
-    versions = ModelVersion.objects.defer("artefact").annotate(artefact_bytes=Length("artefact")).order_by("kind", "-version")
-    if kind:
-        versions = versions.filter(kind=kind)
-    return {"models": [_model_out(v) for v in versions]}
+    return {"models": [_model_out(v) for v in selectors.model_list(kind=kind)]}
 
 
 @ml_router.post("/models/train", response={202: dict, 400: dict}, summary="Train a new model version (queued)")

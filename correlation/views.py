@@ -19,7 +19,7 @@ def _staff_only(request) -> None:
 @require_GET
 @login_required
 def model_list(request):
-    versions = selectors.model_list_for_console()
+    versions = list(selectors.model_list())
     return render(
         request,
         "correlation/model_list.html",
