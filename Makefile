@@ -29,6 +29,7 @@ run: install migrate
 
 lint: install-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports  # the apps' dependency contracts (.importlinter)
 
 test: install-test lint
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,6 +1,6 @@
 """Correlation quality: simulate days of an estate with injected faults, replay them into a fresh
 database through `manage.py replay` (the same ingest and correlation code as live traffic), and score
-the incidents against the ground truth (correlation.scoring).
+the incidents against the ground truth (evaluation.scoring).
 
     .venv/bin/python bench/correlation.py [--days 3] [--seeds 7,11,23] [--metric-interval 60] [--no-anomalies]
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.db import bench_database  # noqa: E402
-from correlation import scoring, simulation  # noqa: E402
+from evaluation import scoring, simulation  # noqa: E402
 
 
 def run_seed(*, seed: int, days: float, metric_interval: float, workdir: Path, anomalies: bool, keep: bool) -> tuple[dict, dict]:

@@ -93,16 +93,15 @@ def generate(*, incidents: int, events: int, seed: int = 11) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from correlation.models import Pattern
     from incidents.fingerprints import message_signature
-    from incidents.models import Service
+    from incidents.models import Pattern, Service
     from incidents.tests.seed import seed_patterns, seed_topology, seed_users
 
     rng = random.Random(seed)
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE incidents_event, incidents_incident_services, incidents_timelineevent, incidents_note, "
-            "correlation_feedback, incidents_incident RESTART IDENTITY CASCADE"
+            "incidents_feedback, incidents_incident RESTART IDENTITY CASCADE"
         )
     services = seed_topology()
     for i in range(1, 41):

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.db import bench_database  # noqa: E402
-from correlation import simulation  # noqa: E402
+from evaluation import simulation  # noqa: E402
 
 
 def main() -> int:

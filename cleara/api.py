@@ -51,7 +51,7 @@ def _schema_error(request: HttpRequest, exc: ValidationError):
 
 
 def _mount() -> None:
-    from correlation.api import router as events_router
+    from incidents.api import events_router
     from incidents.api import router as incidents_router
     from integrations.api import router as integrations_router
 

@@ -1,5 +1,5 @@
-"""POST /api/v1/events: the ingest endpoint (token auth), through the same pipeline as replay;
-and /api/v1/ml/...: the model registry, ad-hoc scoring of a posted series, recent anomalies."""
+"""/api/v1/ml/...: the model registry, ad-hoc scoring of a posted series, recent anomalies.
+(The ingest endpoint, POST /api/v1/events, is incidents.api's.)"""
 import math
 
 from django.http import HttpRequest
@@ -8,65 +8,14 @@ from django_q.tasks import async_task
 from ninja import Field, Router, Schema, Status
 from ninja.security import django_auth
 
-from cleara.auth import OptionalTokenAuth, TokenAuth
+from cleara.auth import OptionalTokenAuth
 from correlation import selectors
 from correlation.detectors import DETECTORS, make_detector
 from correlation.models import ModelVersion
-from correlation.pipeline import events_ingest
 from correlation.training import ANOMALY_KIND, TRAIN_DAYS, ModelRegistryError, model_activate, model_rollback
 from incidents.errors import IngestRejected
-from incidents.ingest import batch_parse, batch_validate, timestamp_parse
+from incidents.ingest import timestamp_parse
 from incidents.models import Event
-
-router = Router(tags=["events"])
-
-EVENT_SCHEMA = {
-    "type": "object",
-    "required": ["timestamp", "service", "type"],
-    "properties": {
-        "id": {"type": "string", "description": "client id; the same id is never stored twice"},
-        "timestamp": {"type": "string", "format": "date-time"},
-        "service": {"type": "string"},
-        "type": {"type": "string", "enum": ["alert", "log", "metric"]},
-        "severity": {"type": "string", "enum": ["critical", "warning", "info"]},
-        "message": {"type": "string"},
-        "metric": {"type": "string"},
-        "value": {"type": "number"},
-        "host": {"type": "string"},
-        "fingerprint": {"type": "string"},
-        "attributes": {"type": "object"},
-    },
-}
-
-
-@router.post(
-    "/events",
-    auth=TokenAuth(),
-    response={202: dict, 400: dict, 401: dict, 413: dict, 415: dict},
-    summary="Ingest a batch of events",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"type": "array", "maxItems": 5000, "items": EVENT_SCHEMA}},
-                "application/x-ndjson": {"schema": EVENT_SCHEMA},
-            },
-        }
-    },
-)
-def events_post(request: HttpRequest):
-    """Up to 5,000 events as a JSON array or JSON Lines. Refused whole if any event is invalid;
-    committed before 202 answers; an `id` sent again is not stored again."""
-    items = batch_parse(body=request.body, content_type=request.content_type or request.headers.get("Content-Type", ""))
-    events = batch_validate(items)
-    result = events_ingest(events=events)
-    return Status(202, {
-        "accepted": result.accepted,
-        "duplicates": result.duplicates,
-        "anomalies": result.anomalies,
-        "incidents": result.incident_ids,
-    })
-
 
 # --- /api/v1/ml: the model registry, ad-hoc scoring, recent anomalies -------------------------
 

@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class CorrelationConfig(AppConfig):
     name = "correlation"
     verbose_name = "Correlation and ML"
+
+    def ready(self) -> None:
+        # What runs after a batch is stored (incidents.pipeline), and what learns from the
+        # feedback the console records (incidents.hooks): incidents/ never imports this app.
+        from correlation import feedback, pipeline
+        from incidents import hooks
+        from incidents.pipeline import stage_register
+
+        stage_register(pipeline.events_process)
+        hooks.subscribe(feedback.feedback_recorded)

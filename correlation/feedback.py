@@ -1,7 +1,9 @@
-"""Feedback on root causes: an engineer's verdict, stored, audited and queued for learning.
+"""Learning from feedback on root causes.
 
-`feedback_record` is the write the console (and later Slack) calls; `feedback_apply` is what the
-django-q2 task `correlation.tasks.apply_feedback` runs: it retrains the root-cause priors from all
+The verdict itself is incident data: `incidents.services.feedback_record` is the write the console
+(and later Slack) calls, and it tells incidents.hooks. This module listens (`feedback_recorded`
+queues the learning once the row has committed); `feedback_apply` is what the django-q2 task
+`correlation.tasks.apply_feedback` runs: it retrains the root-cause priors from all
 feedback (correlation.learning, a new registry version), queues a retraining of the anomaly
 detector (at most one an hour), marks the row as taken in (`applied_at`) and tells the
 incident's open pages.
@@ -10,50 +12,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from correlation.learning import rca_priors_train
-from correlation.models import Feedback, ModelVersion
+from correlation.models import ModelVersion
 from incidents import hooks
-from incidents.models import Incident, Service, TimelineEvent
-from incidents.services import timeline_event_record
+from incidents.models import Feedback, TimelineEvent
 
 
-@transaction.atomic
-def feedback_record(
-    *,
-    incident: Incident,
-    user: AbstractBaseUser | None,
-    verdict: str,
-    correct_service: Service | None = None,
-    comment: str = "",
-    origin: str = TimelineEvent.Origin.CONSOLE,
-) -> Feedback:
-    """Store the verdict, audit it, and queue the model update once the row has committed."""
-    if verdict not in Feedback.Verdict.values:
-        raise ValueError(f"{verdict!r} is not a verdict; use one of {', '.join(Feedback.Verdict.values)}")
-    feedback = Feedback(
-        incident=incident,
-        user=user if user is not None and user.is_authenticated else None,
-        verdict=verdict,
-        correct_service=correct_service,
-        suggested_root_cause=correct_service.name if correct_service else None,
-        comment=comment,
-    )
-    feedback.full_clean()
-    feedback.save()
-    label = Feedback.Verdict(verdict).label.lower()
-    said = f"root cause {incident.root_cause_service.name if incident.root_cause_service_id else '(none)'}: {label}"
-    if correct_service:
-        said += f"; the right service is {correct_service.name}"
-    timeline_event_record(
-        incident=incident, kind=TimelineEvent.Kind.FEEDBACK, actor=user, origin=origin,
-        to_value=verdict, message=f"{said}. {comment}".strip(),
-    )
-    hooks.incident_changed(hooks.IncidentChange(incident.pk, "updated", origin, {"feedback_id": feedback.pk}))
-    feedback_id = feedback.pk
+def feedback_recorded(change: hooks.IncidentChange) -> None:
+    """The incidents.hooks listener (CorrelationConfig.ready()): feedback recorded by the console
+    (incidents.services.feedback_record) is queued for learning once its row has committed."""
+    feedback_id = change.data.get("feedback_id")
+    if feedback_id is None or change.data.get("applied"):
+        return
 
     def queue() -> None:
         from django_q.tasks import async_task
@@ -61,7 +34,6 @@ def feedback_record(
         async_task("correlation.tasks.apply_feedback", feedback_id, task_name=f"apply_feedback:{feedback_id}")
 
     transaction.on_commit(queue)
-    return feedback
 
 
 @transaction.atomic

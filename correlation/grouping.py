@@ -53,9 +53,10 @@ from django.db.models.fields.json import KT
 
 from correlation import rca
 from correlation.learning import rca_priors_active
-from correlation.patterns import PatternSpec, patterns_load
+from correlation.loading import patterns_load, topology_load
+from correlation.patterns import PatternSpec
 from incidents import hooks
-from incidents.models import SEVERITY_RANK, Event, Incident, Service, Severity, TimelineEvent
+from incidents.models import SEVERITY_RANK, Event, Incident, Severity, TimelineEvent
 from incidents.services import incident_number_next, timeline_event_record
 
 EARLY = timedelta(minutes=10)
@@ -300,16 +301,6 @@ def _lock() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
     # SQLite: the transaction is IMMEDIATE (settings), so it already holds the write lock.
-
-
-def topology_load() -> tuple[rca.Topology, dict[int, str], dict[str, int]]:
-    """The dependency graph (two queries), with the id <-> name maps of every service."""
-    services = list(Service.objects.values_list("id", "name", "tier"))
-    names = {pk: name for pk, name, _ in services}
-    deps: dict[str, set[str]] = {name: set() for name in names.values()}
-    for a, b in Service.depends_on.through.objects.values_list("from_service_id", "to_service_id"):
-        deps[names[a]].add(names[b])
-    return rca.Topology(deps, {name: tier for _, name, tier in services}), names, {n: pk for pk, n in names.items()}
 
 
 class _Correlator:

@@ -15,7 +15,8 @@ from collections import defaultdict
 from django.db import transaction
 from django.db.models import Max
 
-from correlation.models import Feedback, ModelVersion
+from correlation.models import ModelVersion
+from incidents.models import Feedback
 
 KIND = "rca_priors"
 # Verdicts needed to reach ~76% of the full prior (tanh(1)): one click moves a little, a habit a lot.

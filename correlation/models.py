@@ -1,61 +1,12 @@
-"""Correlation and learning: the pattern library, feedback on root causes, and the model registry."""
+"""Correlation and learning: the model registry and the anomaly detectors' per-series state.
+
+The pattern library and the feedback on root causes are incident data (incidents.models): the
+console writes them and the engine reads them."""
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-
-
-class Pattern(models.Model):
-    """A known failure mode: how it is recognised and what to do about it."""
-
-    class Origin(models.TextChoices):
-        BUILTIN = "builtin", "Built-in"
-        LEARNED = "learned", "Learned"
-        CURATED = "curated", "Curated"
-
-    slug = models.SlugField(max_length=100, unique=True)
-    name = models.CharField(max_length=200)
-    incident_type = models.CharField(max_length=100)
-    description = models.TextField(blank=True, default="")
-    # How it is recognised: {"keywords": [...], "metrics": [...], "min_score": float}
-    signals = models.JSONField(default=dict, blank=True)
-    remediation = models.JSONField(default=list, blank=True, help_text="Ordered remediation steps.")
-    runbook_url = models.URLField(max_length=500, blank=True, default="")
-    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.CURATED)
-    enabled = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Feedback(models.Model):
-    """An engineer's verdict on an incident's root cause; it feeds retraining."""
-
-    class Verdict(models.TextChoices):
-        YES = "yes", "Correct"
-        NO = "no", "Wrong"
-        PARTIAL = "partial", "Partly right"
-
-    incident = models.ForeignKey("incidents.Incident", on_delete=models.CASCADE, related_name="feedback")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    verdict = models.CharField(max_length=10, choices=Verdict.choices)
-    suggested_root_cause = models.CharField(max_length=200, null=True, blank=True)
-    correct_service = models.ForeignKey(
-        "incidents.Service", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    comment = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-    applied_at = models.DateTimeField(null=True, blank=True, help_text="When a model update took this feedback in.")
-
-    class Meta:
-        ordering = ["-created_at"]
 
 
 class ModelVersion(models.Model):

@@ -4,9 +4,10 @@ from incidents.models import Event
 
 
 def correlate_events(event_ids: list[int]) -> int:
-    """Correlate stored events whose inline correlation failed."""
+    """Correlate stored events (this app's pipeline stage only). Failed inline processing is
+    retried by incidents.tasks.process_events; this entry point stays for tasks queued before."""
     events = list(Event.objects.filter(pk__in=event_ids).select_related("service"))
-    events_process(events=events)
+    events_process(events)
     return len(events)
 
 

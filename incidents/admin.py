@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from incidents.models import ApiToken, Event, Incident, Note, Service, TimelineEvent
+from incidents.models import ApiToken, Event, Feedback, Incident, Note, Pattern, Service, TimelineEvent
 
 
 @admin.register(Service)
@@ -45,3 +45,18 @@ class NoteAdmin(admin.ModelAdmin):
 class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ("name", "hint", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("key_hash", "hint", "created_at", "last_used_at")
+
+
+@admin.register(Pattern)
+class PatternAdmin(admin.ModelAdmin):
+    list_display = ("name", "incident_type", "origin", "enabled")
+    list_filter = ("origin", "enabled", "incident_type")
+    search_fields = ("name", "slug", "description")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(admin.ModelAdmin):
+    list_display = ("incident", "verdict", "correct_service", "user", "created_at", "applied_at")
+    list_filter = ("verdict",)
+    raw_id_fields = ("incident", "correct_service", "user")

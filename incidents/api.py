@@ -1,4 +1,6 @@
-"""Incidents out, topology in and out, stats: read by people (session) and machines (token)."""
+"""The incident domain's API: events in (POST /api/v1/events, token auth, through the same
+pipeline as replay), incidents out, topology in and out, stats: read by people (session) and
+machines (token)."""
 from __future__ import annotations
 
 import json
@@ -7,14 +9,65 @@ from datetime import datetime
 from django.core.paginator import Paginator
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.security import django_auth
 
-from cleara.auth import OptionalTokenAuth
+from cleara.auth import OptionalTokenAuth, TokenAuth
 from incidents import selectors, topology
 from incidents.errors import IngestRejected
-from incidents.ingest import timestamp_parse
+from incidents.ingest import batch_parse, batch_validate, timestamp_parse
 from incidents.models import Event, Incident, Severity
+from incidents.pipeline import events_ingest
+
+events_router = Router(tags=["events"])
+
+EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["timestamp", "service", "type"],
+    "properties": {
+        "id": {"type": "string", "description": "client id; the same id is never stored twice"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "service": {"type": "string"},
+        "type": {"type": "string", "enum": ["alert", "log", "metric"]},
+        "severity": {"type": "string", "enum": ["critical", "warning", "info"]},
+        "message": {"type": "string"},
+        "metric": {"type": "string"},
+        "value": {"type": "number"},
+        "host": {"type": "string"},
+        "fingerprint": {"type": "string"},
+        "attributes": {"type": "object"},
+    },
+}
+
+
+@events_router.post(
+    "/events",
+    auth=TokenAuth(),
+    response={202: dict, 400: dict, 401: dict, 413: dict, 415: dict},
+    summary="Ingest a batch of events",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "array", "maxItems": 5000, "items": EVENT_SCHEMA}},
+                "application/x-ndjson": {"schema": EVENT_SCHEMA},
+            },
+        }
+    },
+)
+def events_post(request: HttpRequest):
+    """Up to 5,000 events as a JSON array or JSON Lines. Refused whole if any event is invalid;
+    committed before 202 answers; an `id` sent again is not stored again."""
+    items = batch_parse(body=request.body, content_type=request.content_type or request.headers.get("Content-Type", ""))
+    events = batch_validate(items)
+    result = events_ingest(events=events)
+    return Status(202, {
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "anomalies": result.anomalies,
+        "incidents": result.incident_ids,
+    })
+
 
 router = Router(auth=[OptionalTokenAuth(), django_auth])
 

@@ -8,8 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from correlation.models import Feedback
-from incidents.models import Event, Incident, Service, Severity
+from incidents.models import Event, Feedback, Incident, Service, Severity
 from incidents.selectors import IncidentFilters, TimelineFilters
 
 RANGE_PRESETS: dict[str, timedelta | None] = {

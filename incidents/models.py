@@ -1,4 +1,5 @@
-"""The incident domain: services and their dependency graph, events, incidents and their audit trail.
+"""The incident domain: services and their dependency graph, events, incidents and their audit trail,
+the catalogue of failure patterns the console and the engine read, and feedback on root causes.
 
 Events are the time series (millions of rows): every index below serves a query the product
 makes (ingest dedup, correlation windows, the console's timeline and log search, stats).
@@ -105,7 +106,7 @@ class Incident(models.Model):
     last_event_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
     root_cause_service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="root_cause_of")
-    pattern = models.ForeignKey("correlation.Pattern", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
+    pattern = models.ForeignKey("Pattern", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
     summary = models.TextField(blank=True, default="")
     confidence = models.FloatField(default=0.0)
     # [{"service": str, "score": float, "pattern": slug|None, "reasons": [str], "evidence": [event ids]}], best first
@@ -200,6 +201,57 @@ class Note(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+
+class Pattern(models.Model):
+    """A known failure mode: how it is recognised and what to do about it."""
+
+    class Origin(models.TextChoices):
+        BUILTIN = "builtin", "Built-in"
+        LEARNED = "learned", "Learned"
+        CURATED = "curated", "Curated"
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    incident_type = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+    # How it is recognised: {"keywords": [...], "metrics": [...], "min_score": float}
+    signals = models.JSONField(default=dict, blank=True)
+    remediation = models.JSONField(default=list, blank=True, help_text="Ordered remediation steps.")
+    runbook_url = models.URLField(max_length=500, blank=True, default="")
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.CURATED)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Feedback(models.Model):
+    """An engineer's verdict on an incident's root cause; it feeds retraining."""
+
+    class Verdict(models.TextChoices):
+        YES = "yes", "Correct"
+        NO = "no", "Wrong"
+        PARTIAL = "partial", "Partly right"
+
+    incident = models.ForeignKey("Incident", on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    suggested_root_cause = models.CharField(max_length=200, null=True, blank=True)
+    correct_service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comment = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True, help_text="When a model update took this feedback in.")
+
+    class Meta:
+        ordering = ["-created_at"]
 
 
 def _hash_token(raw: str) -> str:

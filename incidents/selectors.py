@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncHour, TruncMinute
 
-from incidents.models import Event, Incident, Service
+from incidents.models import Event, Incident, Pattern, Service
 
 
 @dataclass(frozen=True)
@@ -334,8 +334,6 @@ def incident_rca(*, incident: Incident) -> dict:
     patterns = {}
     slugs = {h.get("pattern") for h in hypotheses if h.get("pattern")}
     if slugs:
-        from correlation.models import Pattern
-
         patterns = {p.slug: p for p in Pattern.objects.filter(slug__in=slugs)}
     top = hypotheses[0] if hypotheses else None
     evidence: list[dict] = []
@@ -626,8 +624,6 @@ def incident_feedback(*, incident: Incident) -> list:
 
 def incident_types() -> list[str]:
     """Known incident types: the pattern library's and the ones engineers already used."""
-    from correlation.models import Pattern
-
     types = set(Pattern.objects.exclude(incident_type="").values_list("incident_type", flat=True))
     types |= set(Incident.objects.exclude(incident_type="").order_by().values_list("incident_type", flat=True).distinct()[:200])
     return sorted(types)
@@ -635,6 +631,4 @@ def incident_types() -> list[str]:
 
 def pattern_list() -> list:
     """The pattern library with how many incidents each matched."""
-    from correlation.models import Pattern
-
     return list(Pattern.objects.annotate(incident_count=Count("incidents")).order_by("-enabled", "name"))

@@ -1,4 +1,4 @@
-"""Writes of the incident domain: the lifecycle, assignment and notes.
+"""Writes of the incident domain: the lifecycle, assignment, notes and feedback on root causes.
 
 Every state change writes a TimelineEvent (the audit trail) and tells incidents.hooks inside the
 same transaction, so that the console's live update and the integrations' outbox follow it.
@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from incidents import hooks
 from incidents.errors import IncidentTransitionError
-from incidents.models import Incident, Note, TimelineEvent
+from incidents.models import Feedback, Incident, Note, Service, TimelineEvent
 
 S = Incident.Status
 ALLOWED_TRANSITIONS: dict[str, set[str]] = {
@@ -156,3 +156,39 @@ def note_add(
     timeline_event_record(incident=incident, kind=TimelineEvent.Kind.NOTE, actor=author, origin=origin, message=body[:500])
     hooks.incident_changed(hooks.IncidentChange(incident.pk, "note", origin, {"note_id": note.pk}))
     return note
+
+
+@transaction.atomic
+def feedback_record(
+    *,
+    incident: Incident,
+    user: AbstractBaseUser | None,
+    verdict: str,
+    correct_service: Service | None = None,
+    comment: str = "",
+    origin: str = TimelineEvent.Origin.CONSOLE,
+) -> Feedback:
+    """Store the verdict and audit it. What learns from it listens on incidents.hooks (the change
+    carries `feedback_id`): correlation queues the model update once the row has committed."""
+    if verdict not in Feedback.Verdict.values:
+        raise ValueError(f"{verdict!r} is not a verdict; use one of {', '.join(Feedback.Verdict.values)}")
+    feedback = Feedback(
+        incident=incident,
+        user=user if user is not None and user.is_authenticated else None,
+        verdict=verdict,
+        correct_service=correct_service,
+        suggested_root_cause=correct_service.name if correct_service else None,
+        comment=comment,
+    )
+    feedback.full_clean()
+    feedback.save()
+    label = Feedback.Verdict(verdict).label.lower()
+    said = f"root cause {incident.root_cause_service.name if incident.root_cause_service_id else '(none)'}: {label}"
+    if correct_service:
+        said += f"; the right service is {correct_service.name}"
+    timeline_event_record(
+        incident=incident, kind=TimelineEvent.Kind.FEEDBACK, actor=user, origin=origin,
+        to_value=verdict, message=f"{said}. {comment}".strip(),
+    )
+    hooks.incident_changed(hooks.IncidentChange(incident.pk, "updated", origin, {"feedback_id": feedback.pk}))
+    return feedback

@@ -22,7 +22,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from correlation import feedback as feedback_service
 from incidents import broadcast, charts, forms, selectors, services
 from incidents.errors import IncidentError
 from incidents.models import Event, Incident, Severity
@@ -467,8 +466,8 @@ def incident_feedback(request, number: int) -> HttpResponse:
     form = forms.FeedbackForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
-        feedback_service.feedback_record(incident=incident, user=request.user, verdict=data["verdict"],
-                                         correct_service=data.get("correct_service"), comment=data.get("comment") or "")
+        services.feedback_record(incident=incident, user=request.user, verdict=data["verdict"],
+                                 correct_service=data.get("correct_service"), comment=data.get("comment") or "")
         form = forms.FeedbackForm()
         status = 200
     else:
@@ -485,4 +484,4 @@ def incident_feedback(request, number: int) -> HttpResponse:
 @require_GET
 @login_required
 def pattern_list(request) -> HttpResponse:
-    return render(request, "correlation/pattern_list.html", {"patterns": selectors.pattern_list()})
+    return render(request, "incidents/pattern_list.html", {"patterns": selectors.pattern_list()})

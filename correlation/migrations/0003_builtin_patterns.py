@@ -3,7 +3,7 @@ from django.db import migrations
 
 
 def install(apps, schema_editor):
-    from correlation.patterns import builtin_patterns_install
+    from incidents.catalogue import builtin_patterns_install
 
     builtin_patterns_install(apps.get_model("correlation", "Pattern"))
 

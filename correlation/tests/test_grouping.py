@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from correlation.pipeline import events_ingest
 from incidents import hooks
 from incidents.ingest import batch_validate
 from incidents.models import Event, Incident, TimelineEvent
+from incidents.pipeline import events_ingest
 from incidents.topology import topology_apply
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ import pytest
 
 from correlation import learning, rca
 from correlation.feedback import feedback_apply
-from correlation.models import Feedback, ModelVersion
-from incidents.models import Service
+from correlation.models import ModelVersion
+from incidents.models import Feedback, Service
 
 pytestmark = pytest.mark.django_db
 

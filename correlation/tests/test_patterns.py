@@ -1,8 +1,10 @@
 """The pattern library: built-ins loaded by migration, matching, and curated patterns taking part."""
 import pytest
 
-from correlation.models import Pattern
-from correlation.patterns import BUILTIN_PATTERNS, PatternSpec, builtin_patterns_install, pattern_best, patterns_load
+from correlation.loading import patterns_load
+from correlation.patterns import PatternSpec, pattern_best
+from incidents.catalogue import BUILTIN_PATTERNS, builtin_patterns_install
+from incidents.models import Pattern
 
 KINDS = {
     "db-connection-pool-exhaustion", "memory-leak-oom", "bad-deploy", "disk-full", "certificate-expiry", "dns-failure",

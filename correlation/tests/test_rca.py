@@ -1,8 +1,9 @@
 """Root-cause ranking as plain functions: no database, no HTTP."""
 from datetime import UTC, datetime, timedelta
 
-from correlation.patterns import BUILTIN_PATTERNS, PatternSpec
+from correlation.patterns import PatternSpec
 from correlation.rca import ServiceSignals, Topology, rank
+from incidents.catalogue import BUILTIN_PATTERNS
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 GRAPH = Topology(

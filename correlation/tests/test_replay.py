@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import CommandError, call_command
 
-from correlation import scoring, simulation
+from evaluation import scoring, simulation
 from incidents.models import Event, Incident
 
 pytestmark = pytest.mark.django_db

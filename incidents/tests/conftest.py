@@ -6,7 +6,6 @@ import uuid
 import pytest
 from django.test import Client
 
-from incidents.tests.seed import SeedResult, seed_console
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -14,11 +13,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 def htmx(target: str | None = None) -> dict:
     """Headers of an htmx request aimed at `target` (an element id)."""
     return {**HTMX, **({"HTTP_HX_TARGET": target} if target else {})}
-
-
-@pytest.fixture
-def seeded(db) -> SeedResult:
-    return seed_console()
 
 
 @pytest.fixture

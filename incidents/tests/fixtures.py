@@ -8,7 +8,14 @@ import pytest
 from django.test import Client
 
 from incidents.models import Incident, Service
+from incidents.tests.seed import SeedResult, seed_console
 from incidents.tokens import api_token_create
+
+
+@pytest.fixture
+def seeded(db) -> SeedResult:
+    """The console's demo data: a topology, users, incidents with hypotheses, events and notes."""
+    return seed_console()
 
 
 @pytest.fixture

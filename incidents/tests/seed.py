@@ -18,9 +18,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
-from correlation.models import Pattern
 from incidents.fingerprints import message_signature
-from incidents.models import Event, Incident, Note, Service, TimelineEvent
+from incidents.models import Event, Incident, Note, Pattern, Service, TimelineEvent
 from incidents.services import incident_number_next
 
 RUNBOOKS = "https://runbooks.example.com"

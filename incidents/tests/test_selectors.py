@@ -162,7 +162,7 @@ def test_audit_trail_notes_feedback_and_types(seeded):
     assert [t.kind for t in selectors.incident_audit_trail(incident=seeded.main)][:2] == ["opened", "status"]
     assert len(selectors.incident_notes(incident=seeded.main)) == 2
     assert selectors.incident_feedback(incident=seeded.main) == []
-    from correlation.models import Pattern
+    from incidents.models import Pattern
 
     types = set(selectors.incident_types())
     assert {"database", "deploy"} <= types  # the resolved incidents' own

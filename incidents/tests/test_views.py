@@ -10,8 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from correlation.models import Feedback
-from incidents.models import Incident, Note, TimelineEvent
+from incidents.models import Feedback, Incident, Note, TimelineEvent
 from incidents.tests.conftest import HTMX, htmx
 
 STEP_NAMES = ["detail", "preview", "timeline", "rca", "map", "recommendations", "investigate", "collaborate", "resolve", "live", "feedback", "export_json", "export_csv"]
@@ -530,7 +529,7 @@ def test_pattern_library(alice, seeded):
 def test_pattern_library_empty_state(db, user):
     client = Client()
     client.force_login(user)
-    from correlation.models import Pattern
+    from incidents.models import Pattern
 
     Pattern.objects.all().delete()
     page = body(client.get("/patterns/"))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from correlation.pipeline import PipelineResult, events_ingest
 from incidents.models import Event
+from incidents.pipeline import PipelineResult, events_ingest
 from integrations.alertmanager.payload import batch_parse, batch_to_events
 from integrations.models import InboundPayload
 

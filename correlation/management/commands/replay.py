@@ -9,10 +9,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from correlation.pipeline import events_ingest
 from incidents.errors import IngestValidationError
 from incidents.ingest import batch_validate
 from incidents.models import Incident
+from incidents.pipeline import events_ingest
 from incidents.selectors import incident_to_api
 from incidents.topology import topology_apply, topology_validate
 

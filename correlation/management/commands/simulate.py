@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from correlation import simulation
-from correlation.pipeline import events_ingest
+from evaluation import simulation
 from incidents.ingest import batch_validate, services_ensure
 from incidents.models import Event
+from incidents.pipeline import events_ingest
 from incidents.topology import topology_apply
 
 DEFAULT_START = "2026-11-02T00:00:00Z"

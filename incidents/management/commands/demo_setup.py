@@ -11,11 +11,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from correlation import simulation
-from correlation.patterns import builtin_patterns_install
-from correlation.pipeline import events_ingest
+from evaluation import simulation
+from incidents.catalogue import builtin_patterns_install
 from incidents.ingest import batch_validate
 from incidents.models import Event, Incident
+from incidents.pipeline import events_ingest
 from incidents.topology import topology_apply
 
 USERNAME = "demo"

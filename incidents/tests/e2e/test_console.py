@@ -13,9 +13,8 @@ import pytest
 from django.db import connection, transaction
 from playwright.sync_api import expect
 
-from correlation.models import Feedback
 from incidents import hooks
-from incidents.models import Incident, Note
+from incidents.models import Feedback, Incident, Note
 from incidents.services import incident_number_next
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

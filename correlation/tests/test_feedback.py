@@ -5,9 +5,9 @@ import pytest
 from django_q.models import Task
 
 from correlation import tasks
-from correlation.feedback import feedback_apply, feedback_record
-from correlation.models import Feedback
-from incidents.models import TimelineEvent
+from correlation.feedback import feedback_apply
+from incidents.models import Feedback, TimelineEvent
+from incidents.services import feedback_record
 
 
 def test_feedback_record_stores_audits_and_queues_the_update(seeded, django_capture_on_commit_callbacks):

@@ -1,5 +1,5 @@
 """Scoring against ground truth, on hand-made truths whose answers are known."""
-from correlation.scoring import pairwise, report, score
+from evaluation.scoring import pairwise, report, score
 
 TRUTH = {
     "id_prefix": "s-",

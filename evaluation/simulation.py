@@ -6,7 +6,7 @@ or blip without meaning anything, and injected faults of the pattern library's k
 one service and spread to the services that call it, hop by hop, with delays and some randomness
 (not every caller alerts; some only log errors or show it in their metrics). Every fault is kept as
 ground truth: its kind, root service, affected services, start and end, and the client ids of the
-events it caused, so that a replay can be scored (correlation.scoring).
+events it caused, so that a replay can be scored (evaluation.scoring).
 
 Events come out in arrival order, which is not event-time order: alerts wait in Alertmanager's
 group_wait, and a small share of everything arrives minutes late. Plain module: no Django, so that

@@ -1,6 +1,6 @@
 """Scoring correlation against a simulation's ground truth (plain functions, no Django).
 
-Inputs: the truth `correlation.simulation` writes (faults with their root service, pattern and the
+Inputs: the truth `evaluation.simulation` writes (faults with their root service, pattern and the
 client ids of their alerts and logs) and the incidents `manage.py replay` writes (the API's shape,
 with `event_ids`). Each fault is matched to the incident holding most of its alerts (most of its
 logs when none of its alerts made it into an incident); then:

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from correlation import simulation
-from correlation.patterns import BUILTIN_PATTERNS
-from correlation.simulation import KINDS, SERVICES, Recording, SimConfig, Simulator
+from evaluation import simulation
+from evaluation.simulation import KINDS, SERVICES, Recording, SimConfig, Simulator
+from incidents.catalogue import BUILTIN_PATTERNS
 from incidents.ingest import batch_validate
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
