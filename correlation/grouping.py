@@ -1,11 +1,11 @@
 """Online correlation: each arriving alert (or anomaly) joins the open incident it belongs to, or opens one.
 
-`events_correlate` takes one stored batch (alerts, logs, metrics, anomalies) and returns the ids
-of the incidents it created or changed. It works per batch with a bounded number of queries: it
-loads the open incidents and the pending (not yet correlated) signals around the batch's event
-time once, decides everything in memory, then writes the assignments in bulk. The whole step runs
-under one lock (PostgreSQL advisory lock; SQLite serialises writers already), so that two ingest
-requests never open the same incident twice.
+The decisions of the engine, on plain values: `Correlator` takes one batch (alerts, logs,
+anomalies) and a store to read from (correlation.loading.Store: the open incidents and the pending,
+not yet correlated, signals around the batch's event time, each read once in a bounded query), and
+returns a `Decision` per incident to open or update (its events and its analysis, ranked by
+correlation.rca). It writes nothing: correlation.writing runs it under the lock and writes the
+decisions through incidents.services.
 
 The rules, all by event time (events arrive late and out of order); a batch is decided as if its
 alerts came one by one, in event-time order:
@@ -34,30 +34,22 @@ alerts came one by one, in event-time order:
   incidents), so that an incident's events are what supports it, not everything that happened
   meanwhile. Raw metric points do not: their anomalies do.
 
-After the assignments, the root cause of every changed incident is ranked again (correlation.rca),
-and a changed top hypothesis or a higher severity is written to the timeline and told to
+After the assignments, the root cause of every changed incident is ranked again (correlation.rca);
+incidents.services writes a changed top hypothesis or a higher severity to the timeline and tells
 incidents.hooks.
 """
 from __future__ import annotations
 
 import bisect
 import math
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
-from django.db.models import Count, Max, Min
-from django.db.models.fields.json import KT
-
 from correlation import rca
-from correlation.learning import rca_priors_active
-from correlation.loading import patterns_load, topology_load
 from correlation.patterns import PatternSpec
-from incidents import hooks
-from incidents.models import SEVERITY_RANK, Event, Incident, Severity, TimelineEvent
-from incidents.services import incident_number_next, timeline_event_record
+from incidents.analysis import Evidence, Hypothesis, IncidentAnalysis
+from incidents.models import SEVERITY_RANK, Event, Incident, Severity
 
 EARLY = timedelta(minutes=10)
 QUIET = timedelta(minutes=15)
@@ -75,9 +67,6 @@ ORIGIN_BONUS = 0.05
 OPEN_WEIGHT = 3.0
 LOG_UNWELL = 10  # error log lines that make a service clearly unwell, within CLUSTER_WINDOW
 ANOMALY_LOGS = 3  # error log lines of a service in an incident that let its anomalies join
-BACKFILL_LIMIT = 50_000
-UPDATE_CHUNK = 2000
-LOCK_KEY = zlib.crc32(b"cleara.correlation") & 0x7FFFFFFF
 
 SIGNAL_TYPES = (Event.Type.ALERT, Event.Type.ANOMALY)
 EVIDENCE_SEVERITIES = (Severity.WARNING, Severity.CRITICAL)
@@ -282,31 +271,37 @@ def in_cone(topology: rca.Topology, service: str, candidates: set[str]) -> bool:
     return False
 
 
-def events_correlate(*, events: list[Event]) -> list[int]:
-    """Correlate one stored batch; returns the ids of the incidents created or changed."""
-    candidates = [
-        e for e in events
-        if e.incident_id is None
-        and (e.type in SIGNAL_TYPES or (e.type == Event.Type.LOG and e.severity in EVIDENCE_SEVERITIES))
-    ]
-    if not candidates:
-        return []
-    with transaction.atomic():
-        _lock()
-        return _Correlator(candidates).run()
+@dataclass
+class Decision:
+    """What to write for one incident: open it (state.incident is None) or update its analysis;
+    the new events (state.new) are attached, and their services not yet in it (new_services)."""
+
+    state: OpenIncident
+    analysis: IncidentAnalysis
+    new_services: list[int]
 
 
-def _lock() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
-    # SQLite: the transaction is IMMEDIATE (settings), so it already holds the write lock.
+def is_candidate(e: Event) -> bool:
+    """The events the engine places: unattached alerts and anomalies, warning and error logs."""
+    return e.incident_id is None and (e.type in SIGNAL_TYPES or (e.type == Event.Type.LOG and e.severity in EVIDENCE_SEVERITIES))
 
 
-class _Correlator:
-    def __init__(self, events: list[Event]):
-        self.batch = events
-        self.topology, self.names, self.ids = topology_load()
+def item_of(e: Event, service: str) -> Item:
+    return Item(
+        pk=e.pk, ts=e.timestamp, service=service, type=e.type, severity=e.severity,
+        fingerprint=e.fingerprint, firing=(e.attributes or {}).get("alert_status") != "resolved",
+        client_id=e.client_id, message=e.message, metric=e.metric,
+    )
+
+
+class Correlator:
+    """The decisions for one batch. Reads through `store` (correlation.loading.Store, or an
+    in-memory one in tests) and returns what to write; it writes nothing itself."""
+
+    def __init__(self, batch: list[Item], store):
+        self.batch = batch
+        self.store = store
+        self.topology = store.topology
         self.opens: list[OpenIncident] = []
         self.pool: list[Item] = []  # pending signals around the batch, by time
         self.pool_ts: list[datetime] = []
@@ -318,48 +313,23 @@ class _Correlator:
         self._patterns: list[PatternSpec] | None = None
         self._priors: dict[str, float] | None = None
 
-    # -- loading -------------------------------------------------------------------------------
-
-    def _item(self, e: Event) -> Item:
-        return Item(
-            pk=e.pk, ts=e.timestamp, service=self.names[e.service_id], type=e.type, severity=e.severity,
-            fingerprint=e.fingerprint, firing=(e.attributes or {}).get("alert_status") != "resolved",
-            client_id=e.client_id, message=e.message, metric=e.metric,
-        )
+    # -- loading (through the store) ----------------------------------------------------------
 
     def _load_open(self, lo: datetime, hi: datetime, *, resolutions: bool) -> None:
         # A resolution can rejoin an incident long quiet; anything else only one within QUIET.
         since = lo - (RESOLVE_GRACE if resolutions else QUIET)
-        incidents = list(
-            Incident.objects.filter(status__in=OPEN, last_event_at__gte=since, started_at__lte=hi + EARLY)
-            .select_related("root_cause_service", "pattern")
-        )
-        if not incidents:
-            return
-        groups: dict[int, dict[GroupKey, Group]] = {i.pk: {} for i in incidents}
-        rows = (
-            Event.objects.filter(incident_id__in=groups.keys())
-            .annotate(alert_status=KT("attributes__alert_status"))
-            .values("incident_id", "service_id", "type", "severity", "fingerprint", "metric", "alert_status")
-            .annotate(n=Count("id"), first=Min("timestamp"), last=Max("timestamp"), pk=Min("id"), message=Min("message"))
-            .order_by()
-        )
-        for r in rows:
-            key = (self.names[r["service_id"]], r["type"], r["severity"], r["fingerprint"], r["metric"], r["alert_status"] != "resolved")
-            groups[r["incident_id"]][key] = Group(r["n"], r["first"], r["last"], r["pk"], None, r["message"])
-        self.opens = [OpenIncident.from_groups(i, groups[i.pk]) for i in incidents]
+        self.opens = [
+            OpenIncident.from_groups(incident, {key: Group(r["n"], r["first"], r["last"], r["pk"], None, r["message"]) for key, r in groups})
+            for incident, groups in self.store.open_incidents(since=since, started_before=hi + EARLY)
+        ]
 
     def _load_pool(self, lo: datetime, hi: datetime) -> None:
         """The signals around the batch: the pending ones (the pool), and the firing and resolving
         history of every fingerprint, attached or not, to tell flapping alerts and resolved ones."""
-        rows = (
-            Event.objects.filter(type__in=SIGNAL_TYPES, timestamp__gte=lo - FLAP_HISTORY, timestamp__lte=hi + CLUSTER_WINDOW)
-            .annotate(alert_status=KT("attributes__alert_status"))
-            .values_list("pk", "timestamp", "service_id", "type", "severity", "fingerprint", "alert_status", "client_id", "message", "metric", "incident_id")
-            .order_by("timestamp", "pk")
-        )
-        for pk, ts, sid, type_, sev, fp, status, cid, msg, metric, incident_id in rows:
-            item = Item(pk, ts, self.names[sid], type_, sev, fp, status != "resolved", cid, msg, metric)
+        for pk, ts, service, type_, sev, fp, firing, cid, msg, metric, incident_id in self.store.signals(
+            since=lo - FLAP_HISTORY, until=hi + CLUSTER_WINDOW
+        ):
+            item = Item(pk, ts, service, type_, sev, fp, firing, cid, msg, metric)
             if item.live:
                 self.firing_by_fp[fp].append(ts)
             elif not item.firing:
@@ -374,13 +344,13 @@ class _Correlator:
     @property
     def patterns(self) -> list[PatternSpec]:
         if self._patterns is None:
-            self._patterns = patterns_load()
+            self._patterns = self.store.patterns()
         return self._patterns
 
     @property
     def priors(self) -> dict[str, float]:
         if self._priors is None:
-            self._priors = rca_priors_active()
+            self._priors = self.store.priors()
         return self._priors
 
     # -- deciding ------------------------------------------------------------------------------
@@ -428,12 +398,7 @@ class _Correlator:
         """The services with LOG_UNWELL error log lines or more within CLUSTER_WINDOW of `at`."""
         if self.error_log_times is None:
             lo, hi = self.span
-            rows = Event.objects.filter(
-                type=Event.Type.LOG, severity=Severity.CRITICAL, timestamp__gte=lo - 2 * CLUSTER_WINDOW, timestamp__lte=hi + CLUSTER_WINDOW,
-            ).values_list("service_id", "timestamp").order_by("timestamp")
-            self.error_log_times = defaultdict(list)
-            for sid, ts in rows:
-                self.error_log_times[self.names[sid]].append(ts)
+            self.error_log_times = self.store.error_log_times(since=lo - 2 * CLUSTER_WINDOW, until=hi + CLUSTER_WINDOW)
         return {
             service for service, times in self.error_log_times.items()
             if bisect.bisect_right(times, at + CLUSTER_WINDOW) - bisect.bisect_left(times, at - CLUSTER_WINDOW) >= LOG_UNWELL
@@ -534,29 +499,20 @@ class _Correlator:
 
     def _backfill(self, touched: list[OpenIncident], exclude: set[int]) -> list[Item]:
         """Earlier evidence of the incidents this batch opened or grew: logs stored before they opened."""
-        scope_ids = {self.ids[s] for st in touched for s in st.scope if s in self.ids}
-        if not scope_ids:
-            return []
+        services = {s for st in touched for s in st.scope}
         lo = min(st.first for st in touched) - EARLY
         hi = max(st.activity for st in touched) + EVIDENCE_MAX
-        rows = (
-            Event.objects.filter(
-                type=Event.Type.LOG, severity__in=EVIDENCE_SEVERITIES, incident__isnull=True,
-                service_id__in=scope_ids, timestamp__gte=lo, timestamp__lte=hi,
-            )
-            .values_list("pk", "timestamp", "service_id", "severity", "fingerprint", "client_id", "message")
-            .order_by("timestamp")[:BACKFILL_LIMIT]
-        )
         return [
-            Item(pk, ts, self.names[sid], Event.Type.LOG, sev, fp, True, cid, msg)
-            for pk, ts, sid, sev, fp, cid, msg in rows
+            Item(pk, ts, service, Event.Type.LOG, sev, fp, True, cid, msg)
+            for pk, ts, service, sev, fp, cid, msg in self.store.pending_logs(services=services, since=lo, until=hi)
             if pk not in exclude
         ]
 
     # -- the run -------------------------------------------------------------------------------
 
-    def run(self) -> list[int]:
-        items = [self._item(e) for e in self.batch]
+    def run(self) -> list[Decision]:
+        """What this batch changes: one Decision per incident to open or update."""
+        items = self.batch
         lo, hi = min(i.ts for i in items), max(i.ts for i in items)
         self.span = (lo, hi)
         self._load_open(lo, hi, resolutions=any(i.is_signal and not i.live for i in items))
@@ -573,7 +529,7 @@ class _Correlator:
         in_scope = set().union(*(s.scope for s in self.opens)) if self.opens else set()
         logs = [i for i in items if not i.is_signal and i.service in in_scope]
         if logs:
-            taken = set(Event.objects.filter(pk__in=[i.pk for i in logs], incident__isnull=False).values_list("pk", flat=True))
+            taken = self.store.attached([i.pk for i in logs])
             logs = [i for i in logs if i.pk not in taken]
         self._place_evidence(logs + [i for i in self.pool if i.type == Event.Type.ANOMALY and not i.attached])
         touched = [s for s in self.opens if s.incident is None or any(i.is_signal for i in s.new)]
@@ -582,9 +538,9 @@ class _Correlator:
         changed = [s for s in self.opens if s.new]
         if changed and not batch_signals:
             self._load_pool(lo, hi)  # which alerts flap: the ranking needs it, whatever the batch held
-        return self._write(changed)
+        return self._decide(changed)
 
-    # -- writing -------------------------------------------------------------------------------
+    # -- the outcome ---------------------------------------------------------------------------
 
     def _signals_of(self, state: OpenIncident) -> dict[str, rca.ServiceSignals]:
         by_service: dict[str, rca.ServiceSignals] = {}
@@ -633,35 +589,24 @@ class _Correlator:
             sig.text = "\n".join(sorted(texts[service]))
         return by_service
 
-    def _write(self, changed: list[OpenIncident]) -> list[int]:
+    def _decide(self, changed: list[OpenIncident]) -> list[Decision]:
         if not changed:
             return []
         results = [(state, rca.rank(signals=self._signals_of(state), topology=self.topology, patterns=self.patterns, priors=self.priors)) for state in changed]
         self._fill_client_ids(results)
-        next_number = None
-        ids = []
-        for state, result in results:
-            if state.incident is None:
-                if next_number is None:
-                    next_number = incident_number_next()
-                self._create(state, result, next_number)
-                next_number += 1
-            else:
-                self._update(state, result)
-            ids.append(state.incident.pk)
-        return ids
+        return [Decision(state=state, analysis=self._analysis(state, result), new_services=self._new_services(state)) for state, result in results]
 
     def _fill_client_ids(self, results: list[tuple[OpenIncident, rca.RcaResult]]) -> None:
         """Evidence names events by client id too: look up the ones the aggregate did not carry."""
         missing = {pk for _, r in results for h in r.hypotheses for _, pk, cid in h.evidence if cid is None}
         if not missing:
             return
-        found = dict(Event.objects.filter(pk__in=missing).values_list("pk", "client_id"))
+        found = self.store.client_ids(missing)
         for _, r in results:
             for h in r.hypotheses:
                 h.evidence = [(w, pk, cid if cid is not None else found.get(pk)) for w, pk, cid in h.evidence]
 
-    def _fields(self, state: OpenIncident, result: rca.RcaResult) -> dict:
+    def _analysis(self, state: OpenIncident, result: rca.RcaResult) -> IncidentAnalysis:
         severity = Severity.WARNING
         events = alerts = 0
         started = None
@@ -678,66 +623,31 @@ class _Correlator:
         others = len(state.signal_services - {root})
         if others:
             title += f" ({others} more service{'s' if others > 1 else ''} alerting)"
-        return {
-            "title": title[:300],
-            "severity": severity,
-            "started_at": started,
-            "last_event_at": state.last_event,
-            "root_cause_service_id": self.ids.get(root) if root else None,
-            "pattern_id": pattern.pk if pattern else None,
-            "incident_type": pattern.incident_type if pattern else "",
-            "confidence": result.confidence,
-            "hypotheses": [h.to_json() for h in result.hypotheses],
-            "summary": result.summary,
-            "event_count": events,
-            "alert_count": alerts,
-        }
-
-    def _attach(self, state: OpenIncident) -> None:
-        incident = state.incident
-        pks = [i.pk for i in state.new]
-        for start in range(0, len(pks), UPDATE_CHUNK):
-            Event.objects.filter(pk__in=pks[start : start + UPDATE_CHUNK], incident__isnull=True).update(incident_id=incident.pk)
-        services = {i.service for i in state.new} - state.known_services
-        if services:
-            incident.services.add(*(self.ids[s] for s in services))
-
-    def _create(self, state: OpenIncident, result: rca.RcaResult, number: int) -> None:
-        fields = self._fields(state, result)
-        seed = state.seed
-        key = f"corr:{seed.service}:{seed.pk}"[:200]
-        # Plain create, no full_clean(): every field is computed here, and the validation queries
-        # (unique number, open-key constraint) would cost more than the insert; the constraints hold.
-        state.incident = Incident.objects.create(number=number, grouping_key=key, status=Incident.Status.OPEN, **fields)
-        self._attach(state)
-        incident = state.incident
-        services = sorted({k[0] for k in state.groups})
-        timeline_event_record(
-            incident=incident, kind=TimelineEvent.Kind.OPENED, to_value=incident.severity,
-            message=f"Opened by correlation from {fields['alert_count']} alert(s) on {', '.join(services)}. {fields['summary']}",
+        return IncidentAnalysis(
+            title=title[:300],
+            severity=severity,
+            started_at=started,
+            last_event_at=state.last_event,
+            root_cause_service_id=self.store.ids.get(root) if root else None,
+            pattern_id=pattern.pk if pattern else None,
+            incident_type=pattern.incident_type if pattern else "",
+            confidence=result.confidence,
+            hypotheses=[hypothesis_of(h) for h in result.hypotheses],
+            summary=result.summary,
+            event_count=events,
+            alert_count=alerts,
         )
-        hooks.incident_changed(hooks.IncidentChange(incident.pk, "opened", TimelineEvent.Origin.SYSTEM))
 
-    def _update(self, state: OpenIncident, result: rca.RcaResult) -> None:
-        incident = state.incident
-        before_root = incident.root_cause_service.name if incident.root_cause_service_id else None
-        before_severity = incident.severity
-        fields = self._fields(state, result)
-        if incident.incident_type and incident.incident_type != (incident.pattern.incident_type if incident.pattern_id else ""):
-            fields.pop("incident_type")  # set by a person: keep it
-        for name, value in fields.items():
-            setattr(incident, name, value)
-        incident.save(update_fields=[*fields, "updated_at"])
-        self._attach(state)
-        kinds = []
-        if result.root and before_root and result.root != before_root:
-            timeline_event_record(
-                incident=incident, kind=TimelineEvent.Kind.ROOT_CAUSE, from_value=before_root, to_value=result.root,
-                message=result.summary,
-            )
-            kinds.append(("root_cause", {"from": before_root, "to": result.root}))
-        if SEVERITY_RANK[incident.severity] > SEVERITY_RANK[before_severity]:
-            timeline_event_record(incident=incident, kind=TimelineEvent.Kind.SEVERITY, from_value=before_severity, to_value=incident.severity)
-            kinds.append(("severity", {"from": before_severity, "to": incident.severity}))
-        for kind, data in kinds or [("updated", {"events": len(state.new)})]:
-            hooks.incident_changed(hooks.IncidentChange(incident.pk, kind, TimelineEvent.Origin.SYSTEM, data))
+    def _new_services(self, state: OpenIncident) -> list[int]:
+        return [self.store.ids[s] for s in sorted({i.service for i in state.new} - state.known_services)]
+
+
+def hypothesis_of(h: rca.Hypothesis) -> Hypothesis:
+    """The engine's ranking of one service, in the analysis's one shape (incidents.analysis)."""
+    return Hypothesis(
+        service=h.service,
+        score=round(h.score, 4),
+        pattern=h.pattern.pattern.slug if h.pattern else None,
+        reasons=tuple(h.reasons),
+        evidence=tuple(Evidence(event=pk, client_id=cid, weight=round(w, 3)) for w, pk, cid in h.evidence),
+    )

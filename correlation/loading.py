@@ -1,11 +1,27 @@
-"""What the correlation engine reads from the database, as plain data: the service topology and
-the compiled pattern library. (The decisions, correlation.grouping and correlation.rca, work on
-these plain values.)"""
+"""What the correlation engine reads from the database, as plain data.
+
+`Store` is everything correlation.grouping asks while it decides one batch: the topology, the open
+incidents around the batch (aggregated per group of alike events), the pending signals and the
+history of every fingerprint, error-log times, earlier evidence, the pattern library and the
+learned priors. Each method is one bounded query; the decisions (correlation.grouping,
+correlation.rca) see plain values only, so that they can be tested with an in-memory store.
+"""
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import datetime
+
+from django.db.models import Count, Max, Min
+from django.db.models.fields.json import KT
+
 from correlation import rca
+from correlation.learning import rca_priors_active
 from correlation.patterns import PatternSpec
-from incidents.models import Pattern, Service
+from incidents.models import Event, Incident, Pattern, Service, Severity
+
+SIGNAL_TYPES = (Event.Type.ALERT, Event.Type.ANOMALY)
+EVIDENCE_SEVERITIES = (Severity.WARNING, Severity.CRITICAL)
+BACKFILL_LIMIT = 50_000
 
 
 def topology_load() -> tuple[rca.Topology, dict[int, str], dict[str, int]]:
@@ -24,3 +40,85 @@ def patterns_load() -> list[PatternSpec]:
         PatternSpec.from_signals(slug=p.slug, name=p.name, signals=p.signals or {}, incident_type=p.incident_type, pk=p.pk)
         for p in Pattern.objects.filter(enabled=True).only("pk", "slug", "name", "signals", "incident_type")
     ]
+
+
+class Store:
+    """The database as the engine reads it (one instance per batch: it caches the topology)."""
+
+    def __init__(self):
+        self.topology, self.names, self.ids = topology_load()
+
+    def patterns(self) -> list[PatternSpec]:
+        return patterns_load()
+
+    def priors(self) -> dict[str, float]:
+        return rca_priors_active()
+
+    def open_incidents(self, *, since: datetime, started_before: datetime) -> list[tuple[Incident, list[tuple[tuple, dict]]]]:
+        """The open incidents active since `since`, each with its events grouped by (service, type,
+        severity, fingerprint, metric, firing): [(key, {n, first, last, pk, message})]."""
+        incidents = list(
+            Incident.objects.filter(status__in=Incident.OPEN_STATUSES, last_event_at__gte=since, started_at__lte=started_before)
+            .select_related("root_cause_service", "pattern")
+        )
+        if not incidents:
+            return []
+        groups: dict[int, list] = {i.pk: [] for i in incidents}
+        rows = (
+            Event.objects.filter(incident_id__in=groups.keys())
+            .annotate(alert_status=KT("attributes__alert_status"))
+            .values("incident_id", "service_id", "type", "severity", "fingerprint", "metric", "alert_status")
+            .annotate(n=Count("id"), first=Min("timestamp"), last=Max("timestamp"), pk=Min("id"), message=Min("message"))
+            .order_by()
+        )
+        for r in rows:
+            key = (self.names[r["service_id"]], r["type"], r["severity"], r["fingerprint"], r["metric"], r["alert_status"] != "resolved")
+            groups[r["incident_id"]].append((key, r))
+        return [(i, groups[i.pk]) for i in incidents]
+
+    def signals(self, *, since: datetime, until: datetime) -> list[tuple]:
+        """Alerts and anomalies in the window, by time: (pk, ts, service, type, severity,
+        fingerprint, firing, client_id, message, metric, incident_id)."""
+        rows = (
+            Event.objects.filter(type__in=SIGNAL_TYPES, timestamp__gte=since, timestamp__lte=until)
+            .annotate(alert_status=KT("attributes__alert_status"))
+            .values_list("pk", "timestamp", "service_id", "type", "severity", "fingerprint", "alert_status", "client_id", "message", "metric", "incident_id")
+            .order_by("timestamp", "pk")
+        )
+        return [
+            (pk, ts, self.names[sid], type_, sev, fp, status != "resolved", cid, msg, metric, incident_id)
+            for pk, ts, sid, type_, sev, fp, status, cid, msg, metric, incident_id in rows
+        ]
+
+    def error_log_times(self, *, since: datetime, until: datetime) -> dict[str, list[datetime]]:
+        """The times of every error log line in the window, per service, in order."""
+        rows = Event.objects.filter(
+            type=Event.Type.LOG, severity=Severity.CRITICAL, timestamp__gte=since, timestamp__lte=until,
+        ).values_list("service_id", "timestamp").order_by("timestamp")
+        times: dict[str, list[datetime]] = defaultdict(list)
+        for sid, ts in rows:
+            times[self.names[sid]].append(ts)
+        return times
+
+    def pending_logs(self, *, services: set[str], since: datetime, until: datetime) -> list[tuple]:
+        """Warning and error logs of `services` in the window not attached to any incident, by time:
+        (pk, ts, service, severity, fingerprint, client_id, message)."""
+        scope_ids = {self.ids[s] for s in services if s in self.ids}
+        if not scope_ids:
+            return []
+        rows = (
+            Event.objects.filter(
+                type=Event.Type.LOG, severity__in=EVIDENCE_SEVERITIES, incident__isnull=True,
+                service_id__in=scope_ids, timestamp__gte=since, timestamp__lte=until,
+            )
+            .values_list("pk", "timestamp", "service_id", "severity", "fingerprint", "client_id", "message")
+            .order_by("timestamp")[:BACKFILL_LIMIT]
+        )
+        return [(pk, ts, self.names[sid], sev, fp, cid, msg) for pk, ts, sid, sev, fp, cid, msg in rows]
+
+    def attached(self, pks: list[int]) -> set[int]:
+        """Which of these events an incident holds already (a concurrent request may have taken them)."""
+        return set(Event.objects.filter(pk__in=pks, incident__isnull=False).values_list("pk", flat=True))
+
+    def client_ids(self, pks: set[int]) -> dict[int, str | None]:
+        return dict(Event.objects.filter(pk__in=pks).values_list("pk", "client_id"))

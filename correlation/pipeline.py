@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from correlation import anomaly, grouping
+from correlation import anomaly, writing
 from incidents.ingest import events_store
 from incidents.models import Event
 from incidents.pipeline import StageResult
@@ -20,5 +20,5 @@ def events_process(events: list[Event]) -> StageResult:
             anomalies = anomaly.detect_anomalies(events=metric_events)
             if anomalies:
                 found = events_store(events=anomalies, source=Event.Source.DETECTOR).events
-    incident_ids = grouping.events_correlate(events=[*events, *found])
+    incident_ids = writing.events_correlate(events=[*events, *found])
     return StageResult(stored=found, incident_ids=incident_ids)

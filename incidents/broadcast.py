@@ -40,14 +40,14 @@ def incident_group(incident_id: int) -> str:
 
 def incident_facts(incident: Incident) -> dict:
     """What a dashboard's filters look at, so that a consumer can match without a query."""
-    services = sorted({s.name for s in incident.services.all()} | ({incident.root_cause_service.name} if incident.root_cause_service_id else set()))
+    d = selectors.incident_data(incident)
     return {
-        "status": incident.status,
-        "severity": incident.severity,
-        "services": services,
-        "started_at": incident.started_at.isoformat(),
-        "last_event_at": incident.last_event_at.isoformat(),
-        "text": f"{incident.title}\n{incident.summary}".lower(),
+        "status": d.status,
+        "severity": d.severity,
+        "services": sorted(set(d.services) | ({incident.root_cause_service.name} if incident.root_cause_service_id else set())),
+        "started_at": d.started_at.isoformat(),
+        "last_event_at": d.last_event_at.isoformat(),
+        "text": f"{d.title}\n{d.summary}".lower(),
     }
 
 

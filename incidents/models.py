@@ -15,6 +15,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from incidents.analysis import Hypothesis, analysis_from_json
+
 
 class Severity(models.TextChoices):
     CRITICAL = "critical", "Critical"
@@ -109,7 +111,7 @@ class Incident(models.Model):
     pattern = models.ForeignKey("Pattern", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
     summary = models.TextField(blank=True, default="")
     confidence = models.FloatField(default=0.0)
-    # [{"service": str, "score": float, "pattern": slug|None, "reasons": [str], "evidence": [event ids]}], best first
+    # The root-cause hypotheses, best first, in the one shape of incidents.analysis (read: `analysis`).
     hypotheses = models.JSONField(default=list, blank=True)
     services = models.ManyToManyField(Service, related_name="incidents", blank=True)
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_incidents")
@@ -145,8 +147,13 @@ class Incident(models.Model):
         return self.status in self.OPEN_STATUSES
 
     @property
+    def analysis(self) -> list[Hypothesis]:
+        """The hypotheses, typed (incidents.analysis)."""
+        return analysis_from_json(self.hypotheses)
+
+    @property
     def root_cause_candidates(self) -> list[str]:
-        return [h["service"] for h in self.hypotheses]
+        return [h.service for h in self.analysis]
 
 
 class TimelineEvent(models.Model):

@@ -1,12 +1,13 @@
 """Reads of the incident domain, shared by the API and the console."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncHour, TruncMinute
 
+from incidents.analysis import Evidence, Hypothesis, analysis_to_json, evidence_weight
 from incidents.models import Event, Incident, Pattern, Service
 
 
@@ -38,31 +39,91 @@ def incident_list(*, filters: IncidentFilters) -> QuerySet[Incident]:
     return qs.order_by("-started_at", "-id")
 
 
+@dataclass(frozen=True)
+class IncidentData:
+    """An incident as plain data, read once: what the API (and `manage.py replay`), the console's
+    live updates and the notifications (integrations.facts) say about it."""
+
+    id: int
+    number: int
+    title: str
+    status: str
+    status_label: str
+    severity: str
+    path: str
+    started_at: datetime
+    last_event_at: datetime
+    resolved_at: datetime | None
+    root_cause: str | None
+    confidence: float
+    pattern: str | None
+    incident_type: str
+    summary: str
+    hypotheses: list[Hypothesis]
+    services: list[str]
+    assignee: str | None
+    tags: list
+    event_count: int
+    alert_count: int
+    # The top hypothesis's evidence as the console weighs it, strongest first (only when asked).
+    evidence: list[dict] = field(default_factory=list)
+
+
+def incident_data(incident: Incident, *, evidence: int = 0) -> IncidentData:
+    """`incident` as plain data (select_related root_cause_service, pattern, assignee and
+    prefetch services to avoid queries); with the first `evidence` events of its evidence."""
+    hypotheses = incident.analysis
+    return IncidentData(
+        id=incident.pk,
+        number=incident.number,
+        title=incident.title,
+        status=incident.status,
+        status_label=incident.get_status_display(),
+        severity=incident.severity,
+        path=incident.get_absolute_url(),
+        started_at=incident.started_at,
+        last_event_at=incident.last_event_at,
+        resolved_at=incident.resolved_at,
+        root_cause=incident.root_cause_service.name if incident.root_cause_service_id else (hypotheses[0].service if hypotheses else None),
+        confidence=float(incident.confidence or 0.0),
+        pattern=incident.pattern.slug if incident.pattern_id else None,
+        incident_type=incident.incident_type or (incident.pattern.incident_type if incident.pattern_id else ""),
+        summary=incident.summary,
+        hypotheses=hypotheses,
+        services=sorted(s.name for s in incident.services.all()),
+        assignee=incident.assignee.get_username() if incident.assignee_id else None,
+        tags=incident.tags,
+        event_count=incident.event_count,
+        alert_count=incident.alert_count,
+        evidence=evidence_weighed(hypotheses[0] if hypotheses else None)[:evidence] if evidence else [],
+    )
+
+
 def incident_to_api(incident: Incident, *, with_events: bool = True) -> dict:
     """The API's shape of an incident (also what `manage.py replay` writes)."""
-    services = sorted(s.name for s in incident.services.all())
+    d = incident_data(incident)
     data = {
-        "id": incident.pk,
-        "number": incident.number,
-        "title": incident.title,
-        "status": incident.status,
-        "severity": incident.severity,
-        "started_at": incident.started_at.isoformat(),
-        "last_event_at": incident.last_event_at.isoformat(),
-        "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
+        "id": d.id,
+        "number": d.number,
+        "title": d.title,
+        "status": d.status,
+        "severity": d.severity,
+        "started_at": d.started_at.isoformat(),
+        "last_event_at": d.last_event_at.isoformat(),
+        "resolved_at": d.resolved_at.isoformat() if d.resolved_at else None,
         "root_cause_service": incident.root_cause_service.name if incident.root_cause_service_id else None,
-        "root_cause_candidates": incident.root_cause_candidates,
-        "confidence": round(incident.confidence, 4),
-        "pattern": incident.pattern.slug if incident.pattern_id else None,
-        "incident_type": incident.incident_type or (incident.pattern.incident_type if incident.pattern_id else ""),
-        "summary": incident.summary,
-        "hypotheses": incident.hypotheses,
-        "services": services,
-        "assignee": incident.assignee.get_username() if incident.assignee_id else None,
-        "tags": incident.tags,
-        "event_count": incident.event_count,
-        "alert_count": incident.alert_count,
-        "url": incident.get_absolute_url(),
+        "root_cause_candidates": [h.service for h in d.hypotheses],
+        "confidence": round(d.confidence, 4),
+        "pattern": d.pattern,
+        "incident_type": d.incident_type,
+        "summary": d.summary,
+        "hypotheses": analysis_to_json(d.hypotheses),
+        "services": d.services,
+        "assignee": d.assignee,
+        "tags": d.tags,
+        "event_count": d.event_count,
+        "alert_count": d.alert_count,
+        "url": d.path,
     }
     if with_events:
         data["event_ids"] = [cid for cid in incident.events.order_by("timestamp", "id").values_list("client_id", flat=True) if cid]
@@ -296,32 +357,32 @@ def incident_event_get(*, incident: Incident, event_id: int) -> Event | None:
     return incident.events.select_related("service").filter(pk=event_id).first()
 
 
-def _evidence_refs(hypothesis: dict) -> list[tuple[object, float | None]]:
-    """A hypothesis's evidence as (event reference, weight or None); a reference is a pk or a client id."""
-    refs = []
-    for item in hypothesis.get("evidence") or []:
-        if isinstance(item, dict):
-            ref = item.get("event", item.get("id", item.get("pk")))
-            weight = item.get("weight")
-            refs.append((ref, float(weight) if isinstance(weight, (int, float)) else None))
-        else:
-            refs.append((item, None))
-    return [(r, w) for r, w in refs if r is not None]
+def hypothesis_evidence(hypothesis: Hypothesis | None) -> list[tuple[Evidence, Event]]:
+    """A hypothesis's evidence with its stored events (one query), in the hypothesis's order;
+    evidence whose event is gone is left out. The console's root-cause step and the notifications
+    (integrations.facts) both read evidence here."""
+    if hypothesis is None or not hypothesis.evidence:
+        return []
+    events = {e.pk: e for e in Event.objects.filter(pk__in=[ev.event for ev in hypothesis.evidence]).select_related("service")}
+    return [(ev, events[ev.event]) for ev in hypothesis.evidence if ev.event in events]
 
 
-def _evidence_events(refs: list[tuple[object, float | None]]) -> dict:
-    pks = [r for r, _ in refs if isinstance(r, int) and not isinstance(r, bool)]
-    client_ids = [str(r) for r, _ in refs if isinstance(r, str)]
-    found: dict = {}
-    if pks:
-        found.update({e.pk: e for e in Event.objects.filter(pk__in=pks).select_related("service")})
-    if client_ids:
-        found.update({e.client_id: e for e in Event.objects.filter(client_id__in=client_ids).select_related("service")})
-    return found
 
 
-SEVERITY_WEIGHT = {"critical": 3.0, "warning": 2.0, "info": 1.0}
-TYPE_WEIGHT = {"alert": 1.5, "anomaly": 1.2, "log": 1.0, "metric": 0.8}
+def evidence_weighed(hypothesis: Hypothesis | None) -> list[dict]:
+    """A hypothesis's evidence as the console and the notifications show it: each stored event with
+    its share of the evidence (`weight`) and its weight against the strongest (`relative`), the
+    strongest first. An event the engine did not weigh counts by severity and type."""
+    rows = [
+        {"event": event, "raw_weight": ev.weight if ev.weight is not None else evidence_weight(severity=event.severity, type=event.type)}
+        for ev, event in hypothesis_evidence(hypothesis)
+    ]
+    total = sum(r["raw_weight"] for r in rows) or 1.0
+    top_weight = max((r["raw_weight"] for r in rows), default=1.0) or 1.0
+    return sorted(
+        ({"event": r["event"], "weight": r["raw_weight"] / total, "relative": r["raw_weight"] / top_weight} for r in rows),
+        key=lambda r: (-r["weight"], r["event"].timestamp),
+    )
 
 
 def incident_rca(*, incident: Incident) -> dict:
@@ -330,38 +391,21 @@ def incident_rca(*, incident: Incident) -> dict:
     When the engine gives no weights, an event's weight is its share of the hypothesis's evidence,
     counting critical over warning over info and alerts over anomalies over logs over metrics.
     """
-    hypotheses = [h for h in (incident.hypotheses or []) if isinstance(h, dict) and h.get("service")]
+    hypotheses = incident.analysis
     patterns = {}
-    slugs = {h.get("pattern") for h in hypotheses if h.get("pattern")}
+    slugs = {h.pattern for h in hypotheses if h.pattern}
     if slugs:
         patterns = {p.slug: p for p in Pattern.objects.filter(slug__in=slugs)}
     top = hypotheses[0] if hypotheses else None
-    evidence: list[dict] = []
-    if top:
-        refs = _evidence_refs(top)
-        events = _evidence_events(refs)
-        rows = []
-        for ref, weight in refs:
-            event = events.get(ref)
-            if event is None:
-                continue
-            if weight is None:
-                weight = SEVERITY_WEIGHT.get(event.severity, 1.0) * TYPE_WEIGHT.get(event.type, 1.0)
-            rows.append({"event": event, "raw_weight": weight})
-        total = sum(r["raw_weight"] for r in rows) or 1.0
-        top_weight = max((r["raw_weight"] for r in rows), default=1.0) or 1.0
-        evidence = sorted(
-            ({"event": r["event"], "weight": r["raw_weight"] / total, "relative": r["raw_weight"] / top_weight} for r in rows),
-            key=lambda r: (-r["weight"], r["event"].timestamp),
-        )
+    evidence = evidence_weighed(top)
     alternatives = [
-        {"service": h["service"], "score": float(h.get("score") or 0), "pattern": patterns.get(h.get("pattern")), "reasons": h.get("reasons") or []}
+        {"service": h.service, "score": h.score, "pattern": patterns.get(h.pattern), "reasons": list(h.reasons)}
         for h in hypotheses[1:]
     ]
     return {
         "top": top,
-        "top_reasons": (top or {}).get("reasons") or [],
-        "pattern": incident.pattern or (patterns.get(top.get("pattern")) if top else None),
+        "top_reasons": list(top.reasons) if top else [],
+        "pattern": incident.pattern or (patterns.get(top.pattern) if top else None),
         "alternatives": alternatives,
         "show_alternatives": incident.confidence < 0.8 and bool(alternatives),
         "evidence": evidence,

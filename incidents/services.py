@@ -1,18 +1,22 @@
-"""Writes of the incident domain: the lifecycle, assignment, notes and feedback on root causes.
+"""Writes of the incident domain: opening an incident and writing its analysis (the correlation
+engine decides, these write), the lifecycle, assignment, notes and feedback on root causes.
 
 Every state change writes a TimelineEvent (the audit trail) and tells incidents.hooks inside the
 same transaction, so that the console's live update and the integrations' outbox follow it.
 """
 from __future__ import annotations
 
+import zlib
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from incidents import hooks
 from incidents.errors import IncidentTransitionError
-from incidents.models import Feedback, Incident, Note, Service, TimelineEvent
+from incidents.analysis import IncidentAnalysis
+from incidents.models import SEVERITY_RANK, Event, Feedback, Incident, Note, Service, TimelineEvent
 
 S = Incident.Status
 ALLOWED_TRANSITIONS: dict[str, set[str]] = {
@@ -44,8 +48,85 @@ def timeline_event_record(
     )
 
 
+NUMBER_LOCK = zlib.crc32(b"cleara.incident_number") & 0x7FFFFFFF
+ATTACH_CHUNK = 2000
+
+
 def incident_number_next() -> int:
+    """The next incident number. Call inside the transaction that creates the incident: on
+    PostgreSQL it takes a transaction-level advisory lock, so that two writers (the engine, a
+    test, a future manual "open incident") never pick the same number, whatever lock they hold
+    themselves; SQLite serialises writers already (IMMEDIATE transactions, settings)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [NUMBER_LOCK])
     return (Incident.objects.aggregate(m=Max("number"))["m"] or 0) + 1
+
+
+def incident_events_attach(*, incident: Incident, event_ids: list[int], service_ids: set[int] | list[int] = ()) -> None:
+    """Attach stored events to an incident (only events still unattached) and add their services."""
+    for start in range(0, len(event_ids), ATTACH_CHUNK):
+        Event.objects.filter(pk__in=event_ids[start : start + ATTACH_CHUNK], incident__isnull=True).update(incident_id=incident.pk)
+    if service_ids:
+        incident.services.add(*service_ids)
+
+
+@transaction.atomic
+def incident_open(
+    *,
+    grouping_key: str,
+    analysis: IncidentAnalysis,
+    event_ids: list[int] = (),
+    service_ids: set[int] | list[int] = (),
+    message: str = "",
+    origin: str = TimelineEvent.Origin.SYSTEM,
+) -> Incident:
+    """Open an incident with its analysis (numbered here), attach its events, audit and tell the hooks."""
+    # Plain create, no full_clean(): the engine computes every field, and the validation queries
+    # (unique number, open-key constraint) would cost more than the insert; the constraints hold.
+    incident = Incident.objects.create(
+        number=incident_number_next(), grouping_key=grouping_key[:200], status=Incident.Status.OPEN, **analysis.fields()
+    )
+    incident_events_attach(incident=incident, event_ids=list(event_ids), service_ids=service_ids)
+    timeline_event_record(incident=incident, kind=TimelineEvent.Kind.OPENED, origin=origin, to_value=incident.severity, message=message)
+    hooks.incident_changed(hooks.IncidentChange(incident.pk, "opened", origin))
+    return incident
+
+
+@transaction.atomic
+def incident_analysis_update(
+    *,
+    incident: Incident,
+    analysis: IncidentAnalysis,
+    event_ids: list[int] = (),
+    service_ids: set[int] | list[int] = (),
+    origin: str = TimelineEvent.Origin.SYSTEM,
+) -> Incident:
+    """Write a new analysis of an open incident (title, severity, root cause, hypotheses, counts)
+    and attach its new events. A changed root cause and a raised severity are audited and told to
+    the hooks as such; anything else as "updated". An incident type set by a person is kept."""
+    before_root = incident.root_cause_service.name if incident.root_cause_service_id else None
+    before_severity = incident.severity
+    fields = analysis.fields()
+    if incident.incident_type and incident.incident_type != (incident.pattern.incident_type if incident.pattern_id else ""):
+        fields.pop("incident_type")  # set by a person: keep it
+    for name, value in fields.items():
+        setattr(incident, name, value)
+    incident.save(update_fields=[*fields, "updated_at"])
+    incident_events_attach(incident=incident, event_ids=list(event_ids), service_ids=service_ids)
+    changes = []
+    root = analysis.root
+    if root and before_root and root != before_root:
+        timeline_event_record(
+            incident=incident, kind=TimelineEvent.Kind.ROOT_CAUSE, origin=origin, from_value=before_root, to_value=root, message=analysis.summary,
+        )
+        changes.append(("root_cause", {"from": before_root, "to": root}))
+    if SEVERITY_RANK[incident.severity] > SEVERITY_RANK[before_severity]:
+        timeline_event_record(incident=incident, kind=TimelineEvent.Kind.SEVERITY, origin=origin, from_value=before_severity, to_value=incident.severity)
+        changes.append(("severity", {"from": before_severity, "to": incident.severity}))
+    for kind, data in changes or [("updated", {"events": len(event_ids)})]:
+        hooks.incident_changed(hooks.IncidentChange(incident.pk, kind, origin, data))
+    return incident
 
 
 @transaction.atomic

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from incidents.models import Event, Incident
+from incidents.selectors import incident_data
 
 MAX_EVIDENCE = 5
 
@@ -37,29 +38,29 @@ def incident_url(incident: Incident) -> str:
     return settings.CLEARA_BASE_URL.rstrip("/") + incident.get_absolute_url()
 
 
+def evidence_line(event: Event) -> str:
+    return f"{event.timestamp:%Y-%m-%d %H:%M:%S} {event.service.name} {event.type}: {event.message[:200]}"
+
+
 def incident_facts(incident: Incident) -> IncidentFacts:
-    hypotheses = incident.hypotheses or []
-    top = hypotheses[0] if hypotheses else {}
-    root_cause = incident.root_cause_service.name if incident.root_cause_service_id else (top.get("service") or None)
-    evidence_ids = [e for e in (top.get("evidence") or []) if isinstance(e, int)][:MAX_EVIDENCE]
-    evidence = [
-        f"{e.timestamp:%Y-%m-%d %H:%M:%S} {e.service.name} {e.type}: {e.message[:200]}"
-        for e in Event.objects.filter(pk__in=evidence_ids).select_related("service").order_by("timestamp")
-    ] if evidence_ids else []
+    """The notifications' facts, from the same plain data and the same weighed evidence as the
+    console and the API (incidents.selectors.incident_data)."""
+    d = incident_data(incident, evidence=MAX_EVIDENCE)
+    top = d.hypotheses[0] if d.hypotheses else None
     return IncidentFacts(
-        number=incident.number,
-        title=incident.title,
-        status=incident.status,
-        status_label=incident.get_status_display(),
-        severity=incident.severity,
-        url=incident_url(incident),
-        root_cause=root_cause,
-        confidence=float(incident.confidence or 0.0),
-        alternatives=[(h.get("service", "?"), float(h.get("score") or 0.0)) for h in hypotheses[1:4]],
-        services=sorted(s.name for s in incident.services.all()),
-        summary=incident.summary,
-        assignee=incident.assignee.get_username() if incident.assignee_id else None,
-        reasons=[str(r) for r in (top.get("reasons") or [])][:MAX_EVIDENCE],
-        evidence=evidence,
-        started_at=incident.started_at.isoformat(),
+        number=d.number,
+        title=d.title,
+        status=d.status,
+        status_label=d.status_label,
+        severity=d.severity,
+        url=settings.CLEARA_BASE_URL.rstrip("/") + d.path,
+        root_cause=d.root_cause,
+        confidence=d.confidence,
+        alternatives=[(h.service, h.score) for h in d.hypotheses[1:4]],
+        services=d.services,
+        summary=d.summary,
+        assignee=d.assignee,
+        reasons=list(top.reasons[:MAX_EVIDENCE]) if top else [],
+        evidence=[evidence_line(item["event"]) for item in d.evidence],
+        started_at=d.started_at.isoformat(),
     )

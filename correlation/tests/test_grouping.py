@@ -237,7 +237,7 @@ def test_a_resolved_incident_is_not_reused(topology):
 
 
 def test_anomalies_corroborate_alerts_but_open_nothing_alone(topology):
-    from correlation.grouping import events_correlate
+    from correlation.writing import events_correlate
     from incidents.ingest import EventIn, events_store
 
     def anomalies(*specs):

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+
 
 import pytest
 from django.test import Client
 
-from incidents.models import Incident, Service
+from incidents.factories import IncidentFactory
+from incidents.models import Incident
 from incidents.tests.seed import SeedResult, seed_console
 from incidents.tokens import api_token_create
 
@@ -56,31 +57,14 @@ def api(api_token) -> ApiClient:
     return ApiClient(api_token)
 
 
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-
-
 @pytest.fixture
 def make_incident(db):
-    counter = {"n": 1000}
+    """A plain incident row (incidents.factories.IncidentFactory): `services` are names, the first
+    its root cause; numbers count from 1001 in each test."""
+    IncidentFactory.reset_sequence(0)
 
     def make(**kwargs) -> Incident:
-        counter["n"] += 1
-        services = kwargs.pop("services", ["checkout"])
-        svc = [Service.objects.get_or_create(name=name)[0] for name in services]
-        defaults = dict(
-            number=counter["n"],
-            title=f"Incident {counter['n']}",
-            grouping_key=f"test:{counter['n']}",
-            started_at=T0,
-            last_event_at=T0 + timedelta(minutes=5),
-            severity="critical",
-            root_cause_service=svc[0],
-            confidence=0.9,
-            hypotheses=[{"service": s.name, "score": 0.9 - i * 0.3, "reasons": [], "evidence": []} for i, s in enumerate(svc)],
-        )
-        defaults.update(kwargs)
-        incident = Incident.objects.create(**defaults)
-        incident.services.set(svc)
-        return incident
+        names = kwargs.pop("services", ["checkout"])
+        return IncidentFactory(service_names=tuple(names), services=names, **kwargs)
 
     return make

@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
+from incidents.analysis import Evidence, Hypothesis, analysis_to_json
 from incidents.fingerprints import message_signature
 from incidents.models import Event, Incident, Note, Pattern, Service, TimelineEvent
 from incidents.services import incident_number_next
@@ -320,28 +321,27 @@ def seed_console(*, now: datetime | None = None) -> SeedResult:
 
     ev.save()
 
-    # Hypotheses reference the stored events (pks) as their evidence.
-    def ids(events: list[Event], n: int) -> list[int]:
-        return [e.pk for e in events[:n]]
+    # Hypotheses name the stored events as their evidence, in the one shape (incidents.analysis).
+    def ids(events: list[Event], n: int) -> tuple[Evidence, ...]:
+        return tuple(Evidence(event=e.pk, client_id=e.client_id) for e in events[:n])
 
-    main.hypotheses = [
-        {"service": "payments-db", "score": 0.72, "pattern": "db-connection-pool-exhaustion", "evidence": ids(evidence["payments-db"], 10),
-         "reasons": [
-             "payments-db alerted first, 94 s before payments and 150 s before checkout",
-             "its own dependencies are healthy while every service that calls it is failing",
-             "its logs match the pattern's signals: “too many clients”, “could not acquire connection”",
-             "db_connections_active reached 200, its max_connections, at the start of the incident",
-         ]},
-        {"service": "payments", "score": 0.19, "pattern": "bad-deploy", "evidence": ids(evidence["payments"], 4),
-         "reasons": ["payments was deployed (v3.8.1) 6 minutes before the first alert", "its p99 latency rose 24-fold"]},
-        {"service": "checkout", "score": 0.06, "pattern": None, "evidence": ids(evidence["checkout"], 3), "reasons": ["checkout's error rate crossed 5%"]},
-        {"service": "stripe-proxy", "score": 0.03, "pattern": None, "evidence": [], "reasons": ["a dependency of payments; no signal of its own"]},
-    ]
-    memory.hypotheses = [
-        {"service": "catalog", "score": 0.91, "pattern": "memory-leak-oom", "evidence": [e.pk for e in mem_events[:6]],
-         "reasons": ["catalog pods were OOMKilled twice", "memory_rss_mb grows linearly since the v5.2.0 deploy"]},
-        {"service": "redis-cache", "score": 0.06, "pattern": None, "evidence": [], "reasons": ["a dependency with a brief latency blip"]},
-    ]
+    main.hypotheses = analysis_to_json([
+        Hypothesis("payments-db", 0.72, "db-connection-pool-exhaustion", evidence=ids(evidence["payments-db"], 10), reasons=(
+            "payments-db alerted first, 94 s before payments and 150 s before checkout",
+            "its own dependencies are healthy while every service that calls it is failing",
+            "its logs match the pattern's signals: “too many clients”, “could not acquire connection”",
+            "db_connections_active reached 200, its max_connections, at the start of the incident",
+        )),
+        Hypothesis("payments", 0.19, "bad-deploy", evidence=ids(evidence["payments"], 4),
+                   reasons=("payments was deployed (v3.8.1) 6 minutes before the first alert", "its p99 latency rose 24-fold")),
+        Hypothesis("checkout", 0.06, None, evidence=ids(evidence["checkout"], 3), reasons=("checkout's error rate crossed 5%",)),
+        Hypothesis("stripe-proxy", 0.03, None, reasons=("a dependency of payments; no signal of its own",)),
+    ])
+    memory.hypotheses = analysis_to_json([
+        Hypothesis("catalog", 0.91, "memory-leak-oom", evidence=ids(mem_events, 6),
+                   reasons=("catalog pods were OOMKilled twice", "memory_rss_mb grows linearly since the v5.2.0 deploy")),
+        Hypothesis("redis-cache", 0.06, None, reasons=("a dependency with a brief latency blip",)),
+    ])
     for incident in (main, memory, quiet, *history, false_positive):
         incident.event_count = incident.events.count()
         incident.alert_count = incident.events.filter(type=Event.Type.ALERT).count()

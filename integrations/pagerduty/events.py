@@ -72,6 +72,8 @@ def trigger_event(facts: IncidentFacts) -> PagerDutyEvent:
             "affected_services": facts.services,
             "alternatives": [{"service": s, "confidence": round(c, 4)} for s, c in facts.alternatives],
             "summary": facts.summary[:2000],
+            "reasons": facts.reasons,
+            "evidence": facts.evidence,
             "console_url": facts.url,
         },
     }

@@ -78,7 +78,7 @@ def button(text: str, action_id: str, value: str, style: str | None = None, url:
 
 
 def incident_blocks(card: IncidentFacts) -> list[dict]:
-    """Title, severity, status, root cause with confidence, affected services, link, buttons."""
+    """Title, severity, status, root cause with confidence, affected services, summary, evidence, link, buttons."""
     title = f"#{card.number} {card.title}" + (f" ({card.status_label})" if card.status in CLOSED_STATUSES else "")
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": cut(title, MAX_HEADER_TEXT), "emoji": True}},
@@ -94,6 +94,10 @@ def incident_blocks(card: IncidentFacts) -> list[dict]:
     ]
     if card.summary:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": cut(escape(card.summary), MAX_SECTION_TEXT)}})
+    if card.evidence:
+        # The root cause's strongest evidence, as the console's root-cause step lists it.
+        lines = "\n".join(f"• {escape(e)}" for e in card.evidence)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": cut(f"*Evidence*\n{lines}", MAX_SECTION_TEXT)}})
     context = [f"<{card.url}|Open incident #{card.number} in Cleara>"]
     if card.alternatives:
         context.append("Other candidates: " + ", ".join(f"{escape(s)} ({percent(c)})" for s, c in card.alternatives[:3]))

@@ -13,9 +13,10 @@ import pytest
 import trustme
 from django.db import transaction
 
-from incidents import hooks
-from incidents.models import Incident, TimelineEvent
-from incidents.services import timeline_event_record
+from incidents.analysis import Hypothesis
+from incidents.factories import incident_analysis, incident_opened
+from incidents.models import Incident
+from incidents.services import incident_analysis_update
 from integrations.tests.receivers import PagerDutyReceiver, SlackReceiver
 
 SIGNING_SECRET = "cleara-test-signing-secret"
@@ -102,16 +103,15 @@ def oncall(django_user_model):
 
 
 @pytest.fixture
-def open_incident(make_incident, django_capture_on_commit_callbacks):
-    """Open an incident the way the correlation engine does: the row, its `opened` audit entry and
-    the hook, in one transaction; then run what was queued on commit (the deliveries)."""
+def open_incident(db, django_capture_on_commit_callbacks):
+    """Open an incident the way the correlation engine does (incidents.services.incident_open: the
+    row, its `opened` audit entry and the hook, in one transaction); then run what was queued on
+    commit (the deliveries)."""
 
     def open_(**kwargs) -> Incident:
         with django_capture_on_commit_callbacks(execute=True):
             with transaction.atomic():
-                incident = make_incident(**kwargs)
-                timeline_event_record(incident=incident, kind=TimelineEvent.Kind.OPENED, to_value=incident.status)
-                hooks.incident_changed(hooks.IncidentChange(incident.pk, "opened", TimelineEvent.Origin.SYSTEM))
+                incident = incident_opened(**kwargs)
         incident.refresh_from_db()
         return incident
 
@@ -120,20 +120,19 @@ def open_incident(make_incident, django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def change_root_cause(django_capture_on_commit_callbacks):
-    """Move the top root-cause hypothesis, as the correlation engine does when evidence arrives."""
+    """Move the top root-cause hypothesis, as the correlation engine does when evidence arrives
+    (incidents.services.incident_analysis_update)."""
 
     def change(incident: Incident, service, confidence: float) -> Incident:
-        from incidents.models import Service
-
-        svc = Service.objects.get_or_create(name=service)[0]
         with django_capture_on_commit_callbacks(execute=True):
             with transaction.atomic():
-                previous = incident.root_cause_service.name if incident.root_cause_service_id else ""
-                incident.root_cause_service, incident.confidence = svc, confidence
-                incident.hypotheses = [{"service": service, "score": confidence, "reasons": ["errors rose first here"], "evidence": []}, *incident.hypotheses]
-                incident.save(update_fields=["root_cause_service", "confidence", "hypotheses", "updated_at"])
-                timeline_event_record(incident=incident, kind=TimelineEvent.Kind.ROOT_CAUSE, from_value=previous, to_value=service)
-                hooks.incident_changed(hooks.IncidentChange(incident.pk, "root_cause", TimelineEvent.Origin.SYSTEM, {"from": previous, "to": service}))
+                new = Hypothesis(service=service, score=confidence, reasons=("errors rose first here",))
+                analysis = incident_analysis(
+                    services=[service], title=incident.title, severity=incident.severity, confidence=confidence,
+                    started_at=incident.started_at, last_event_at=incident.last_event_at, hypotheses=[new, *incident.analysis],
+                    summary=incident.summary, event_count=incident.event_count, alert_count=incident.alert_count,
+                )
+                incident_analysis_update(incident=incident, analysis=analysis)
         incident.refresh_from_db()
         return incident
 

@@ -1,0 +1,58 @@
+"""Correlating a stored batch: load (correlation.loading), decide (correlation.grouping), write
+(incidents.services).
+
+`events_correlate` runs the whole step under one lock (PostgreSQL advisory lock; SQLite serialises
+writers already), so that two ingest requests never open the same incident twice: the decisions
+read the open incidents and pending signals, and must not race another batch's writes. The
+incidents' numbering does not rely on this lock (incidents.services.incident_number_next).
+"""
+from __future__ import annotations
+
+import zlib
+
+from django.db import connection, transaction
+
+from correlation.grouping import Correlator, Decision, is_candidate, item_of
+from correlation.loading import Store
+from incidents.models import Event
+from incidents.services import incident_analysis_update, incident_open
+
+LOCK_KEY = zlib.crc32(b"cleara.correlation") & 0x7FFFFFFF
+
+
+def events_correlate(*, events: list[Event]) -> list[int]:
+    """Correlate one stored batch; returns the ids of the incidents created or changed."""
+    candidates = [e for e in events if is_candidate(e)]
+    if not candidates:
+        return []
+    with transaction.atomic():
+        _lock()
+        store = Store()
+        decisions = Correlator([item_of(e, store.names[e.service_id]) for e in candidates], store).run()
+        return [decision_write(d).pk for d in decisions]
+
+
+def _lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+    # SQLite: the transaction is IMMEDIATE (settings), so it already holds the write lock.
+
+
+def decision_write(decision: Decision):
+    """Open the incident or write its new analysis, with its new events and services."""
+    state, analysis = decision.state, decision.analysis
+    event_ids = [i.pk for i in state.new]
+    if state.incident is None:
+        seed = state.seed
+        services = sorted({k[0] for k in state.groups})
+        state.incident = incident_open(
+            grouping_key=f"corr:{seed.service}:{seed.pk}",
+            analysis=analysis,
+            event_ids=event_ids,
+            service_ids=decision.new_services,
+            message=f"Opened by correlation from {analysis.alert_count} alert(s) on {', '.join(services)}. {analysis.summary}",
+        )
+    else:
+        incident_analysis_update(incident=state.incident, analysis=analysis, event_ids=event_ids, service_ids=decision.new_services)
+    return state.incident
