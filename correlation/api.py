@@ -63,7 +63,7 @@ def ml_models_train(request: HttpRequest, payload: TrainIn):
         raise IngestRejected(f"unknown detector {payload.detector!r}; choose from {', '.join(DETECTORS)}")
     if not 1 <= payload.days <= 365:
         raise IngestRejected("days must be between 1 and 365")
-    task_id = async_task("correlation.training.model_train_task", payload.kind, parameters, payload.days, payload.activate)
+    task_id = async_task("correlation.tasks.train_model", payload.kind, parameters, payload.days, payload.activate)
     return Status(202, {"task": task_id, "kind": payload.kind})
 
 

@@ -64,6 +64,6 @@ def _anomaly_retrain_queue() -> None:
     def queue() -> None:
         from django_q.tasks import async_task
 
-        async_task("correlation.training.model_train_task", ANOMALY_KIND, None, TRAIN_DAYS, True, task_name="retrain:feedback")
+        async_task("correlation.tasks.train_model", ANOMALY_KIND, None, TRAIN_DAYS, True, task_name="retrain:feedback")
 
     transaction.on_commit(queue)

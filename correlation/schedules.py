@@ -20,8 +20,7 @@ def _next_at(hour: int, minute: int = 0) -> datetime:
 SCHEDULES = [
     {
         "name": "correlation: nightly anomaly model retrain",
-        # The function lives in correlation/training.py next to the registry services it calls.
-        "func": "correlation.training.models_retrain_nightly",
+        "func": "correlation.tasks.retrain_models_nightly",
         "schedule_type": Schedule.DAILY,
         "next_run": lambda: _next_at(2, 30),  # quiet hours, after the day's data is in
     },

@@ -1,4 +1,5 @@
 """django-q2 entry points of the correlation app: take ids, load, call a domain function."""
+from correlation import training
 from correlation.pipeline import events_process
 from incidents.models import Event
 
@@ -17,3 +18,18 @@ def apply_feedback(feedback_id: int) -> dict:
 
     feedback = feedback_apply(feedback_id=feedback_id)
     return {"feedback": feedback_id, "applied_at": feedback.applied_at.isoformat() if feedback and feedback.applied_at else None}
+
+
+def _version_out(version) -> dict:
+    return {"id": version.pk, "kind": version.kind, "version": version.version, "metrics": version.metrics}
+
+
+def train_model(kind: str = training.ANOMALY_KIND, parameters: dict | None = None, days: int = training.TRAIN_DAYS,
+                activate: bool = False) -> dict:
+    """Train (and optionally activate) a model version: the console's and the API's "train"."""
+    return _version_out(training.model_train(kind=kind, parameters=parameters, days=days, activate=activate))
+
+
+def retrain_models_nightly() -> dict:
+    """The nightly schedule (correlation.schedules): retrain the live configuration and activate it."""
+    return _version_out(training.models_retrain_nightly())

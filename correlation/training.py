@@ -244,14 +244,8 @@ def model_rollback(*, kind: str = ANOMALY_KIND) -> ModelVersion:
 # --- queued entry points (django-q2 calls these by dotted path) -------------------------------
 
 
-def model_train_task(kind: str = ANOMALY_KIND, parameters: dict | None = None, days: int = TRAIN_DAYS,
-                     activate: bool = False) -> dict:
-    version = model_train(kind=kind, parameters=parameters, days=days, activate=activate)
-    return {"id": version.pk, "kind": version.kind, "version": version.version, "metrics": version.metrics}
-
-
-def models_retrain_nightly() -> dict:
+def models_retrain_nightly() -> ModelVersion:
     """Nightly: retrain the live configuration on the last two weeks and activate it."""
     active = model_active(kind=ANOMALY_KIND)
     parameters = active.parameters if active else None
-    return model_train_task(kind=ANOMALY_KIND, parameters=parameters, days=TRAIN_DAYS, activate=True)
+    return model_train(kind=ANOMALY_KIND, parameters=parameters, days=TRAIN_DAYS, activate=True)

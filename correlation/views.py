@@ -35,7 +35,7 @@ def model_list(request):
 @login_required
 def model_train(request):
     _staff_only(request)
-    async_task("correlation.training.model_train_task", training.ANOMALY_KIND, None, training.TRAIN_DAYS, False)
+    async_task("correlation.tasks.train_model", training.ANOMALY_KIND, None, training.TRAIN_DAYS, False)
     messages.success(request, "Training queued: the new version appears here when the worker has run it.")
     return redirect("correlation:models")
 

@@ -13,7 +13,9 @@ from django_q.models import Schedule
 
 from correlation.models import ModelVersion, SeriesBaseline
 from correlation.schedules import SCHEDULES
-from correlation.training import ModelRegistryError, model_activate, model_rollback, model_train, models_retrain_nightly
+from correlation.factories import ModelVersionFactory
+from correlation.tasks import retrain_models_nightly
+from correlation.training import ModelRegistryError, model_activate, model_rollback, model_train
 from incidents.models import Event, Service
 
 pytestmark = pytest.mark.django_db
@@ -62,9 +64,9 @@ def test_activate_seeds_baselines_and_rollback_goes_back(history):
 
 
 def test_database_allows_one_active_version_per_kind(db):
-    ModelVersion.objects.create(kind="anomaly", version=1, active=True)
+    ModelVersionFactory(version=1, active=True)
     with pytest.raises(IntegrityError), transaction.atomic():
-        ModelVersion.objects.create(kind="anomaly", version=2, active=True)
+        ModelVersionFactory(version=2, active=True)
 
 
 def test_unknown_kind_or_detector_is_refused(db):
@@ -75,8 +77,8 @@ def test_unknown_kind_or_detector_is_refused(db):
 
 
 def test_nightly_retrain_activates_the_new_version(history):
-    ModelVersion.objects.create(kind="anomaly", version=1, parameters={"detector": "statistical", "seed": 0, "threshold": 0.9}, active=True)
-    result = models_retrain_nightly()
+    ModelVersionFactory(version=1, parameters={"detector": "statistical", "seed": 0, "threshold": 0.9}, active=True)
+    result = retrain_models_nightly()
     live = ModelVersion.objects.get(active=True)
     assert result["version"] == live.version == 2
     assert live.parameters["detector"] == "statistical"  # keeps the live configuration
@@ -111,5 +113,5 @@ def test_setup_schedules_upserts(db):
     call_command("setup_schedules", stdout=StringIO())
     assert Schedule.objects.count() == len(SCHEDULES)
     nightly = Schedule.objects.get(name=SCHEDULES[0]["name"])
-    assert nightly.func == "correlation.training.models_retrain_nightly"
+    assert nightly.func == "correlation.tasks.retrain_models_nightly"
     assert nightly.schedule_type == Schedule.DAILY and nightly.repeats == -1

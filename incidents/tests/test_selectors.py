@@ -1,6 +1,8 @@
 """The console's reads, on seeded data."""
 from __future__ import annotations
 
+import importlib
+
 from datetime import timedelta
 
 from incidents import selectors
@@ -63,7 +65,7 @@ def test_timeline_thins_logs_and_metrics_but_keeps_alerts(seeded, monkeypatch):
 
 def test_rca_evidence_weights_and_alternatives(seeded):
     rca = selectors.incident_rca(incident=seeded.main)
-    assert rca["top"]["service"] == "payments-db" and rca["pattern"].slug == "db-connection-pool-exhaustion"
+    assert rca["top"].service == "payments-db" and rca["pattern"].slug == "db-connection-pool-exhaustion"
     assert rca["show_alternatives"] and [a["service"] for a in rca["alternatives"]] == ["payments", "checkout", "stripe-proxy"]
     assert rca["alternatives"][0]["pattern"].slug == "bad-deploy"
     weights = [e["weight"] for e in rca["evidence"]]
@@ -74,12 +76,36 @@ def test_rca_evidence_weights_and_alternatives(seeded):
     assert not selectors.incident_rca(incident=seeded.memory)["show_alternatives"]
 
 
-def test_rca_accepts_explicit_weights_and_client_ids(seeded):
+def test_rca_accepts_explicit_weights_and_skips_events_gone(seeded):
     a, b = seeded.main.events.filter(type="alert")[:2]
-    Event.objects.filter(pk=b.pk).update(client_id="evt-b")
-    seeded.main.hypotheses = [{"service": "payments-db", "score": 0.7, "evidence": [{"event": a.pk, "weight": 3}, {"event": "evt-b", "weight": 1}, {"event": 10**9}]}]
+    seeded.main.hypotheses = [{"service": "payments-db", "score": 0.7, "evidence": [
+        {"event": a.pk, "weight": 3}, {"event": b.pk, "client_id": "evt-b", "weight": 1}, {"event": 10**9}]}]
     rca = selectors.incident_rca(incident=seeded.main)
     assert [(e["event"].pk, e["weight"]) for e in rca["evidence"]] == [(a.pk, 0.75), (b.pk, 0.25)]
+
+
+def test_stored_hypotheses_of_every_older_shape_are_rewritten_to_the_one_shape(seeded):
+    """Migration incidents 0005: bare ids, client ids and id/pk keys become {"event", "client_id", "weight"}."""
+    from django.apps import apps
+
+    migration = importlib.import_module("incidents.migrations.0005_hypotheses_one_shape")
+    a, b, c = seeded.main.events.filter(type="alert")[:3]
+    Event.objects.filter(pk=b.pk).update(client_id="evt-b")
+    Incident.objects.filter(pk=seeded.main.pk).update(hypotheses=[
+        {"service": "payments-db", "evidence": [a.pk, "evt-b", {"id": c.pk, "weight": 2}, "evt-gone"]},
+        {"service": "payments", "score": 0.2, "pattern": "bad-deploy", "reasons": ["deployed"], "evidence": [{"pk": a.pk}]},
+        {"no": "service"},
+    ])
+    migration.forwards(apps, None)
+    seeded.main.refresh_from_db()
+    assert seeded.main.hypotheses == [
+        {"service": "payments-db", "score": 0.0, "pattern": None, "reasons": [], "evidence": [
+            {"event": a.pk, "client_id": a.client_id, "weight": None}, {"event": b.pk, "client_id": "evt-b", "weight": None},
+            {"event": c.pk, "client_id": c.client_id, "weight": 2.0}]},
+        {"service": "payments", "score": 0.2, "pattern": "bad-deploy", "reasons": ["deployed"], "evidence": [
+            {"event": a.pk, "client_id": a.client_id, "weight": None}]},
+    ]
+    assert [h.service for h in seeded.main.analysis] == ["payments-db", "payments"]
 
 
 def test_service_map_roles_health_and_cascade(seeded):

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/integrations/pagerduty/webhook"
 
-# /work/shared/vectors/pagerduty_webhook_body.json (from PagerDuty's Go client tests)
+# ../shared/vectors/pagerduty_webhook_body.json (from PagerDuty's Go client tests)
 GO_SECRET = "lDQHScfUeXUKaQRNF+8XIiDKZ7XX3itBAYzwU0TARw8lJqRnkKl2iB1anSb0Z+IK"
 GO_SIGNATURE = "v1=0c0b9495b893a39e70d1fea2fe11fbe0a825f88b9f67846f6cc07dd2bc5476cd"
 GO_WRONG_SIGNATURE = "v1=7020c8a7ec668a9b7012bc3dd82e483394b038f4230acc6785efbf2a7d8bcaf5"
@@ -37,7 +37,7 @@ GO_BODY = (
     b'"id":"PSO75BM","self":"https://api.pagerduty.com/priorities/PSO75BM","summary":"P1","type":"priority_reference"},'
     b'"urgency":"high","conference_bridge":{"conference_number":1000,"conference_url":"https://example.com"},"resolve_reason":null}}}'
 )
-# /work/shared/vectors/pagerduty_webhook_rotation_body.json: signed with two secrets during a rotation
+# ../shared/vectors/pagerduty_webhook_rotation_body.json: signed with two secrets during a rotation
 ROTATION_BODY = (
     b'{"event":{"id":"01CLEARAFAKE0000000000000A","event_type":"incident.resolved","resource_type":"incident",'
     b'"occurred_at":"2026-01-02T03:04:05.000Z","agent":null,"client":null,"data":{"id":"PABC123","type":"incident",'

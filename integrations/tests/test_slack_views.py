@@ -7,6 +7,7 @@ import time_machine
 from django.test import Client
 
 from incidents.models import Incident, TimelineEvent
+from integrations.factories import SlackUserLinkFactory
 from integrations.models import InboundPayload, OutboxMessage, SlackUserLink
 from integrations.slack import client as slack_client
 from integrations.tests.conftest import BOT_TOKEN, CHANNEL, SIGNING_SECRET, TEAM, block_action_body, slack_signature, slash_command_body
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 FORM = "application/x-www-form-urlencoded"
 
-# /work/shared/vectors: Slack's own published example, and a block_actions click signed for Cleara.
+# ../shared/vectors: Slack's own published example, and a block_actions click signed for Cleara.
 SLACK_EXAMPLE_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 SLACK_EXAMPLE_TIMESTAMP = 1531420618
 SLACK_EXAMPLE_SIGNATURE = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
@@ -182,7 +183,7 @@ def test_an_unknown_slack_user_changes_nothing(slack, make_incident, django_capt
 
 def test_an_explicit_link_wins_over_the_email(slack, make_incident, django_user_model, django_capture_on_commit_callbacks):
     lee = django_user_model.objects.create_user(username="lee", email="lee@example.com")
-    SlackUserLink.objects.create(team_id=TEAM, slack_user_id="U0NOEMAIL1", user=lee)
+    SlackUserLinkFactory(team_id=TEAM, slack_user_id="U0NOEMAIL1", user=lee)
     incident = make_incident(number=13)
     command(slack, "ack 13", django_capture_on_commit_callbacks, user_id="U0NOEMAIL1")
     assert incident.timeline.get(kind=TimelineEvent.Kind.STATUS).actor == lee
