@@ -18,11 +18,11 @@ clearly dominates and falls towards 1/n when several explain the data equally we
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from correlation.patterns import PatternMatch, PatternSpec, pattern_best
+from incidents.graph import Topology  # noqa: F401 (re-exported: the engine's graph is the domain's)
 
 WEIGHTS = {"onset": 0.24, "healthy": 0.22, "coverage": 0.26, "pattern": 0.14, "severity": 0.09, "volume": 0.05}
 # Softmax temperature: a 0.1 lead in score is worth a factor e^(0.1/0.07) = 4 in probability.
@@ -38,53 +38,6 @@ CLEAR_SHARE = 0.5
 MAX_HYPOTHESES = 5
 MAX_EVIDENCE = 5
 SEVERITY_SCORE = {"critical": 1.0, "warning": 0.6, "info": 0.3}
-
-
-class Topology:
-    """The dependency graph by service name: `deps[a]` are the services `a` calls ("a depends on b")."""
-
-    def __init__(self, deps: dict[str, set[str] | list[str]], tiers: dict[str, str] | None = None):
-        self.deps: dict[str, frozenset[str]] = {a: frozenset(b) for a, b in deps.items()}
-        dependants: dict[str, set[str]] = {}
-        for a, bs in self.deps.items():
-            for b in bs:
-                dependants.setdefault(b, set()).add(a)
-        self.dependants: dict[str, frozenset[str]] = {b: frozenset(a) for b, a in dependants.items()}
-        self.tiers = dict(tiers or {})
-        self._down: dict[str, dict[str, int]] = {}
-        self._up: dict[str, dict[str, int]] = {}
-
-    @staticmethod
-    def _walk(start: str, edges: dict[str, frozenset[str]]) -> dict[str, int]:
-        seen = {start: 0}
-        queue = deque([start])
-        while queue:
-            node = queue.popleft()
-            for nxt in edges.get(node, ()):
-                if nxt not in seen:
-                    seen[nxt] = seen[node] + 1
-                    queue.append(nxt)
-        return seen
-
-    def downstream(self, name: str) -> dict[str, int]:
-        """Everything `name` depends on, directly or not, with the number of hops (itself at 0)."""
-        if name not in self._down:
-            self._down[name] = self._walk(name, self.deps)
-        return self._down[name]
-
-    def upstream(self, name: str) -> dict[str, int]:
-        """Everything that depends on `name`, directly or not, with the number of hops (itself at 0)."""
-        if name not in self._up:
-            self._up[name] = self._walk(name, self.dependants)
-        return self._up[name]
-
-    def distance(self, a: str, b: str) -> int | None:
-        """Hops along a dependency path between a and b in either direction; None when neither reaches the other."""
-        hops = [d for d in (self.downstream(a).get(b), self.upstream(a).get(b)) if d is not None]
-        return min(hops) if hops else None
-
-    def tier(self, name: str) -> str:
-        return self.tiers.get(name, "")
 
 
 @dataclass

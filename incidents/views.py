@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from incidents import broadcast, charts, forms, selectors, services
+from incidents import broadcast, charts, forms, screens, selectors, services
 from incidents.errors import IncidentError
 from incidents.models import Event, Incident, Severity
 
@@ -212,7 +212,7 @@ def incident_event(request, number: int, event_id: int) -> HttpResponse:
 @htmx_varies
 def incident_rca(request, number: int) -> HttpResponse:
     incident = _incident(number)
-    rca = selectors.incident_rca(incident=incident)
+    rca = screens.incident_rca(incident=incident)
     gauge = charts.figure_html(charts.confidence_gauge(incident.confidence), div_id=f"incident-{incident.pk}-gauge", toolbar=False) if rca["top"] else ""
     return _render_step(request, incident, "rca", {"rca": rca, "gauge": gauge})
 
@@ -222,7 +222,7 @@ def incident_rca(request, number: int) -> HttpResponse:
 @htmx_varies
 def incident_map(request, number: int) -> HttpResponse:
     incident = _incident(number)
-    graph = selectors.incident_service_map(incident=incident, now=timezone.now())
+    graph = screens.incident_service_map(incident=incident, now=timezone.now())
     chart = ""
     if graph["nodes"]:
         chart = charts.figure_html(charts.service_map(nodes=graph["nodes"], edges=graph["edges"]), div_id=f"incident-{incident.pk}-map")
@@ -234,7 +234,7 @@ def incident_map(request, number: int) -> HttpResponse:
 @htmx_varies
 def incident_recommendations(request, number: int) -> HttpResponse:
     incident = _incident(number)
-    return _render_step(request, incident, "recommendations", {"rec": selectors.incident_recommendations(incident=incident)})
+    return _render_step(request, incident, "recommendations", {"rec": screens.incident_recommendations(incident=incident)})
 
 
 def _logs_context(incident: Incident, form: forms.LogSearchForm, *, now: datetime) -> dict:

@@ -14,7 +14,7 @@ from typing import Protocol
 from incidents.hooks import IncidentChange
 from incidents.models import Incident
 from integrations.pagerduty.services import PagerDutyNotifier
-from integrations.slack.services import SlackNotifier
+from integrations.slack.notifier import SlackNotifier
 
 log = logging.getLogger(__name__)
 

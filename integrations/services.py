@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from integrations.pagerduty.services import pagerduty_test_enqueue
-from integrations.slack.services import slack_test_enqueue
+from integrations.slack.notifier import slack_test_enqueue
 
 
 @transaction.atomic

@@ -1,7 +1,7 @@
 """django-q2 entry points of the integrations app: take ids, call one function, return a little."""
 from integrations import outbox
 from integrations.pagerduty.services import pagerduty_webhook_process
-from integrations.slack.services import slack_interaction_process
+from integrations.slack.interactions import slack_interaction_process
 
 
 def deliver_stream(provider: str, target: str, incident_id: int | None) -> int:

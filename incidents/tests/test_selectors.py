@@ -5,7 +5,7 @@ import importlib
 
 from datetime import timedelta
 
-from incidents import selectors
+from incidents import screens, selectors
 from incidents.models import Event, Incident
 
 
@@ -64,7 +64,7 @@ def test_timeline_thins_logs_and_metrics_but_keeps_alerts(seeded, monkeypatch):
 
 
 def test_rca_evidence_weights_and_alternatives(seeded):
-    rca = selectors.incident_rca(incident=seeded.main)
+    rca = screens.incident_rca(incident=seeded.main)
     assert rca["top"].service == "payments-db" and rca["pattern"].slug == "db-connection-pool-exhaustion"
     assert rca["show_alternatives"] and [a["service"] for a in rca["alternatives"]] == ["payments", "checkout", "stripe-proxy"]
     assert rca["alternatives"][0]["pattern"].slug == "bad-deploy"
@@ -73,14 +73,14 @@ def test_rca_evidence_weights_and_alternatives(seeded):
     # Critical alerts outweigh warning logs.
     top = rca["evidence"][0]["event"]
     assert top.type == "alert" and top.severity == "critical"
-    assert not selectors.incident_rca(incident=seeded.memory)["show_alternatives"]
+    assert not screens.incident_rca(incident=seeded.memory)["show_alternatives"]
 
 
 def test_rca_accepts_explicit_weights_and_skips_events_gone(seeded):
     a, b = seeded.main.events.filter(type="alert")[:2]
     seeded.main.hypotheses = [{"service": "payments-db", "score": 0.7, "evidence": [
         {"event": a.pk, "weight": 3}, {"event": b.pk, "client_id": "evt-b", "weight": 1}, {"event": 10**9}]}]
-    rca = selectors.incident_rca(incident=seeded.main)
+    rca = screens.incident_rca(incident=seeded.main)
     assert [(e["event"].pk, e["weight"]) for e in rca["evidence"]] == [(a.pk, 0.75), (b.pk, 0.25)]
 
 
@@ -109,7 +109,7 @@ def test_stored_hypotheses_of_every_older_shape_are_rewritten_to_the_one_shape(s
 
 
 def test_service_map_roles_health_and_cascade(seeded):
-    graph = selectors.incident_service_map(incident=seeded.main, now=seeded.now)
+    graph = screens.incident_service_map(incident=seeded.main, now=seeded.now)
     by_name = {n["name"]: n for n in graph["nodes"]}
     assert by_name["payments-db"]["role"] == "root_cause" and graph["nodes"][0]["name"] == "payments-db"
     assert by_name["checkout"]["role"] == "affected" and by_name["cart"]["role"] == "neighbour"
@@ -126,7 +126,7 @@ def test_service_map_cascade_starts_at_the_root_cause(seeded):
     # api-gateway is affected, and so is catalog now; but catalog does not depend on payments-db,
     # so the failure did not spread through catalog -> the link api-gateway -> catalog is no cascade.
     seeded.main.services.add(seeded.services["catalog"])
-    graph = selectors.incident_service_map(incident=seeded.main, now=seeded.now)
+    graph = screens.incident_service_map(incident=seeded.main, now=seeded.now)
     ids = {n["name"]: n["id"] for n in graph["nodes"]}
     cascade = {(e["source"], e["target"]) for e in graph["edges"] if e["cascade"]}
     assert (ids["api-gateway"], ids["catalog"]) not in cascade
@@ -134,7 +134,7 @@ def test_service_map_cascade_starts_at_the_root_cause(seeded):
 
 
 def test_recommendations_estimate_from_the_same_pattern(seeded):
-    rec = selectors.incident_recommendations(incident=seeded.main)
+    rec = screens.incident_recommendations(incident=seeded.main)
     assert not rec["generic"] and rec["steps"]
     assert rec["estimate"]["basis"] == "the same pattern" and rec["estimate"]["count"] == 3 and rec["estimate"]["minutes"] == 50
     assert [s.minutes_to_resolve for s in rec["similar"]] == [35, 50, 80]
@@ -143,10 +143,10 @@ def test_recommendations_estimate_from_the_same_pattern(seeded):
 
 
 def test_recommendations_fall_back_to_severity_then_to_nothing(seeded, make_incident):
-    rec = selectors.incident_recommendations(incident=seeded.quiet)
+    rec = screens.incident_recommendations(incident=seeded.quiet)
     assert rec["generic"] and rec["estimate"] is None
     other = make_incident(severity="critical", services=["kafka"], pattern=None, root_cause_service=None)
-    rec = selectors.incident_recommendations(incident=other)
+    rec = screens.incident_recommendations(incident=other)
     assert rec["estimate"]["basis"].startswith("the same severity") and rec["estimate"]["count"] == 4
 
 

@@ -185,12 +185,14 @@ def _test_send(message: OutboxMessage) -> str:
     return ""
 
 
-# Events are idempotent through the dedup key (a repeated trigger folds into the same alert;
-# acknowledge and resolve are states), so they are simply sent again.
-outbox.kind_register(EVENT, outbox.Kind(deliver=_event_send))
-outbox.kind_register(NOTE, outbox.Kind(deliver=_note_add, verify=_note_verify))
-# A change event has nothing to look up afterwards; a test is not worth a duplicate.
-outbox.kind_register(TEST, outbox.Kind(deliver=_test_send, retry_when_unsure=False))
+def kinds_register() -> None:
+    """Tell the outbox how to deliver each PagerDuty kind (IntegrationsConfig.ready())."""
+    # Events are idempotent through the dedup key (a repeated trigger folds into the same alert;
+    # acknowledge and resolve are states), so they are simply sent again.
+    outbox.kind_register(EVENT, outbox.Kind(deliver=_event_send))
+    outbox.kind_register(NOTE, outbox.Kind(deliver=_note_add, verify=_note_verify))
+    # A change event has nothing to look up afterwards; a test is not worth a duplicate.
+    outbox.kind_register(TEST, outbox.Kind(deliver=_test_send, retry_when_unsure=False))
 
 
 def pagerduty_test_enqueue() -> int:

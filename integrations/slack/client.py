@@ -6,7 +6,7 @@ off: the outbox retries, with backoff and Retry-After, without holding a worker 
 
 Bolt is used for what it does well and what is easy to get wrong by hand: request signatures and
 their replay window, acknowledging within Slack's three seconds, and the OAuth v2 install flow.
-Its listeners only hand the request to callbacks given by `integrations.slack.services`.
+Its listeners only hand the request to callbacks given by `integrations.slack.interactions`.
 """
 from __future__ import annotations
 

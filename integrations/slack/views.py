@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from integrations.slack import services
+from integrations.slack import interactions
 
 
 def _not_configured(what: str) -> HttpResponse:
@@ -15,7 +15,7 @@ def _not_configured(what: str) -> HttpResponse:
 @require_POST
 def slack_events(request: HttpRequest) -> HttpResponse:
     """Slash commands (/cleara) and interactivity (button clicks)."""
-    bolt = services.slack_bolt()
+    bolt = interactions.slack_bolt()
     if bolt is None:
         return _not_configured("(SLACK_SIGNING_SECRET)")
     return bolt.handle(request)
@@ -25,7 +25,7 @@ def slack_events(request: HttpRequest) -> HttpResponse:
 def slack_oauth(request: HttpRequest) -> HttpResponse:
     """/slack/install (the "Add to Slack" page, which issues the OAuth state) and
     /slack/oauth_redirect (code for token, installation saved per workspace): Bolt tells them apart by path."""
-    bolt = services.slack_bolt()
+    bolt = interactions.slack_bolt()
     if bolt is None or not bolt.oauth_enabled:
         return _not_configured("OAuth (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_SIGNING_SECRET)")
     return bolt.handle(request)

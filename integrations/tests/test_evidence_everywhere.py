@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from incidents import selectors
+from incidents import screens
 from incidents.models import Incident
 from incidents.topology import topology_apply
 from integrations.facts import MAX_EVIDENCE, evidence_line
@@ -50,7 +50,7 @@ def test_slack_and_pagerduty_carry_the_evidence_the_console_shows(slack, pagerdu
     assert incident.root_cause_service.name == "orders-db"
 
     # The console: the root-cause step's evidence, strongest first.
-    console = selectors.incident_rca(incident=incident)["evidence"]
+    console = screens.incident_rca(incident=incident)["evidence"]
     assert len(console) >= 2  # the alert and the error logs (one entry per group of alike events)
     expected = [evidence_line(item["event"]) for item in console[:MAX_EVIDENCE]]
     page = logged_in_client.get(f"/incidents/{incident.number}/rca/").content.decode()

@@ -220,7 +220,7 @@ def test_the_link_button_is_only_acknowledged(slack, make_incident, django_captu
 
 
 def test_a_task_run_twice_does_the_work_once(slack, make_incident, oncall, django_capture_on_commit_callbacks):
-    from integrations.slack.services import slack_interaction_process
+    from integrations.slack.interactions import slack_interaction_process
 
     incident = make_incident(number=23)
     command(slack, "ack 23", django_capture_on_commit_callbacks)
