@@ -168,7 +168,8 @@ def generate(*, incidents: int, events: int, seed: int = 11) -> None:
                 first_ids.append(event_id)
             event_rows.append((event_id, ts, ts, svc.pk, kind, sev, msg, metric, value, f"{svc.name}-1", fingerprint(svc.name, kind, msg), "{}", "simulator", n))
         hypotheses = [{"service": by_id[affected[0]].name, "score": confidence, "pattern": pattern.slug if pattern else None,
-                       "reasons": ["alerted first", "healthy dependencies, failing dependants"], "evidence": first_ids}]
+                       "reasons": ["alerted first", "healthy dependencies, failing dependants"],
+                       "evidence": [{"event": i, "client_id": None, "weight": None} for i in first_ids]}]
         hypotheses += [{"service": by_id[s].name, "score": round((1 - confidence) / (i + 2), 3), "pattern": None, "reasons": ["a dependant that failed later"], "evidence": []}
                        for i, s in enumerate(affected[1:4])]
         incident_rows.append((

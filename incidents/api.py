@@ -91,6 +91,60 @@ def _choices(raw: str | None, allowed: list[str], name: str) -> list[str] | None
     return values
 
 
+class EvidenceOut(Schema):
+    """One event supporting a hypothesis (incidents.analysis.Evidence)."""
+
+    event: int
+    client_id: str | None
+    weight: float | None
+
+
+class HypothesisOut(Schema):
+    """A root-cause hypothesis (incidents.analysis.Hypothesis), best first."""
+
+    service: str
+    score: float
+    pattern: str | None
+    reasons: list[str]
+    evidence: list[EvidenceOut]
+
+
+class IncidentOut(Schema):
+    id: int
+    number: int
+    title: str
+    status: str
+    severity: str
+    started_at: str
+    last_event_at: str
+    resolved_at: str | None
+    root_cause_service: str | None
+    root_cause_candidates: list[str]
+    confidence: float
+    pattern: str | None
+    incident_type: str
+    summary: str
+    hypotheses: list[HypothesisOut]
+    services: list[str]
+    assignee: str | None
+    tags: list
+    event_count: int
+    alert_count: int
+    url: str
+
+
+class IncidentDetailOut(IncidentOut):
+    event_ids: list[str]
+
+
+class IncidentPageOut(Schema):
+    count: int
+    page: int
+    pages: int
+    page_size: int
+    results: list[IncidentOut]
+
+
 class IncidentQuery(Schema):
     status: str | None = None
     severity: str | None = None
@@ -102,7 +156,7 @@ class IncidentQuery(Schema):
     page_size: int = 50
 
 
-@router.get("/incidents", tags=["incidents"], summary="List incidents")
+@router.get("/incidents", tags=["incidents"], response=IncidentPageOut, summary="List incidents")
 def incidents_list(request: HttpRequest, query: IncidentQuery = Query(...)):
     """Filters: status and severity (comma-separated), service, since/until (ISO-8601, overlap), q; paginated."""
     if not 1 <= query.page_size <= 500:
@@ -138,7 +192,7 @@ def _incident(ref: str) -> Incident:
     return get_object_or_404(Incident, pk=int(ref))
 
 
-@router.get("/incidents/{ref}", tags=["incidents"], summary="One incident, with hypotheses and event ids")
+@router.get("/incidents/{ref}", tags=["incidents"], response=IncidentDetailOut, summary="One incident, with hypotheses and event ids")
 def incidents_detail(request: HttpRequest, ref: str):
     return selectors.incident_to_api(_incident(ref))
 

@@ -51,6 +51,7 @@ class IncidentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Incident
         exclude = ("service_names",)
+        skip_postgeneration_save = True  # `services` only sets the many-to-many
 
     class Params:
         service_names = ("checkout",)

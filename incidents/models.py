@@ -10,12 +10,13 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents.analysis import Hypothesis, analysis_from_json
+from incidents.analysis import AnalysisShapeError, Hypothesis, analysis_from_json
 
 
 class Severity(models.TextChoices):
@@ -145,6 +146,13 @@ class Incident(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+    def clean(self) -> None:
+        # The admin edits `hypotheses` as raw JSON: refuse anything not in the one shape.
+        try:
+            analysis_from_json(self.hypotheses)
+        except AnalysisShapeError as exc:
+            raise ValidationError({"hypotheses": str(exc)}) from exc
 
     @property
     def analysis(self) -> list[Hypothesis]:

@@ -35,3 +35,13 @@ def test_the_analysis_round_trips_through_json_and_refuses_other_shapes():
     for bad in ([{"service": "db", "evidence": [7]}], [{"score": 1}], {"service": "db"}, [{"service": "db", "evidence": [{"event": "evt-7"}]}]):
         with pytest.raises(AnalysisShapeError):
             analysis_from_json(bad)
+
+
+def test_the_admin_refuses_hypotheses_not_in_the_one_shape():
+    from django.core.exceptions import ValidationError
+
+    from incidents.models import Incident
+
+    Incident(hypotheses=[{"service": "db", "evidence": [{"event": 7}]}]).clean()
+    with pytest.raises(ValidationError, match="event"):
+        Incident(hypotheses=[{"service": "db", "evidence": [7]}]).clean()

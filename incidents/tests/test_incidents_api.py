@@ -183,3 +183,16 @@ def test_the_ingest_answer_names_the_incidents_and_a_resend_changes_nothing(casc
     assert later.json()["incidents"] == [cascade.pk]
     cascade.refresh_from_db()
     assert cascade.alert_count == 5
+
+
+def test_an_incident_is_answered_in_its_documented_shape_with_typed_hypotheses(seeded, api):
+    from incidents.selectors import incident_to_api
+
+    data = api.get(f"/api/v1/incidents/{seeded.main.pk}").json()
+    assert data == incident_to_api(seeded.main)  # the schema drops and changes nothing
+    top = data["hypotheses"][0]
+    assert set(top) == {"service", "score", "pattern", "reasons", "evidence"}
+    assert top["evidence"] and set(top["evidence"][0]) == {"event", "client_id", "weight"}
+    schemas = api.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    assert set(schemas["HypothesisOut"]["properties"]) == {"service", "score", "pattern", "reasons", "evidence"}
+    assert set(schemas["EvidenceOut"]["properties"]) == {"event", "client_id", "weight"}
