@@ -3,6 +3,13 @@ database through `manage.py replay` (the same ingest and correlation code as liv
 the incidents against the ground truth (evaluation.scoring).
 
     .venv/bin/python bench/correlation.py [--days 3] [--seeds 7,11,23] [--metric-interval 60] [--no-anomalies]
+    .venv/bin/python bench/correlation.py --fuzz 1,2,3 [--families layered,mesh,pools,queues] [--lab DIR ...] [--no-sim] [--charts DIR]
+
+`--fuzz` adds the independent scenario fuzzer (bench/fuzz: 12-hour scenarios of random estates,
+one per family and seed) and `--lab` recorded chaos-lab runs (bench/chaoslab); each evaluation
+family is reported on its own (root cause top-1 and top-3, spurious share, noise reduction, faults
+found, calibration: mean confidence minus top-1 and a reliability diagram as a PNG under
+`--charts`), then the table of every family.
 
 On PostgreSQL when DATABASE_URL names one (a database `cleara_bench_corr_<pid>` is created next to
 it and dropped afterwards), otherwise on a temporary SQLite file. Prints the figures per seed and
@@ -13,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,6 +53,166 @@ def run_seed(*, seed: int, days: float, metric_interval: float, workdir: Path, a
     return truth, replayed
 
 
+def replay_files(*, name: str, events: Path, topology: Path, out: Path, anomalies: bool, keep: bool) -> dict:
+    """Replay one recorded stream into a fresh database; the replay's report (incidents in the API's shape)."""
+    with bench_database(name, keep=keep) as env:
+        env["ANOMALY_DETECTION"] = "1" if anomalies else "0"
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        subprocess.run(
+            [sys.executable, "manage.py", "replay", str(events), "--topology", str(topology), "--output", str(out), "--no-progress"],
+            cwd=ROOT, env=env, check=True,
+        )
+    return json.loads(out.read_text())
+
+
+def pool(runs: list[tuple[str, dict, list[dict]]]) -> tuple[dict, list[dict]]:
+    """One truth and one incident list from several runs (ids prefixed by run, so they stay apart)."""
+    truth = {"faults": [], "counts": {"alerts": 0}, "noise_alert_ids": [], "id_prefix": ""}
+    incidents: list[dict] = []
+    for n, (tag, t, incs) in enumerate(runs, start=1):
+        truth["faults"] += [{**f, "id": f"{tag}:{f['id']}"} for f in t["faults"]]
+        truth["counts"]["alerts"] += t["counts"]["alerts"]
+        truth["noise_alert_ids"] += t["noise_alert_ids"]
+        incidents += [{**i, "id": n * 10_000_000 + i["id"]} for i in incs]
+    return truth, incidents
+
+
+def calibration(result: scoring.Score, bins: int = 10) -> dict:
+    """Mean confidence shown minus top-1 accuracy, over the faults found, and the reliability bins."""
+    rows = [r for r in result.per_fault if r.confidence is not None]
+    if not rows:
+        return {"faults": 0, "mean_confidence": None, "top1": None, "gap": None, "bins": []}
+    mean_conf = sum(r.confidence for r in rows) / len(rows)
+    acc = sum(r.top1 for r in rows) / len(rows)
+    table = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [r for r in rows if lo <= r.confidence < hi or (b == bins - 1 and r.confidence >= 1.0)]
+        if inside:
+            table.append({"lo": lo, "hi": hi, "n": len(inside), "confidence": sum(r.confidence for r in inside) / len(inside),
+                          "top1": sum(r.top1 for r in inside) / len(inside)})
+    ece = sum(t["n"] * abs(t["confidence"] - t["top1"]) for t in table) / len(rows)
+    return {"faults": len(rows), "mean_confidence": mean_conf, "top1": acc, "gap": mean_conf - acc, "ece": ece, "bins": table}
+
+
+def reliability_png(path: Path, curves: dict[str, dict]) -> None:
+    """A reliability diagram: top-1 accuracy against confidence shown, one curve per family."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5.5), dpi=110)
+    ax.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for name, cal in curves.items():
+        if not cal["bins"]:
+            continue
+        xs = [b["confidence"] for b in cal["bins"]]
+        ys = [b["top1"] for b in cal["bins"]]
+        sizes = [20 + 4 * b["n"] for b in cal["bins"]]
+        line = ax.plot(xs, ys, marker="o", linewidth=1.2, label=f"{name} (gap {cal['gap'] * 100:+.1f} pts, n={cal['faults']})")[0]
+        ax.scatter(xs, ys, s=sizes, color=line.get_color(), alpha=0.35)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence shown (mean per bin of 0.1)")
+    ax.set_ylabel("root cause top-1 accuracy in the bin")
+    ax.set_title("Root-cause confidence: reliability")
+    ax.legend(loc="upper left", fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def family_line(name: str, result: scoring.Score, cal: dict) -> str:
+    gap = f"{cal['gap'] * 100:+.1f}" if cal["gap"] is not None else "-"
+    found = 1 - result.missed / result.faults if result.faults else 0.0
+    return (f"{name:18} {result.faults:6} {result.top1:7.1%} {result.top3:7.1%} {result.spurious_share:9.1%} "
+            f"{result.noise_reduction:9.2%} {found:7.1%} {gap:>9} {result.incidents:9}")
+
+
+FAMILY_HEADER = (f"{'family':18} {'faults':>6} {'top-1':>7} {'top-3':>7} {'spurious':>9} {'noise red':>9} {'found':>7} "
+                 f"{'conf-top1':>9} {'incidents':>9}")
+
+
+def tag_lines(result: scoring.Score, truth: dict) -> list[str]:
+    """Top-1 by the fuzzer's tags (mode, silent root, dependants first, ...)."""
+    tags = {f["id"]: f.get("tags", {}) for f in truth["faults"]}
+    groups: dict[str, list] = {}
+    for r in result.per_fault:
+        t = tags.get(r.fault, {})
+        for key, value in t.items():
+            if value is True:
+                groups.setdefault(key, []).append(r)
+            elif isinstance(value, str):
+                groups.setdefault(f"{key}={value.split(':')[0]}", []).append(r)
+    return [f"  {k:26} top-1 {sum(r.top1 for r in rows):3}/{len(rows):<3} top-3 {sum(r.top3 for r in rows):3}/{len(rows):<3} "
+            f"missed {sum(r.incident is None for r in rows)}" for k, rows in sorted(groups.items())]
+
+
+def run_fuzz(args, workdir: Path) -> dict[str, tuple[dict, list[dict]]]:
+    from bench.fuzz.scenario import scenario_write
+
+    out: dict[str, tuple[dict, list[dict]]] = {}
+    for family in [f for f in args.families.split(",") if f]:
+        runs = []
+        for seed in [int(s) for s in args.fuzz.split(",") if s.strip()]:
+            d = workdir / f"fuzz-{family}-{seed}"
+            events, topology, truth = scenario_write(family=family, seed=seed, directory=d, hours=args.hours,
+                                                     metric_interval=args.metric_interval)
+            replayed = replay_files(name=f"fz_{family[:3]}{seed}", events=events, topology=topology, out=d / "incidents.json",
+                                    anomalies=not args.no_anomalies, keep=args.keep)
+            r = replayed["replay"]
+            res = scoring.score(truth=truth, incidents=replayed["incidents"])
+            print(f"   fuzz {family} seed {seed}: {r['events']} events in {r['seconds']} s, {len(truth['faults'])} faults, "
+                  f"{len(replayed['incidents'])} incidents, top-1 {res.top1:.1%}", flush=True)
+            runs.append((f"{family}{seed}", truth, replayed["incidents"]))
+        out[f"fuzz:{family}"] = pool(runs)
+    return out
+
+
+def run_labs(args, workdir: Path) -> dict[str, tuple[dict, list[dict]]]:
+    """Recorded chaos-lab runs (bench/chaoslab), replayed through the current engine."""
+    runs = []
+    for n, lab in enumerate(args.lab):
+        lab = Path(lab)
+        truth = json.loads((lab / "truth.json").read_text())
+        replayed = replay_files(name=f"lab{n}", events=lab / "events.jsonl", topology=lab / "topology.json",
+                                out=workdir / f"lab-{n}-incidents.json", anomalies=not args.no_anomalies, keep=args.keep)
+        runs.append((f"lab{n}", truth, replayed["incidents"]))
+    return {"lab": pool(runs)} if runs else {}
+
+
+def report_families(families: dict[str, tuple[dict, list[dict]]], charts: Path | None) -> None:
+    lines, curves = [], {}
+    for name, (truth, incidents) in families.items():
+        result = scoring.score(truth=truth, incidents=incidents)
+        cal = calibration(result)
+        curves[name] = cal
+        print(f"\n== {name}: {len(incidents)} incidents, {result.faults} faults")
+        print(scoring.report(result))
+        print("by kind: " + ", ".join(f"{k} {v['top1']}/{v['faults']}" for k, v in result.by_kind.items()))
+        print("\n".join(tag_lines(result, truth)))
+        if cal["faults"]:
+            print(f"calibration over {cal['faults']} faults found: mean confidence {cal['mean_confidence']:.1%}, top-1 {cal['top1']:.1%}, "
+                  f"gap {cal['gap'] * 100:+.1f} points, ECE {cal['ece'] * 100:.1f} points; bins: "
+                  + ", ".join(f"{b['lo']:.1f}-{b['hi']:.1f} n={b['n']} top-1 {b['top1']:.0%}" for b in cal["bins"]))
+        lines.append(family_line(name, result, cal))
+    fuzz = [v for k, v in families.items() if k.startswith("fuzz:")]
+    if len(fuzz) > 1:
+        truth, incidents = pool([(f"f{n}", t, i) for n, (t, i) in enumerate(fuzz)])
+        result = scoring.score(truth=truth, incidents=incidents)
+        cal = calibration(result)
+        curves["fuzz (all)"] = cal
+        lines.append(family_line("fuzz (all)", result, cal))
+    print("\n" + FAMILY_HEADER)
+    print("\n".join(lines))
+    if charts is not None:
+        path = charts / "reliability.png"
+        reliability_png(path, curves)
+        print(f"reliability diagram: {path}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=float, default=3.0)
@@ -53,7 +221,34 @@ def main() -> int:
     parser.add_argument("--no-anomalies", action="store_true", help="replay with ANOMALY_DETECTION=0")
     parser.add_argument("--keep", action="store_true", help="keep the databases and files")
     parser.add_argument("--faults", action="store_true", help="print every fault's row")
+    parser.add_argument("--fuzz", default="", help="fuzzer seeds, e.g. 1,2,3 (bench/fuzz): one 12-hour scenario per family and seed")
+    parser.add_argument("--families", default="layered,mesh,pools,queues", help="fuzzer families")
+    parser.add_argument("--hours", type=float, default=12.0, help="hours per fuzzed scenario")
+    parser.add_argument("--lab", nargs="*", default=[], help="recorded chaos-lab runs (directories written by bench/chaoslab)")
+    parser.add_argument("--no-sim", action="store_true", help="leave out correlation.simulation's seeds")
+    parser.add_argument("--charts", type=Path, default=None, help="write the reliability diagram (PNG) there")
     args = parser.parse_args()
+    if args.fuzz or args.lab:
+        workdir = Path(tempfile.mkdtemp(prefix="cleara_bench_corr_"))
+        print(f"correlation bench by evaluation family: fuzzer seeds [{args.fuzz}] x families [{args.families}] "
+              f"({args.hours:g} h each), {len(args.lab)} lab run(s), simulator seeds {'none' if args.no_sim else args.seeds}; "
+              f"anomaly detection {'off' if args.no_anomalies else 'on'}; database "
+              f"{'PostgreSQL' if os.environ.get('DATABASE_URL', '').startswith('postgres') else 'SQLite'}", flush=True)
+        families: dict[str, tuple[dict, list[dict]]] = {}
+        if not args.no_sim:
+            runs = []
+            for seed in [int(x) for x in args.seeds.split(",") if x.strip()]:
+                truth, replayed = run_seed(seed=seed, days=args.days, metric_interval=args.metric_interval, workdir=workdir,
+                                           anomalies=not args.no_anomalies, keep=args.keep)
+                runs.append((f"s{seed}", truth, replayed["incidents"]))
+            families["simulation"] = pool(runs)
+        if args.fuzz:
+            families.update(run_fuzz(args, workdir))
+        families.update(run_labs(args, workdir))
+        report_families(families, args.charts)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return 0
 
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     pooled_truth = {"faults": [], "counts": {"alerts": 0}, "noise_alert_ids": [], "id_prefix": "sim"}
