@@ -69,11 +69,11 @@ def pool(runs: list[tuple[str, dict, list[dict]]]) -> tuple[dict, list[dict]]:
     """One truth and one incident list from several runs (ids prefixed by run, so they stay apart)."""
     truth = {"faults": [], "counts": {"alerts": 0}, "noise_alert_ids": [], "id_prefix": ""}
     incidents: list[dict] = []
-    for n, (tag, t, incs) in enumerate(runs, start=1):
+    for tag, t, incs in runs:
         truth["faults"] += [{**f, "id": f"{tag}:{f['id']}"} for f in t["faults"]]
         truth["counts"]["alerts"] += t["counts"]["alerts"]
         truth["noise_alert_ids"] += t["noise_alert_ids"]
-        incidents += [{**i, "id": n * 10_000_000 + i["id"]} for i in incs]
+        incidents += [{**i, "id": len(incidents) + k + 1} for k, i in enumerate(incs)]  # renumbered: ids stay apart
     return truth, incidents
 
 
@@ -183,7 +183,7 @@ def run_labs(args, workdir: Path) -> dict[str, tuple[dict, list[dict]]]:
     return {"lab": pool(runs)} if runs else {}
 
 
-def report_families(families: dict[str, tuple[dict, list[dict]]], charts: Path | None) -> None:
+def report_families(families: dict[str, tuple[dict, list[dict]]], charts: Path | None, *, faults: bool = False) -> None:
     lines, curves = [], {}
     for name, (truth, incidents) in families.items():
         result = scoring.score(truth=truth, incidents=incidents)
@@ -193,6 +193,13 @@ def report_families(families: dict[str, tuple[dict, list[dict]]], charts: Path |
         print(scoring.report(result))
         print("by kind: " + ", ".join(f"{k} {v['top1']}/{v['faults']}" for k, v in result.by_kind.items()))
         print("\n".join(tag_lines(result, truth)))
+        if faults:
+            tags = {f["id"]: f.get("tags", {}) for f in truth["faults"]}
+            for r in result.per_fault:
+                if not r.top1:
+                    t = ",".join(k if v is True else str(v) for k, v in tags.get(r.fault, {}).items() if v)
+                    print(f"   {r.fault:22} {r.kind:20} root {r.root:22} -> {r.predicted_root} {r.candidates[:3]} "
+                          f"conf {r.confidence} incident {r.incident} (of {r.incidents}) [{t}]")
         if cal["faults"]:
             print(f"calibration over {cal['faults']} faults found: mean confidence {cal['mean_confidence']:.1%}, top-1 {cal['top1']:.1%}, "
                   f"gap {cal['gap'] * 100:+.1f} points, ECE {cal['ece'] * 100:.1f} points; bins: "
@@ -245,7 +252,7 @@ def main() -> int:
         if args.fuzz:
             families.update(run_fuzz(args, workdir))
         families.update(run_labs(args, workdir))
-        report_families(families, args.charts)
+        report_families(families, args.charts, faults=args.faults)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         return 0
