@@ -664,7 +664,7 @@ def main() -> int:
     lab.run()
     truth = label(args.out / "events.jsonl", lab.faults, args.seed)
     (args.out / "truth.json").write_text(json.dumps(truth))
-    from correlation import scoring
+    from evaluation import scoring
 
     incidents = json.loads((args.out / "live-incidents.json").read_text())
     result = scoring.score(truth=truth, incidents=incidents)

@@ -1,6 +1,6 @@
 """Calibration as the correlation bench reports it: mean confidence minus top-1, bins, and the PNG."""
 from bench.correlation import calibration, reliability_png
-from correlation import scoring
+from evaluation import scoring
 
 
 def _truth_and_incidents():
