@@ -110,7 +110,7 @@ RULES = """groups:
     labels: {severity: critical}
     annotations: {summary: "{{ $labels.service }}: data directory {{ $value | humanizePercentage }} free"}
   - alert: HighCPU
-    expr: rate(process_cpu_seconds_total{job="services"}[30s]) > 0.7
+    expr: rate(process_cpu_seconds_total{job="services"}[30s]) > 0.4
     for: 20s
     labels: {severity: warning}
     annotations: {summary: "{{ $labels.service }}: CPU {{ $value | humanizePercentage }}"}
@@ -639,10 +639,12 @@ def label(events_path: Path, faults: list[dict], seed: int) -> dict:
             if e["type"] == "alert":
                 truth_faults[owner]["alert_ids"].append(e["id"])
     for f in truth_faults.values():
-        f["tags"] = {"mode": "overlapping" if f.get("overlapping") else "single", "silent_root": f["root_service"] == "bank-api",
-                     "no_events": not f["event_ids"]}
+        f["tags"] = {"mode": "overlapping" if f.get("overlapping") else "single", "silent_root": f["root_service"] == "bank-api"}
+    # A fault that caused no alert and no warning or error line (a CPU hog the box absorbed) is
+    # invisible to anyone: it is listed apart, not counted as missed.
     return {"generator": "bench.chaoslab", "seed": seed, "id_prefix": f"lab{seed}-", "counts": counts, "noise_alert_ids": noise,
-            "faults": list(truth_faults.values())}
+            "faults": [f for f in truth_faults.values() if f["event_ids"]],
+            "invisible": [f["id"] for f in truth_faults.values() if not f["event_ids"]]}
 
 
 def main() -> int:
@@ -669,7 +671,7 @@ def main() -> int:
     incidents = json.loads((args.out / "live-incidents.json").read_text())
     result = scoring.score(truth=truth, incidents=incidents)
     print(f"\nchaos lab run (seed {args.seed}, {args.minutes:g} min of faults, {(time.time() - started) / 60:.1f} min in all): "
-          f"{len(lab.faults)} faults, {truth['counts']}")
+          f"{len(lab.faults)} faults ({len(truth['invisible'])} caused no alert and no error line), {truth['counts']}")
     print("live Cleara (correlation inline):")
     print(scoring.report(result))
     for r in result.per_fault:

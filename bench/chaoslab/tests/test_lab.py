@@ -82,3 +82,4 @@ def test_labels_go_to_the_fault_whose_cone_and_time_hold_the_event(tmp_path: Pat
     assert by_id["f2"]["alert_ids"] == ["a3"]
     assert sorted(truth["noise_alert_ids"]) == ["a2", "a5"]
     assert truth["counts"] == {"events": 7, "alerts": 5, "logs": 2, "metrics": 0}
+    assert truth["invisible"] == []
