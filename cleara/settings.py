@@ -4,9 +4,14 @@ Embedded default (no service needed): SQLite under var/ in WAL mode, the in-memo
 layer and django-q2's ORM broker. Set DATABASE_URL / REDIS_URL to run on PostgreSQL and Redis.
 """
 import importlib.util
+import os
+import secrets
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -14,11 +19,86 @@ VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
 
-SECRET_KEY = env("DJANGO_SECRET_KEY", default=env("SECRET_KEY", default="cleara-dev-insecure-key-change-me"))
+# --- Security (cleara/middleware.py, access/) ----------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=env.bool("DEBUG", default=False))
+# Keys that were ever published (in this repository or its history): never valid without DEBUG.
+DEVELOPMENT_SECRET_KEYS = frozenset({"cleara-dev-insecure-key-change-me"})
+
+
+def _local_secret_key() -> str:
+    """Without DJANGO_SECRET_KEY: a random key made once for this checkout (var/secret_key), shared
+    by the web server, the worker and the tests, and known to nobody else."""
+    path = VAR_DIR / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    for _ in range(50):  # another process may be between creating and writing it
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise ImproperlyConfigured(f"{path} is empty: delete it or set DJANGO_SECRET_KEY")
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default=env("SECRET_KEY", default="")) or _local_secret_key()
+if SECRET_KEY in DEVELOPMENT_SECRET_KEYS and not DEBUG:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is a published development key and DJANGO_DEBUG is off: set DJANGO_SECRET_KEY "
+        "to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"]))
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 CLEARA_BASE_URL = env("CLEARA_BASE_URL", default="http://localhost:8000")
+
+# HTTPS: DJANGO_HTTPS=1 behind TLS turns on secure cookies, the redirect to https and HSTS (each
+# can be set alone). Behind a proxy that terminates TLS, DJANGO_SECURE_PROXY_SSL_HEADER=1 trusts its
+# X-Forwarded-Proto (only set it when the proxy overwrites that header).
+HTTPS = env.bool("DJANGO_HTTPS", default=False)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes inside the cluster speak plain HTTP
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=HTTPS)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+# No inline script anywhere: pages load their JavaScript from static files and pass data in data-*
+# attributes. Styles allow inline because plotly.js and htmx set element styles as they draw.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+
+# Login: after AXES_FAILURE_LIMIT wrong passwords for one username from one address, both the
+# console's and the admin's login refuse that pair (429) for AXES_COOLOFF_MINUTES.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# --- end of security -----------------------------------------------------------------------
 
 INSTALLED_APPS = [
     "daphne",
@@ -34,6 +114,9 @@ INSTALLED_APPS = [
     "template_partials",
     "channels",
     "django_q",
+    "axes",
+    "csp",
+    "ninja",  # serves the API docs' JavaScript from static files, not a CDN
     "incidents",
     "correlation",
     "integrations",
@@ -41,6 +124,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -50,6 +134,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "cleara.middleware.HtmxLoginRedirectMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
 ROOT_URLCONF = "cleara.urls"

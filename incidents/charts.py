@@ -7,11 +7,13 @@ plotly.js itself is loaded once by base.html from the plotly package (no CDN).
 """
 from __future__ import annotations
 
+import json
 import math
 import secrets
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
+from django.utils.html import format_html, format_html_join
 from plotly.subplots import make_subplots
 
 TYPE_COLOURS = {"alert": "#fb923c", "anomaly": "#c084fc", "log": "#38bdf8", "metric": "#4ade80"}
@@ -40,23 +42,29 @@ def _layout(fig: go.Figure, *, height: int, margin: dict | None = None, **kwargs
     return fig
 
 
-def figure_html(fig: go.Figure, *, div_id: str, post_script: str | None = None, toolbar: bool = True) -> str:
-    """The one place a figure becomes HTML: a div and its script, plotly.js loaded separately.
+def figure_html(fig: go.Figure, *, div_id: str, on_click: str | None = None, toolbar: bool = True) -> str:
+    """The one place a figure becomes HTML: a div carrying the figure as JSON, no script.
 
+    static/cleara/js/charts.js draws every `[data-plotly-figure]` when it enters the page (first
+    load, htmx swaps and pushes), so the Content-Security-Policy can forbid inline scripts.
     The stable `div_id` goes on a wrapper; the plot's own div gets a fresh id on every render.
     htmx "settles" the attributes of an element whose id is in both the old and the new content,
     which would strip the classes Plotly adds after drawing (js-plotly-plot) and with them hover,
-    click and zoom. `post_script` runs after the plot is drawn; "{plot_id}" in it is the plot's id.
+    click and zoom. `on_click` names a click handler charts.js knows ("timeline-event").
     `toolbar=False` hides Plotly's mode bar (small charts, where it would cover the data).
     """
-    html = fig.to_html(
-        full_html=False,
-        include_plotlyjs=False,
-        config={"responsive": True, "displaylogo": False, "showTips": False, "displayModeBar": "hover" if toolbar else False},
-        div_id=f"{div_id}-{secrets.token_hex(4)}",
-        post_script=post_script,
-    )
-    return f'<div id="{div_id}" class="plotly-chart">{html}</div>'
+    config = {"responsive": True, "displaylogo": False, "showTips": False, "displayModeBar": "hover" if toolbar else False}
+    attrs = {
+        "id": f"{div_id}-{secrets.token_hex(4)}",
+        "class": "plotly-graph-div",
+        "style": "height:100%; width:100%;",
+        "data-plotly-figure": fig.to_json(),
+        "data-plotly-config": json.dumps(config),
+    }
+    if on_click:
+        attrs["data-plotly-click"] = on_click
+    plot = format_html_join(" ", '{}="{}"', attrs.items())
+    return format_html('<div id="{}" class="plotly-chart"><div {}></div></div>', div_id, plot)
 
 
 

@@ -162,7 +162,7 @@ def _timeline_context(incident: Incident, form: forms.TimelineFilterForm, event:
         chart = charts.figure_html(
             charts.event_timeline(events),
             div_id=f"incident-{incident.pk}-timeline-chart",
-            post_script="cleara.onTimelineClick('{plot_id}');",
+            on_click="timeline-event",
         )
     return {
         "timeline_form": form,

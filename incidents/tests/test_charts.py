@@ -1,8 +1,10 @@
 """The chart functions are pure: plain inputs, unsaved models, no database."""
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape as html_unescape
 
 import plotly.graph_objects as go
 
@@ -18,19 +20,26 @@ def event(pk: int, minute: int, service: str, kind: str, severity: str = "warnin
     return e
 
 
-def test_figure_html_is_a_div_without_plotly_js_or_a_cdn():
+def test_figure_html_is_a_div_with_the_figure_as_data_and_no_script():
     html = charts.figure_html(go.Figure(go.Scatter(x=[1, 2], y=[3, 4])), div_id="my-chart")
     assert html.startswith('<div id="my-chart" class="plotly-chart">')
-    assert "Plotly.newPlot" in html
-    assert "cdn" not in html.lower() and len(html) < 20_000  # plotly.js itself is not inlined
-    assert '"responsive": true' in html
+    assert "<script" not in html and "cdn" not in html.lower() and len(html) < 20_000
+    figure = json.loads(html_unescape(re.search(r'data-plotly-figure="([^"]*)"', html).group(1)))
+    assert figure["data"][0]["x"] == [1, 2] and figure["data"][0]["y"] == [3, 4]
+    config = json.loads(html_unescape(re.search(r'data-plotly-config="([^"]*)"', html).group(1)))
+    assert config["responsive"] is True
+
+
+def test_figure_html_escapes_text_in_the_figure():
+    html = charts.figure_html(go.Figure(go.Scatter(x=[1], y=[1], text=['"><script>alert(1)</script>'])), div_id="c")
+    assert "<script" not in html
 
 
 def test_figure_html_gives_the_plot_a_fresh_id_each_render():
-    first = charts.figure_html(go.Figure(), div_id="tl", post_script="cleara.onTimelineClick('{plot_id}');")
+    first = charts.figure_html(go.Figure(), div_id="tl", on_click="timeline-event")
     second = charts.figure_html(go.Figure(), div_id="tl")
     plot_id = re.search(r'<div id="(tl-[0-9a-f]{8})" class="plotly-graph-div"', first).group(1)
-    assert f"cleara.onTimelineClick('{plot_id}');" in first
+    assert 'data-plotly-click="timeline-event"' in first
     assert plot_id not in second
 
 

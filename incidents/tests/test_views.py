@@ -250,7 +250,7 @@ def test_each_step_has_an_empty_state_for_an_incident_without_data(alice, seeded
 def test_timeline_draws_every_event_with_click_through(alice, seeded):
     page = body(alice.get(reverse("incidents:timeline", args=[seeded.main.number])))
     assert f'id="incident-{seeded.main.pk}-timeline-chart"' in page
-    assert "cleara.onTimelineClick" in page
+    assert 'data-plotly-click="timeline-event"' in page and "<script>" not in page
     assert f'data-event-url="/incidents/{seeded.main.number}/events/0/"' in page
     assert f"{seeded.main.events.count()} events" in page
 

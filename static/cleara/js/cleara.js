@@ -2,7 +2,6 @@
  *
  * - Live state: pages hold a WebSocket (htmx ws extension); this tracks whether it is open so
  *   that the polling fallback knows when to poll (clearaShouldPoll), and shows it.
- * - Timeline clicks: a click on a Plotly point fetches that event into #event-detail.
  * - Copy link, Ctrl+Enter to submit a textarea.
  */
 (function () {
@@ -22,6 +21,19 @@
     var sock = socketElt(elt);
     return !sock || sock.dataset.wsState !== "open";
   };
+
+  // Polls marked data-live-poll go out only while clearaShouldPoll says so; data-poll-load lets
+  // the element's first request (its "load" trigger) through. A filter inside hx-trigger would
+  // need eval, which the Content-Security-Policy forbids.
+  document.addEventListener("htmx:confirm", function (evt) {
+    var elt = evt.detail.elt;
+    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-live-poll")) return;
+    if (elt.hasAttribute("data-poll-load") && !elt.dataset.pollLoaded) {
+      elt.dataset.pollLoaded = "1";
+      return;
+    }
+    if (!window.clearaShouldPoll(elt)) evt.preventDefault();
+  });
 
   function showState(state) {
     document.querySelectorAll("[data-live-indicator]").forEach(function (el) {
@@ -105,21 +117,6 @@
     var box = document.getElementById("request-error");
     if (box && !box.hidden && evt.detail.successful && !isPoller(evt.detail.elt)) box.hidden = true;
   });
-
-  cleara.onTimelineClick = function (plotId) {
-    var gd = document.getElementById(plotId);
-    if (!gd || !gd.on) return;
-    gd.on("plotly_click", function (data) {
-      var point = data && data.points && data.points[0];
-      var wrapper = gd.closest("[data-event-url]");
-      if (!point || point.customdata === undefined || !wrapper) return;
-      var url = wrapper.dataset.eventUrl.replace(/\/0\/$/, "/" + point.customdata + "/");
-      htmx.ajax("GET", url, { target: "#event-detail", swap: "outerHTML" }).then(function () {
-        var panel = document.getElementById("event-detail");
-        if (panel) panel.focus({ preventScroll: false });
-      });
-    });
-  };
 
   document.addEventListener("click", function (evt) {
     var button = evt.target.closest("[data-copy-link]");
