@@ -94,6 +94,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Roles (access/roles.py): a user in no role group gets this one.
+CLEARA_DEFAULT_ROLE = env("CLEARA_DEFAULT_ROLE", default="viewer")
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -117,6 +119,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "ninja",  # serves the API docs' JavaScript from static files, not a CDN
+    "access",
     "incidents",
     "correlation",
     "integrations",
@@ -125,6 +128,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    "cleara.middleware.HostileInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -134,6 +138,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "cleara.middleware.HtmxLoginRedirectMiddleware",
+    "cleara.middleware.AuditMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
@@ -242,6 +247,7 @@ WHITENOISE_USE_FINDERS = True
 INGEST_MAX_EVENTS = env.int("INGEST_MAX_EVENTS", default=5000)
 INGEST_MAX_BYTES = env.int("INGEST_MAX_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BYTES + 1024 * 1024
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)  # cleara.middleware.HostileInputMiddleware
 
 # Correlation: whether ingest runs the correlation engine inline (the default) so that an
 # event's incident is updated before 202 answers.

@@ -1,0 +1,2 @@
+"""Fixtures: the console's seeded data and a logged-in client, shared with its tests."""
+from incidents.tests.conftest import alice, htmx, seeded  # noqa: F401

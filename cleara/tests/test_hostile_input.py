@@ -1,0 +1,126 @@
+"""Hostile input is refused with a 4xx JSON naming index, field and reason; never a 500.
+
+Property-based (Hypothesis, bounded examples): valid event batches and Alertmanager payloads with
+one hostile value put anywhere; plus the fixed cases of issue 12.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from cleara import inputguard
+from cleara.tests import strategies
+
+pytestmark = pytest.mark.django_db
+FUZZ = hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], derandomize=True)
+NOW = timezone.now()
+
+
+def refusal(response, status: int = 400) -> dict:
+    assert response.status_code == status, response.content[:500]
+    assert response["Content-Type"].startswith("application/json")
+    return response.json()
+
+
+# --- the pure checks ---------------------------------------------------------------------------
+
+def test_problems_name_the_index_field_and_reason():
+    data = [{"message": "ok"}, {"message": "a\x00b", "labels": {"service": "\ud800"}}, {"value": 10**30}]
+    assert inputguard.problems(data) == [
+        {"index": 1, "field": "labels.service", "reason": "contains a lone UTF-16 surrogate (not valid Unicode)"},
+        {"index": 1, "field": "message", "reason": "contains a NUL character (\\u0000)"},
+        {"index": 2, "field": "value", "reason": "integer beyond 64 bits (±9223372036854775807)"},
+    ]
+
+
+def test_alertmanager_shaped_documents_name_the_alert_and_its_field():
+    errors = inputguard.problems({"alerts": [{}, {"labels": {"service": "x\x00"}}]})
+    assert errors == [{"index": 1, "field": "labels.service", "reason": "contains a NUL character (\\u0000)"}]
+
+
+def test_depth_is_checked_without_recursion():
+    errors = inputguard.problems(strategies.deep(5000))
+    assert errors[0]["reason"] == "nested deeper than 32 levels"
+
+
+def test_integer_literals_of_hundreds_of_digits_never_reach_int():
+    with pytest.raises(inputguard.Refused) as refused:
+        inputguard.check_json(b'[{"value": ' + b"9" * 5000 + b"}]")
+    assert refused.value.errors == [{"index": 0, "field": "value", "reason": "integer of 5000 digits: at most 64-bit integers (±9223372036854775807)"}]
+
+
+def test_not_json_is_left_to_the_view():
+    inputguard.check_json(b"{not json")  # no exception: the endpoint answers in its own words
+
+
+# --- through the API -------------------------------------------------------------------------
+
+@FUZZ
+@given(data=st.data())
+def test_any_valid_event_batch_is_accepted(api, data):
+    batch = data.draw(strategies.event_batches(NOW))
+    response = api.post("/api/v1/events", batch)
+    assert response.status_code == 202, (response.status_code, response.content[:500])
+    body = response.json()
+    assert body["accepted"] + body["duplicates"] == len(batch)
+
+
+@FUZZ
+@given(data=st.data())
+def test_one_hostile_value_anywhere_in_a_batch_is_named(api, data):
+    batch, index, field = strategies.with_hostile_value(data.draw(strategies.event_batches(NOW)), data)
+    body = refusal(api.post("/api/v1/events", batch))
+    assert any(e["index"] == index and e["field"].split(".")[0] == field for e in body["errors"]), body
+
+
+@FUZZ
+@given(data=st.data())
+def test_one_hostile_value_in_an_alertmanager_alert_is_named(api, data):
+    payload = data.draw(strategies.alertmanager_payloads(NOW))
+    alerts, index, field = strategies.with_hostile_value(payload["alerts"], data)
+    body = refusal(api.post("/api/v1/integrations/alertmanager", {**payload, "alerts": alerts}))
+    assert any(e["index"] == index and e["field"].split(".")[0] == field for e in body["errors"]), body
+
+
+@pytest.mark.parametrize("raw, reason", [
+    ('[{"id": "a", "message": "\\u0000"}]', "NUL"),
+    ('[{"id": "a", "message": "\\ud800"}]', "surrogate"),
+    ('[{"id": "a", "value": ' + "1" * 300 + "}]", "300 digits"),
+    ("[" * 2000 + "]" * 2000, "nested deeper"),
+    ('[{"id": "a", "value": 1e999}]', "not finite"),
+    ('[{"id": "a", "value": NaN}]', "NaN is not a JSON number"),
+])
+def test_the_fixed_cases_of_the_issue_on_ingest(api, raw, reason):
+    body = refusal(api.post("/api/v1/events", raw))
+    assert reason in json.dumps(body["errors"], ensure_ascii=False)
+
+
+def test_json_lines_name_the_line(api):
+    raw = '{"id": "a", "message": "ok"}\n{"id": "b", "message": "\\u0000"}\n'
+    body = refusal(api.post("/api/v1/events", raw, content_type="application/x-ndjson"))
+    assert body["errors"] == [{"index": 1, "field": "message", "reason": "contains a NUL character (\\u0000)"}]
+
+
+def test_a_huge_integer_to_ml_score_is_refused(api):
+    refusal(api.post("/api/v1/ml/score", '{"service": "checkout", "metric": "cpu", "values": [1, ' + "9" * 400 + "]}"))
+
+
+@pytest.mark.parametrize("param", ["q", "service", "status", "since"])
+def test_nul_in_a_query_parameter_is_a_400_json(api, param):
+    response = api.client.get(f"/api/v1/incidents?{param}=%00", **api.auth)
+    body = refusal(response)
+    assert body["errors"] == [{"index": None, "field": param, "reason": "contains a NUL character (\\u0000)"}]
+
+
+def test_nul_in_a_console_query_parameter_is_a_400(alice):
+    response = alice.get("/?q=%00")
+    assert response.status_code == 400 and b"NUL" in response.content
+
+
+def test_a_body_over_the_limit_is_a_413_json_before_it_is_read(api, settings):
+    body = refusal(api.post("/api/v1/events", b"[" + b" " * (12 * 1024 * 1024) + b"]"), 413)
+    assert f"the limit is {settings.INGEST_MAX_BYTES}" in body["detail"]
+    refusal(api.post("/api/v1/integrations/alertmanager", b"{" + b" " * (12 * 1024 * 1024) + b"}"), 413)
