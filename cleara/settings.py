@@ -100,6 +100,9 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Secrets at rest (cleara/encryption.py): Fernet keys, the first encrypts; unset, one is derived
+# from SECRET_KEY.
+CLEARA_ENCRYPTION_KEYS = env.list("CLEARA_ENCRYPTION_KEYS", default=[])
 # --- end of security -----------------------------------------------------------------------
 
 INSTALLED_APPS = [

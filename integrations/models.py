@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from cleara.encryption import EncryptedJSONField, EncryptedTextField
+
 
 class InboundPayload(models.Model):
     """A webhook body exactly as received, stored before it is processed."""
@@ -116,15 +118,16 @@ class SlackInstallation(models.Model):
     team_id = models.CharField(max_length=50, blank=True, default="")
     team_name = models.CharField(max_length=200, blank=True, default="")
     user_id = models.CharField(max_length=50, blank=True, default="")
-    bot_token = models.CharField(max_length=255, blank=True, default="")
+    bot_token = EncryptedTextField(blank=True, default="")  # encrypted at rest (cleara.encryption)
     bot_id = models.CharField(max_length=50, blank=True, default="")
     bot_user_id = models.CharField(max_length=50, blank=True, default="")
     incoming_webhook_channel_id = models.CharField(max_length=50, blank=True, default="")
     incoming_webhook_channel = models.CharField(max_length=200, blank=True, default="")
     is_enterprise_install = models.BooleanField(default=False)
     installed_at = models.DateTimeField(default=timezone.now)
-    # Everything Bolt's Installation holds, so that find_installation gives back what save got.
-    data = models.JSONField(default=dict, blank=True)
+    # Everything Bolt's Installation holds, so that find_installation gives back what save got
+    # (its tokens included: encrypted at rest).
+    data = EncryptedJSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-installed_at", "-id"]

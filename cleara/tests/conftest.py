@@ -1,3 +1,3 @@
 """Fixtures of the project-wide tests: the console's seeded data and a logged-in client, shared
 with the console's tests."""
-from incidents.tests.conftest import alice, htmx, seeded  # noqa: F401
+from incidents.tests.conftest import alice, htmx  # noqa: F401 (seeded comes from incidents.tests.fixtures)
