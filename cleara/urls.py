@@ -15,3 +15,8 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("", include("correlation.urls")),
 ]
+
+handler400 = "cleara.errors.bad_request"
+handler403 = "cleara.errors.permission_denied"
+handler404 = "cleara.errors.page_not_found"
+handler500 = "cleara.errors.server_error"
