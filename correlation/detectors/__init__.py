@@ -13,12 +13,18 @@ from .base import PointScore, StreamingDetector, score_series
 from .ensemble import THRESHOLD, EnsembleDetector
 from .isolation_forest import IsolationForestDetector
 from .lstm import LSTMDetector
+from .robust import RobustDetector, RobustGatedDetector, RobustSeasonalDetector
 from .statistical import StatisticalDetector
+from .zscore import ZScoreDetector
 
 DETECTORS: dict[str, type] = {
     "statistical": StatisticalDetector,
     "iforest": IsolationForestDetector,
     "lstm": LSTMDetector,
+    "zscore": ZScoreDetector,
+    "robust": RobustDetector,
+    "robust_seasonal": RobustSeasonalDetector,
+    "robust_gated": RobustGatedDetector,
     "ensemble": EnsembleDetector,
 }
 
@@ -38,6 +44,6 @@ def detector_from_state(state: dict[str, Any]) -> StreamingDetector:
 
 __all__ = [
     "DETECTORS", "THRESHOLD", "EnsembleDetector", "IsolationForestDetector", "LSTMDetector",
-    "PointScore", "StatisticalDetector", "StreamingDetector", "detector_from_state", "make_detector",
-    "score_series",
+    "PointScore", "RobustDetector", "RobustGatedDetector", "RobustSeasonalDetector", "StatisticalDetector", "StreamingDetector", "ZScoreDetector", "detector_from_state",
+    "make_detector", "score_series",
 ]

@@ -1,105 +1,85 @@
-"""One verdict per point from the statistical, isolation-forest and LSTM detectors.
+"""One verdict per point from several detectors ("parts"), by the rule the benchmark chose.
 
-Each detector votes with its own calibrated score (the statistical one with the strongest of its
-robust-z, burst, EWMA and seasonal views). The ensemble score is the mean of the two highest votes:
-a point only scores high when at least two of the three detectors find it extreme (one of them
-beating its recent record, see ``TailCalibrator``). On NAB this "second opinion" rule beat the plain
-maximum (which lets every detector's false alarms through; 50.7 against 55.4 before debouncing),
-the mean (48.7, which drowns a clear signal seen by one detector) and the median (46.5).
+Each part votes with its own score: the calibrated parts (statistical, isolation forest, LSTM)
+with a rank against their own history, the fixed-scale ones (robust, zscore) with ``z / (z + unit)``. ``decision.combine_scalar`` turns the votes into one
+score (their maximum, their mean, or the mean of the two highest), and ``decision.AlarmGate``
+raises an anomaly when that score reaches the threshold after a quiet spell (no point at or above
+it in the previous ``quiet`` seconds): one alarm per excursion.
 
-``is_anomaly`` is ``score >= THRESHOLD`` with debouncing: once raised, the series is inside an
-excursion and is not raised again until its score has stayed below ``RELEASE`` for ``QUIET``
-points, or ``MAX_EXCURSION`` points have passed (so a series that never settles still alarms
-again now and then). Points inside an excursion report ``min(score, RELEASE)``, so whoever
-thresholds the score stream sees one alarm per excursion. NAB rewards only the first detection
-in a window and charges for every later one outside it.
+Which parts vote, the rule, the threshold and the quiet spell come from ``decision.json``
+(``correlation.detectors.decision.DECISION``), chosen by ``bench/anomaly.py`` by cross-validation
+on NAB and Microsoft's cloud telemetry; the benchmark applies the very same functions to the same
+parts' scores, so the live path alarms where the benchmark measured it would.
 
-The constants were chosen once on the shared NAB development split (bench/nab.py) and are fixed.
+Points that reach the threshold inside an excursion (no alarm) report a score just below the
+threshold, so whoever thresholds the score stream sees one alarm per excursion too.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 from .base import PointScore, warming
-from .isolation_forest import IsolationForestDetector
-from .lstm import LSTMDetector
-from .statistical import StatisticalDetector
+from .decision import DECISION, AlarmGate, combine_scalar, rescale
 
-#: An ensemble score at or above this raises an anomaly. Chosen on NAB (standard profile).
-THRESHOLD = 0.9045
-#: An excursion ends once the score has stayed below RELEASE for QUIET points ...
-RELEASE = 0.8
-QUIET = 12
-#: ... or after MAX_EXCURSION points, whichever comes first.
-MAX_EXCURSION = 300
+#: An ensemble score at or above this raises an anomaly (after a quiet spell). From decision.json.
+THRESHOLD = float(DECISION["threshold"])
 
 STAT_PARTS = ("robust_z", "burst", "ewma", "seasonal", "seasonal_run")
+
+
+def _part(name: str, seed: int):
+    from . import make_detector
+
+    return make_detector(name, seed=seed) if name in ("iforest", "lstm") else make_detector(name)
 
 
 class EnsembleDetector:
     name = "ensemble"
 
-    def __init__(self, seed: int = 0, threshold: float = THRESHOLD, _parts: tuple | None = None):
-        if _parts is None:
-            _parts = (
-                StatisticalDetector(),
-                IsolationForestDetector(seed=seed),
-                LSTMDetector(seed=seed),
-            )
-        self.statistical, self.iforest, self.lstm = _parts
+    def __init__(self, seed: int = 0, threshold: float | None = None, votes: Sequence[str] | None = None,
+                 combine: str | None = None, quiet: float | None = None, units: dict[str, float] | None = None,
+                 _parts: dict | None = None):
+        self.votes = tuple(votes if votes is not None else DECISION["votes"])
+        self.combine = combine if combine is not None else DECISION["combine"]
+        # fixed-scale parts (z / (1 + z)) vote as z / (z + unit)
+        self.units = {k: float(u) for k, u in (units if units is not None else DECISION.get("units", {})).items()}
+        self.unit_list = [self.units.get(v, 1.0) for v in self.votes]
         self.seed = seed
-        self.threshold = threshold  # the model registry may pin another value; NAB chose THRESHOLD
-        self.in_excursion = False
-        self.below = 0
-        self.since_raise = 0
+        # the model registry may pin another threshold; bench/anomaly.py chose DECISION's
+        self.threshold = float(threshold if threshold is not None else DECISION["threshold"])
+        self.quiet = float(quiet if quiet is not None else DECISION["quiet"])
+        self.parts = _parts if _parts is not None else {v: _part(v, seed) for v in self.votes}
+        self.gate = AlarmGate(self.threshold, self.quiet)
+        self.below = math.nextafter(self.threshold, -math.inf)
 
     def update(self, ts: float, value: float) -> PointScore:
-        st = self.statistical.update(ts, value)
-        it = self.iforest.update(ts, value)
-        ls = self.lstm.update(ts, value)
-        if st.warming_up:
-            return warming(self.statistical.n - 1, self.statistical.min_history)
-
-        votes = (st.score, it.score, ls.score)
-        top, second = sorted(votes)[-2:][::-1]
-        raw = (top + second) / 2.0
-
-        score = raw
-        raised = False
-        if self.in_excursion:
-            self.since_raise += 1
-            self.below = self.below + 1 if raw < RELEASE else 0
-            if self.below >= QUIET or self.since_raise >= MAX_EXCURSION:
-                self.in_excursion = False
-            else:
-                score = min(raw, RELEASE)
-        if not self.in_excursion and raw >= self.threshold:
-            raised = True
-            self.in_excursion = True
-            self.below = 0
-            self.since_raise = 0
-
-        ready = sum(not p.warming_up for p in (st, it, ls)) / 3.0
-        agreement = second / top if top > 0 else 0.0
+        verdicts = {name: part.update(ts, value) for name, part in self.parts.items()}
+        scores = [rescale(verdicts[v].score, u) for v, u in zip(self.votes, self.unit_list)]
+        raw = combine_scalar(scores, self.combine)
+        raised = self.gate.step(raw, ts)
+        if all(p.warming_up for p in verdicts.values()):
+            return warming(0, 16)
+        top = max(scores)
+        second = sorted(scores)[-2] if len(scores) > 1 else top
+        ready = sum(not p.warming_up for p in verdicts.values()) / len(verdicts)
+        main = verdicts.get("statistical") or next(iter(verdicts.values()))
+        st = verdicts.get("statistical")
         return PointScore(
-            score=score,
+            score=raw if raised or raw < self.threshold else self.below,
             is_anomaly=raised,
-            expected_low=st.expected_low,
-            expected_high=st.expected_high,
+            expected_low=main.expected_low,
+            expected_high=main.expected_high,
             statistic=raw,
             details={
                 "raw_score": raw,
-                "confidence": ready * agreement,
-                "suppressed": score < raw,
-                "votes": {
-                    "statistical": st.score,
-                    "iforest": None if it.warming_up else it.score,
-                    "lstm": None if ls.warming_up else ls.score,
-                },
-                "parts": {**{k: st.details[k] for k in STAT_PARTS}, "iforest": it.score, "lstm": ls.score},
-                "forecast": ls.details.get("forecast", math.nan),
+                "confidence": ready * (second / top if top > 0 else 0.0),
+                "suppressed": raw >= self.threshold and not raised,
+                "votes": {k: None if p.warming_up else p.score for k, p in verdicts.items()},
+                "parts": {**({k: st.details[k] for k in STAT_PARTS} if st is not None and not st.warming_up else {}),
+                          **{k: p.score for k, p in verdicts.items() if k != "statistical"}},
+                "forecast": verdicts["lstm"].details.get("forecast", math.nan) if "lstm" in verdicts else math.nan,
             },
         )
 
@@ -108,22 +88,20 @@ class EnsembleDetector:
             "kind": self.name,
             "seed": self.seed,
             "threshold": self.threshold,
-            "statistical": self.statistical.get_state(),
-            "iforest": self.iforest.get_state(),
-            "lstm": self.lstm.get_state(),
-            "in_excursion": self.in_excursion,
-            "below": self.below,
-            "since_raise": self.since_raise,
+            "votes": list(self.votes),
+            "combine": self.combine,
+            "units": dict(self.units),
+            "quiet": self.quiet,
+            "parts": {k: p.get_state() for k, p in self.parts.items()},
+            "gate": self.gate.get_state(),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "EnsembleDetector":
-        det = cls(seed=int(state["seed"]), threshold=float(state["threshold"]), _parts=(
-            StatisticalDetector.from_state(state["statistical"]),
-            IsolationForestDetector.from_state(state["iforest"]),
-            LSTMDetector.from_state(state["lstm"]),
-        ))
-        det.in_excursion = bool(state["in_excursion"])
-        det.below = int(state["below"])
-        det.since_raise = int(state["since_raise"])
+        from . import detector_from_state
+
+        parts = {k: detector_from_state(s) for k, s in state["parts"].items()}
+        det = cls(seed=int(state["seed"]), threshold=float(state["threshold"]), votes=state["votes"],
+                  combine=state["combine"], quiet=float(state["quiet"]), units=state["units"], _parts=parts)
+        det.gate = AlarmGate.from_state(state["gate"])
         return det

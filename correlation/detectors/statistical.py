@@ -29,7 +29,13 @@ from .base import PointScore, RollingWindow, SeasonalProfile, TailCalibrator, wa
 
 
 CALIBRATED = ("z", "burst", "ewma", "season", "season_run")
-SEASON_MIN_HISTORY = 288  # one day of 5-minute points
+#: The calibrators remember this much of the series' own time (4,000 five-minute points, the
+#: memory chosen on NAB, re-expressed in time so an hourly series does not compare every
+#: statistic with five months of them) ...
+MEMORY_SECONDS = 4000 * 300
+#: ... and the seasonal views judge after one day of their own statistics (288 five-minute points,
+#: 24 hourly ones). Both are set from the interval the warm-up points show.
+SEASON_MIN_SECONDS = 86400
 
 
 class StatisticalDetector:
@@ -52,6 +58,8 @@ class StatisticalDetector:
         self.min_history = min_history
         self.season_run = season_run
         self.n = 0
+        self.first_ts = math.nan
+        self.memory = memory
         self.values = RollingWindow(window)
         self.recent_z: deque[float] = deque(maxlen=burst)
         self.ew_mean = 0.0
@@ -66,15 +74,31 @@ class StatisticalDetector:
         self.cal_ewma = TailCalibrator(memory, min_history)
         # The seasonal views start late (a week in) and judge only after a day of their own
         # statistics: a calibrator that has seen a few dozen residuals calls every other one a record.
-        self.cal_season = TailCalibrator(memory, max(min_history, SEASON_MIN_HISTORY))
-        self.cal_season_run = TailCalibrator(memory, max(min_history, SEASON_MIN_HISTORY))
+        self.cal_season = TailCalibrator(memory, max(min_history, 288))
+        self.cal_season_run = TailCalibrator(memory, max(min_history, 288))
+
+    def _fit_to_interval(self, ts: float) -> None:
+        """At the end of the warm-up: size the calibrators in the series' own time."""
+        interval = (ts - self.first_ts) / max(1, self.n - 1)
+        if not interval > 0:
+            return
+        memory = int(min(self.memory, max(4 * self.min_history, MEMORY_SECONDS / interval)))
+        season = int(max(self.min_history, SEASON_MIN_SECONDS / interval))
+        for k in ("z", "burst", "ewma"):
+            setattr(self, "cal_" + k, TailCalibrator(memory, self.min_history))
+        self.cal_season = TailCalibrator(memory, season)
+        self.cal_season_run = TailCalibrator(memory, season)
 
     # -- scoring ----------------------------------------------------------------------------
 
     def update(self, ts: float, value: float) -> PointScore:
         value = float(value)
         if self.n < self.min_history:
+            if self.n == 0:
+                self.first_ts = ts
             self._learn(ts, value, None)
+            if self.n == self.min_history:
+                self._fit_to_interval(ts)
             return warming(self.n, self.min_history)
 
         med, scale = self.values.center_scale()
@@ -145,10 +169,11 @@ class StatisticalDetector:
         return {
             "kind": self.name,
             "params": {"window": self.window, "burst": self.burst, "ewma_alpha": self.ewma_alpha,
-                       "min_history": self.min_history, "memory": self.cal_z.window.size,
+                       "min_history": self.min_history, "memory": self.memory,
                        "season_alpha": self.seasonal.alpha, "season_min_count": self.seasonal.min_count,
                        "season_run": self.season_run},
             "n": self.n,
+            "first_ts": self.first_ts,
             "values": self.values.to_array(),
             "recent_z": list(self.recent_z),
             "recent_resid": list(self.recent_resid),
@@ -162,6 +187,7 @@ class StatisticalDetector:
     def from_state(cls, state: dict[str, Any]) -> "StatisticalDetector":
         det = cls(**state["params"])
         det.n = int(state["n"])
+        det.first_ts = float(state["first_ts"])
         det.values = RollingWindow(det.window, state["values"])
         det.recent_z.extend(state["recent_z"])
         det.recent_resid.extend(state.get("recent_resid", ()))

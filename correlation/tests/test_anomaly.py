@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from correlation.detectors import make_detector
+from correlation.detectors.decision import DECISION
 from correlation import anomaly
 from correlation.anomaly import SeriesCache, anomaly_cache_clear, anomaly_cache_flush, detect_anomalies
 from correlation.models import ModelVersion, SeriesBaseline
@@ -101,7 +102,7 @@ def test_spike_becomes_one_anomaly_event_in_ingest_format(service):
     assert anomaly.timestamp == spike.timestamp
     assert anomaly.severity in (Severity.WARNING, Severity.CRITICAL)
     assert anomaly.attributes["expected_high"] < spike.value
-    assert set(anomaly.attributes["votes"]) == {"statistical", "iforest", "lstm"}
+    assert set(anomaly.attributes["votes"]) == set(DECISION["votes"])
     assert anomaly.client_id == f"anomaly:{spike.pk}" and anomaly.fingerprint.startswith("anomaly:")
     assert "latency_ms" in anomaly.message
     assert len(found) <= 3  # a new series may alarm once or twice while it learns, not more

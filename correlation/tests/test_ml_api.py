@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from django.test import Client
 
+from correlation.detectors.decision import DECISION
 from correlation.models import ModelVersion
 from incidents.models import Event, Incident, Service
 
@@ -132,5 +133,5 @@ def test_metric_spike_sent_to_ingest_becomes_an_anomaly_inside_an_incident(api):
 
     listed = api.get("/api/v1/ml/anomalies", service="checkout").json()["anomalies"]
     assert listed[0]["id"] == anomaly.pk and listed[0]["incident"] == incident.pk
-    assert listed[0]["votes"].keys() == {"statistical", "iforest", "lstm"}
+    assert listed[0]["votes"].keys() == set(DECISION["votes"])
     assert api.get("/api/v1/ml/anomalies", limit=0).status_code == 400

@@ -1,0 +1,118 @@
+"""Robust z-scores on a fixed scale: distance from the series' typical level in units of its
+typical spread, without any calibration against the series' own history of scores.
+
+The calibrated detectors (``TailCalibrator``) alarm on *records*: a statistic beyond everything
+in recent memory. That holds well where anomalies are rare (NAB), and misses the second, third
+... anomaly of a similar size in telemetry where they are frequent (crash rates, API latency).
+This detector answers on a fixed scale instead: ``score = z / (1 + z)``, so one threshold means
+one z for every series.
+
+* level: the median of the previous ``window`` points and their inter-quartile spread (robust:
+  earlier anomalies do not inflate it, as they do a mean and a standard deviation);
+* counts near zero (a series whose values so far are all non-negative integers: crashes,
+  purchases, errors): the spread is at least ``sqrt(max(median, 1))``, a Poisson standard
+  deviation, so a 1 after a run of 0s is not a hundred sigmas;
+* gated (``RobustGatedDetector``): a z below the 98th percentile of the series' own recent z's
+  scores half, so a series that is always wild (tweet volumes) does not alarm on every burst;
+* seasonal (``RobustSeasonalDetector``): once the series' time-of-day / day-of-week baseline
+  (``SeasonalProfile``, buckets aligned on the clock at the series' own interval) has learnt,
+  the residual from it, in units of the residuals' own robust spread, replaces the level.
+
+Warm-up is ``min_history`` points of the series itself.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .base import PointScore, RollingWindow, SeasonalProfile, warming
+
+
+class RobustDetector:
+    name = "robust"
+    seasonal_view = False
+
+    gate = 0.0
+
+    def __init__(self, window: int = 200, min_history: int = 20, season_min_count: int = 3, memory: int = 2000):
+        self.window = window
+        # gated variants: a z below the ``gate`` quantile of this series' own recent z's counts half
+        self.zs = RollingWindow(memory, typecode="f") if self.gate else None
+        self.min_history = min_history
+        self.values = RollingWindow(window)
+        self.counts = True  # every value so far a non-negative integer
+        self.n = 0
+        self.seasonal = SeasonalProfile(alpha=0.1, min_count=season_min_count) if self.seasonal_view else None
+        self.resid = RollingWindow(window) if self.seasonal_view else None
+
+    def _spread(self, win: RollingWindow, med: float) -> float:
+        s = win.sorted
+        spread = (win.quantile(0.75) - win.quantile(0.25)) / 1.349
+        floor = max(0.01 * (s[-1] - s[0]), 1e-6 * abs(med), 1e-9)
+        if self.counts:
+            floor = max(floor, math.sqrt(max(abs(med), 1.0)))
+        return max(spread, floor)
+
+    def update(self, ts: float, value: float) -> PointScore:
+        value = float(value)
+        result = None
+        season = self.seasonal.expected(ts) if self.seasonal is not None else None
+        resid = None if season is None else value - season[0]
+        if self.n >= self.min_history:
+            med = self.values.quantile(0.5)
+            scale = self._spread(self.values, med)
+            z = abs(value - med) / scale
+            if resid is not None and len(self.resid) >= self.min_history:
+                rmed = self.resid.quantile(0.5)
+                z = abs(resid - rmed) / self._spread(self.resid, rmed)
+            score = z / (1.0 + z)
+            if self.zs is not None:
+                if len(self.zs) >= self.min_history and self.zs.rank(z) < self.gate:
+                    score *= 0.5
+                self.zs.push(z)
+            result = PointScore(score=score, statistic=z, expected_low=med - 4 * scale,
+                                expected_high=med + 4 * scale)
+        self.values.push(value)
+        if self.counts and not (value >= 0 and value == int(value)):
+            self.counts = False
+        if self.seasonal is not None:
+            if resid is not None:
+                self.resid.push(resid)
+            self.seasonal.learn(ts, value)
+        self.n += 1
+        return result if result is not None else warming(self.n - 1, self.min_history)
+
+    def get_state(self) -> dict[str, Any]:
+        state = {"kind": self.name, "window": self.window, "min_history": self.min_history, "n": self.n,
+                 "counts": self.counts, "values": self.values.to_array()}
+        if self.zs is not None:
+            state["zs"] = self.zs.to_array()
+        if self.seasonal is not None:
+            state.update(seasonal=self.seasonal.get_state(), resid=self.resid.to_array())
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "RobustDetector":
+        det = cls(int(state["window"]), int(state["min_history"]))
+        det.n = int(state["n"])
+        det.counts = bool(state["counts"])
+        det.values = RollingWindow(det.window, state["values"])
+        if det.zs is not None:
+            det.zs = RollingWindow(det.zs.size, state["zs"], typecode="f")
+        if det.seasonal is not None:
+            det.seasonal = SeasonalProfile.from_state(state["seasonal"])
+            det.resid = RollingWindow(det.window, state["resid"])
+        return det
+
+
+class RobustSeasonalDetector(RobustDetector):
+    name = "robust_seasonal"
+    seasonal_view = True
+
+
+class RobustGatedDetector(RobustDetector):
+    """The level view, a z counting only when it is also in the top 2% of the series' own z's."""
+
+    name = "robust_gated"
+    gate = 0.98
