@@ -1,18 +1,48 @@
-# Cleara: one image for the web server (daphne), the django-q2 worker and management commands.
-FROM python:3.11-slim-bookworm
+# syntax=docker/dockerfile:1
+# Cleara: one image runs daphne, the worker(s) and one-off commands (scripts/entrypoint):
+#   docker build -t cleara .                  the application image (target runtime, the default)
+#   docker build --target nginx -t cleara-nginx .   nginx with the collected static files
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# --- build: the virtualenv (CPU-only PyTorch) and the collected static files -----------------------
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /app
-
-# torch's CPU wheel comes from PyTorch's CPU index; everything else from PyPI.
 COPY requirements.txt .
-RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt
-
+# torch from PyTorch's CPU index first (no CUDA libraries: ~2 GB smaller); then PyPI for the rest,
+# where the installed 2.x.y+cpu satisfies the pin torch==2.x.y.
+RUN pip install --index-url https://download.pytorch.org/whl/cpu "$(grep -E '^torch==' requirements.txt)" \
+    && pip install -r requirements.txt
 COPY . .
-RUN DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput \
-    && useradd --system --uid 10001 cleara && mkdir -p var && chown -R cleara var static_root
-USER cleara
+RUN DJANGO_SECRET_KEY=collectstatic python manage.py collectstatic --noinput \
+    && python -m compileall -q cleara incidents correlation integrations
 
+# --- runtime: slim, non-root -------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    HOST=0.0.0.0 PORT=8000 LOG_FORMAT=json CLEARA_DEMO=0
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin cleara
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /app /app
+WORKDIR /app
+RUN mkdir -p var && chown cleara var
+USER 10001
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec daphne -b 0.0.0.0 -p 8000 cleara.asgi:application"]
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"
+ENTRYPOINT ["/app/scripts/entrypoint"]
+CMD ["web"]
+
+# --- nginx: the reverse proxy with the static files (deploy/nginx) ------------------------------
+FROM nginx:1.27-alpine AS nginx
+RUN rm -f /etc/nginx/conf.d/default.conf
+COPY deploy/nginx/templates/cleara.conf.template /etc/nginx/templates/cleara.conf.template
+COPY deploy/nginx/cleara /etc/nginx/cleara
+COPY --from=build /app/static_root /srv/cleara/static
+ENV CLEARA_HTTP_PORT=80 CLEARA_WEB_ROOT=/srv/cleara CLEARA_CLIENT_MAX_BODY=11m \
+    CLEARA_UPSTREAM_SERVERS="server web:8000;"
+
+# The default target is the application image.
+FROM runtime

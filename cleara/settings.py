@@ -13,6 +13,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from cleara import logs
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
@@ -129,6 +131,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Observability first: the request id is bound before anything logs; the latency covers the rest.
+    "cleara.logs.RequestIdMiddleware",
+    "cleara.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "cleara.middleware.HostileInputMiddleware",
@@ -257,20 +262,30 @@ API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)  # cleara.middlew
 CORRELATION_INLINE = env.bool("CORRELATION_INLINE", default=True)
 ANOMALY_DETECTION = env.bool("ANOMALY_DETECTION", default=True)
 
+# --- Observability: logs, Sentry, metrics, health (cleara/logs.py, metrics.py, health.py) ------
+# LOG_FORMAT=json (default): one JSON object per line with the request id; plain for a terminal.
+LOGGING = logs.logging_config(fmt=env("LOG_FORMAT", default="json"), level=env("LOG_LEVEL", default="INFO"))
+
 SENTRY_DSN = env("SENTRY_DSN", default="")
 if SENTRY_DSN:
-    import sentry_sdk
+    logs.sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        release=env("CLEARA_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
 
-    sentry_sdk.init(dsn=SENTRY_DSN, traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0))
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# /metrics answers a bearer METRICS_TOKEN or a caller inside METRICS_ALLOWED_NETWORKS (CIDRs).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+# /readyz: a worker must have finished a task within this many seconds.
+READY_WORKER_MAX_AGE = env.int("READY_WORKER_MAX_AGE", default=180)
+# Behind a TLS-terminating proxy (deploy/nginx/cleara-tls.conf.template, an Ingress): trust its
+# X-Forwarded-Proto and send cookies over HTTPS only. Set only when every request comes through it.
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+# --- end of observability ----------------------------------------------------------------------
 
 # --- Integrations: Slack and PagerDuty (integrations/) --------------------------------------
 # Each integration is on only when its credentials are present; the *_ENABLED flags are derived.
