@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export CLEARA_DEMO ?= 1
 
-.PHONY: run test lint install install-test migrate demo-setup bench clean
+.PHONY: run test lint install install-test migrate demo-setup bench stack clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ lint: install-test
 
 test: install-test lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The production topology on loopback, without containers: PostgreSQL, Redis, two daphne, the
+# worker, nginx and Prometheus with deploy/'s files (scripts/stack.py). Ctrl-C stops everything.
+stack: install-test
+	$(PY) scripts/stack.py
 
 clean:
 	rm -rf $(VENV) var static_root

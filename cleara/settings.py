@@ -280,7 +280,7 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 # /readyz: a worker must have finished a task within this many seconds.
 READY_WORKER_MAX_AGE = env.int("READY_WORKER_MAX_AGE", default=180)
-# Behind a TLS-terminating proxy (deploy/nginx/cleara-tls.conf.template, an Ingress): trust its
+# Behind a TLS-terminating proxy (deploy/nginx/cleara.tls.conf.template, an Ingress): trust its
 # X-Forwarded-Proto and send cookies over HTTPS only. Set only when every request comes through it.
 if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

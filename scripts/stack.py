@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 NGINX_TEMPLATE = DEPLOY / "nginx" / "templates" / "cleara.conf.template"
-NGINX_TLS_TEMPLATE = DEPLOY / "nginx" / "templates" / "cleara-tls.conf.template"
+NGINX_TLS_TEMPLATE = DEPLOY / "nginx" / "templates" / "cleara.tls.conf.template"
 _VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 
@@ -85,7 +85,7 @@ def nginx_prepare(directory: Path, *, http_port: int, upstreams: list[int], web_
     if tls:
         port, cert, key = tls
         values |= {"CLEARA_HTTPS_PORT": f"127.0.0.1:{port}", "CLEARA_TLS_CERT": str(cert), "CLEARA_TLS_KEY": str(key)}
-        (directory / "conf.d" / "cleara-tls.conf").write_text(template_render(NGINX_TLS_TEMPLATE.read_text(), values))
+        (directory / "conf.d" / "cleara.tls.conf").write_text(template_render(NGINX_TLS_TEMPLATE.read_text(), values))
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers need to read the checkout's static files
     main = directory / "nginx.conf"
     main.write_text(
@@ -250,8 +250,10 @@ class Stack:
         if os.geteuid() == 0:
             shutil.chown(data, "postgres", "postgres")
             shutil.chown(sockets, "postgres", "postgres")
-        subprocess.run(self._as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                                          "--no-sync"]), check=True, capture_output=True)
+        initdb = subprocess.run(self._as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+                                                   "-E", "UTF8", "--no-sync"]), capture_output=True, text=True)
+        if initdb.returncode != 0:
+            raise RuntimeError(f"initdb failed:\n{initdb.stdout[-2000:]}{initdb.stderr[-2000:]}")
         port = self.ports["postgres"]
         log = self.workdir / "pgsock" / "postgres.log"
         subprocess.run(self._as_postgres([
