@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from cleara.api import api
-from cleara import health, metrics
+from cleara import health, monitoring
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,7 +12,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("metrics", metrics.metrics_view, name="metrics"),
+    path("metrics", monitoring.metrics_view, name="metrics"),
     path("", include("incidents.urls")),
     path("", include("integrations.urls")),
     path("", include("correlation.urls")),

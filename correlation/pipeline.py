@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from cleara import metrics
 from correlation import anomaly, writing
 from incidents.ingest import events_store
 from incidents.models import Event
@@ -18,7 +19,9 @@ def events_process(events: list[Event]) -> StageResult:
         metric_events = [e for e in events if e.type == Event.Type.METRIC]
         if metric_events:
             anomalies = anomaly.detect_anomalies(events=metric_events)
+            metrics.ANOMALY_POINTS.inc(len(metric_events))
             if anomalies:
                 found = events_store(events=anomalies, source=Event.Source.DETECTOR).events
+                metrics.ANOMALIES.inc(len(found))
     incident_ids = writing.events_correlate(events=[*events, *found])
     return StageResult(stored=found, incident_ids=incident_ids)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from cleara import metrics
 from incidents.ingest import EventIn, IngestResult, events_store
 from incidents.models import Event
 
@@ -53,14 +54,17 @@ class PipelineResult:
 def events_ingest(*, events: list[EventIn], source: str = Event.Source.API, correlate: bool | None = None) -> PipelineResult:
     """Store a validated batch (committed on return), then run the registered stages on it
     (inline unless CORRELATION_INLINE is off or `correlate` is False)."""
-    stored: IngestResult = events_store(events=events, source=source)
+    with metrics.INGEST_SECONDS.time():
+        stored: IngestResult = events_store(events=events, source=source)
+    metrics.events_counted(stored.events)
     result = PipelineResult(accepted=stored.accepted, duplicates=stored.duplicates, event_ids=[e.pk for e in stored.events])
     if correlate is None:
         correlate = settings.CORRELATION_INLINE
     if not stored.events or not correlate:
         return result
     try:
-        result.anomalies, result.incident_ids = events_process(events=stored.events)
+        with metrics.CORRELATION_SECONDS.time():
+            result.anomalies, result.incident_ids = events_process(events=stored.events)
     except Exception:
         # The events are committed already: nothing accepted is lost. Process them later.
         log.exception("processing of %d stored events failed; queued for a retry", len(stored.events))
@@ -77,6 +81,7 @@ def events_process(*, events: list[Event]) -> tuple[int, list[int]]:
     incident_ids: list[int] = []
     for stage in list(_stages):
         out = stage(batch)
+        metrics.events_counted(out.stored)
         batch += out.stored
         added += len(out.stored)
         incident_ids += [i for i in out.incident_ids if i not in incident_ids]

@@ -13,7 +13,7 @@ from django.urls import path
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from cleara import logs, metrics
+from cleara import logs, monitoring
 
 pytestmark = pytest.mark.django_db
 
@@ -109,11 +109,11 @@ def test_queue_depth_and_lag_come_from_the_broker():
 
     broker = get_broker(list_key=f"cleara-test-{uuid.uuid4().hex[:8]}")
     try:
-        assert metrics.queue_state(broker) == (0, 0.0)
+        assert monitoring.queue_state(broker) == (0, 0.0)
         for age in (90, 10):
             broker.enqueue(SignedPackage.dumps({"id": uuid.uuid4().hex, "name": "t", "func": "math.floor", "args": (1.5,),
                                                 "kwargs": {}, "started": timezone.now() - timedelta(seconds=age)}))
-        depth, lag = metrics.queue_state(broker)
+        depth, lag = monitoring.queue_state(broker)
         assert depth == 2
         assert 90 <= lag < 120
     finally:
