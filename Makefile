@@ -23,8 +23,10 @@ install-test: $(VENV)/.installed-test
 migrate: install
 	$(PY) manage.py migrate --noinput
 
+# CLEARA_DEMO=0: no demo login, topology or history; the first admin from DJANGO_SUPERUSER_* or
+# `manage.py createsuperuser` (README). `manage.py demo_remove` takes a loaded demo out again.
 run: install migrate
-	$(PY) manage.py demo_setup
+	@if [ "$(CLEARA_DEMO)" = "0" ]; then $(PY) -m cleara.bootstrap; else $(PY) manage.py demo_setup; fi
 	$(PY) manage.py serve --port $(PORT)
 
 lint: install-test

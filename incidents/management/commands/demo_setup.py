@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from evaluation import simulation
@@ -19,6 +19,9 @@ from incidents.pipeline import events_ingest
 from incidents.topology import topology_apply
 
 USERNAME = "demo"
+# The demo's services carry this description: `manage.py demo_remove` takes them (and the demo's
+# login, simulated events and the incidents only they built) out again.
+DEMO_MARK = "Demo topology (manage.py demo_remove removes the demo)"
 HISTORY = timedelta(minutes=75)
 
 
@@ -68,9 +71,11 @@ class Command(BaseCommand):
         parser.add_argument("--no-history", "--no-backfill", action="store_true", dest="no_history", help="skip the simulated history")
 
     def handle(self, *args, no_history: bool, **options):
+        if os.environ.get("CLEARA_DEMO", "1") == "0":
+            raise CommandError("CLEARA_DEMO=0: this installation takes no demo data (unset it to load the demo)")
         password = demo_password()
         created = demo_user_ensure(password)
-        topology_apply(services=simulation.topology()["services"])
+        topology_apply(services=[{**s, "description": DEMO_MARK} for s in simulation.topology()["services"]])
         builtin_patterns_install()
         now = datetime.now(UTC)
         recent = Event.objects.filter(source=Event.Source.SIMULATOR, timestamp__gte=now - 2 * HISTORY).exists()
