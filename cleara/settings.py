@@ -203,10 +203,23 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
+    # A socket's consumer waits for its next message with BZPOPMIN, blocking up to 5 s
+    # (RedisChannelLayer.brpop_timeout). redis-py 8 gives every connection a 5 s read timeout by
+    # default, so an idle socket's wait ended in "Timeout reading from ..." and daphne closed it
+    # (every ~15 s). The read timeout must outlast the block; 20 s still notices a Redis that has
+    # stopped answering. Health checks ping a connection that sat idle before reusing it.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                "hosts": [{
+                    "address": REDIS_URL,
+                    "socket_timeout": env.float("REDIS_SOCKET_TIMEOUT", default=20.0),
+                    "socket_connect_timeout": 5,
+                    "socket_keepalive": True,
+                    "health_check_interval": 30,
+                }],
+            },
         }
     }
 else:

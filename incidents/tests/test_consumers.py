@@ -195,6 +195,23 @@ def test_a_rolled_back_change_pushes_nothing_and_one_transaction_pushes_once(dat
     run(scenario)
 
 
+@pytest.mark.skipif("redis" not in settings.CHANNEL_LAYERS["default"]["BACKEND"].lower(), reason="needs REDIS_URL")
+def test_an_idle_socket_outlives_the_redis_read_timeout(data):
+    """A socket waits for its next push in a blocking pop of up to brpop_timeout (5 s): a read
+    timeout no longer than that ended the wait with an error and the socket with it."""
+    from channels_redis.core import RedisChannelLayer
+
+    async def scenario():
+        comm = communicator(f"/ws/incidents/{data.main.pk}/", data.users["bob"])
+        assert (await comm.connect())[0]
+        assert await comm.receive_nothing(timeout=RedisChannelLayer.brpop_timeout * 2 + 1)
+        await sync_to_async(services.note_add)(incident=data.main, body="still listening", author=data.users["alice"])
+        assert "still listening" in await comm.receive_from(timeout=5)
+        await comm.disconnect()
+
+    run(scenario)
+
+
 def test_a_failing_push_does_not_fail_the_change(data, settings, caplog):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}}
     note = services.note_add(incident=data.main, body="saved anyway", author=data.users["alice"])
