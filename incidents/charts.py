@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import math
 import secrets
+from collections import Counter
 from collections.abc import Sequence
+from datetime import timedelta
 
 import plotly.graph_objects as go
 from django.utils.html import format_html, format_html_join
@@ -88,16 +90,43 @@ def stats_trend(*, buckets: Sequence, alerts: Sequence[int], incidents: Sequence
     return fig
 
 
+MINI_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
+
+
+def time_buckets(timestamps: Sequence, *, most: int = 40) -> tuple[int, list]:
+    """The smallest round bucket (1 min ... 1 day) that covers the timestamps in `most` buckets or
+    fewer, and the bucket start of each timestamp (UTC epoch-aligned)."""
+    if not timestamps:
+        return MINI_BUCKETS[0], []
+    span = (max(timestamps) - min(timestamps)).total_seconds()
+    size = next((b for b in MINI_BUCKETS if span / b < most), MINI_BUCKETS[-1])
+    starts = []
+    for t in timestamps:
+        epoch = t.timestamp()
+        starts.append(t - timedelta(seconds=epoch % size))
+    return size, starts
+
+
 def mini_timeline(events: Sequence) -> go.Figure:
-    """The preview's mini timeline: events per minute, stacked by type."""
+    """The preview's mini timeline: events per bucket (a minute or more), stacked by type.
+
+    Binned here, as bars, not by a Plotly histogram: the console ships Plotly's basic bundle
+    (bar, pie, scatter), a quarter of the full one.
+    """
+    size, starts = time_buckets([e.timestamp for e in events])
+    unit = f"{size // 60} min" if size < 3600 else f"{size // 3600} h"
     fig = go.Figure()
     for kind in TYPE_ORDER:
-        xs = [e.timestamp for e in events if e.type == kind]
-        if xs:
-            fig.add_trace(go.Histogram(x=xs, name=kind, marker_color=TYPE_COLOURS[kind],
-                                       hovertemplate=f"%{{x}}<br>%{{y}} {kind} events<extra></extra>"))
+        counts = Counter(start for start, e in zip(starts, events, strict=True) if e.type == kind)
+        if counts:
+            xs = sorted(counts)
+            fig.add_trace(go.Bar(x=[x + timedelta(seconds=size / 2) for x in xs], y=[counts[x] for x in xs], width=size * 1000 * 0.95,
+                                 name=kind, marker_color=TYPE_COLOURS[kind],
+                                 hovertemplate=f"%{{x|%H:%M}}<br>%{{y}} {kind} events per {unit}<extra></extra>"))
     _layout(fig, height=130, margin={"l": 28, "r": 8, "t": 22, "b": 24}, barmode="stack", bargap=0.05)
     fig.update_layout(legend={"font": {"size": 10}})
+    fig.update_xaxes(type="date")
+    fig.update_yaxes(tickformat=",d", rangemode="tozero")
     return fig
 
 
@@ -151,29 +180,36 @@ def event_timeline(events: Sequence) -> go.Figure:
     return fig
 
 
+def confidence_band(value: float) -> str:
+    """The colour of a confidence in percent: red below 50, amber below 80, green from 80."""
+    return "#ef4444" if value < 50 else "#f59e0b" if value < 80 else "#22c55e"
+
+
 def confidence_gauge(confidence: float) -> go.Figure:
-    """The root cause's confidence as a gauge: red below 50%, amber below 80%, green above."""
+    """The root cause's confidence as a half-ring gauge: red below 50%, amber below 80%, green above.
+
+    A donut whose lower half is invisible (a pie: Plotly's basic bundle has no indicator trace),
+    the number in the middle as an annotation sized to fit "100%" inside the ring at any width.
+    """
     value = round(max(0.0, min(1.0, confidence)) * 100, 1)
     fig = go.Figure(
-        go.Indicator(
-            mode="gauge+number",
-            value=value,
-            number={"suffix": "%", "font": {"size": 34, "color": "#f8fafc"}},
-            gauge={
-                "axis": {"range": [0, 100], "tickcolor": FONT, "tickwidth": 1},
-                "bar": {"color": "#e2e8f0", "thickness": 0.25},
-                "bgcolor": "rgba(0,0,0,0)",
-                "borderwidth": 0,
-                "steps": [
-                    {"range": [0, 50], "color": "#7f1d1d"},
-                    {"range": [50, 80], "color": "#78350f"},
-                    {"range": [80, 100], "color": "#14532d"},
-                ],
-                "threshold": {"line": {"color": "#f8fafc", "width": 3}, "thickness": 0.8, "value": 80},
-            },
+        go.Pie(
+            values=[value, 100 - value, 100],
+            customdata=[value],
+            marker={"colors": [confidence_band(value), "#1e293b", "rgba(0,0,0,0)"], "line": {"width": 0}},
+            hole=0.68, rotation=-90, direction="clockwise", sort=False,
+            textinfo="none", hoverinfo="skip", showlegend=False,
         )
     )
-    return _layout(fig, height=200, margin={"l": 24, "r": 24, "t": 16, "b": 8})
+    number = f"{value:g}%"
+    _layout(fig, height=180, margin={"l": 8, "r": 8, "t": 8, "b": 8})
+    fig.update_layout(annotations=[
+        {"text": number, "x": 0.5, "y": 0.56, "xref": "paper", "yref": "paper", "showarrow": False,
+         "font": {"size": 30, "color": "#f8fafc"}},
+        {"text": "0", "x": 0.1, "y": 0.44, "xref": "paper", "yref": "paper", "showarrow": False, "font": {"size": 11}},
+        {"text": "100", "x": 0.9, "y": 0.44, "xref": "paper", "yref": "paper", "showarrow": False, "font": {"size": 11}},
+    ])
+    return fig
 
 
 def layered_positions(nodes: Sequence[dict], edges: Sequence[dict]) -> dict[int, tuple[float, float]]:

@@ -60,10 +60,28 @@ def test_mini_timeline_stacks_types():
     assert [t.name for t in fig.data] == ["alert", "log"] and fig.layout.barmode == "stack"
 
 
+def test_mini_timeline_counts_events_per_round_bucket():
+    events = [event(i, minute, "db", "log") for i, minute in enumerate([0, 0, 1, 59])]
+    fig = charts.mini_timeline(events)
+    (logs,) = fig.data
+    # 59 minutes in at most 40 buckets: two-minute buckets, minutes 0, 0 and 1 in the first.
+    assert logs.type == "bar" and list(logs.y) == [3, 1] and logs.width == 2 * 60 * 1000 * 0.95
+    size, _ = charts.time_buckets([T0, T0 + timedelta(hours=9)])
+    assert size == 900
+
+
+def gauge_value(fig) -> float:
+    return fig.data[0].customdata[0]
+
+
 def test_confidence_gauge_is_a_percentage_clamped_to_0_100():
-    assert charts.confidence_gauge(0.724).data[0].value == 72.4
-    assert charts.confidence_gauge(1.7).data[0].value == 100
-    assert charts.confidence_gauge(-1).data[0].value == 0
+    assert gauge_value(charts.confidence_gauge(0.724)) == 72.4
+    assert gauge_value(charts.confidence_gauge(1.7)) == 100
+    assert gauge_value(charts.confidence_gauge(-1)) == 0
+    full = charts.confidence_gauge(1.0)
+    assert full.layout.annotations[0].text == "100%"
+    # Only the Plotly traces of the basic bundle (bar, pie, scatter) are used.
+    assert full.data[0].type == "pie" and list(full.data[0].values) == [100, 0, 100]
 
 
 def test_stats_trend_whole_number_ticks():
@@ -119,3 +137,14 @@ def test_metric_charts_one_panel_per_metric_anomalies_marked_one_legend_entry_pe
     assert len(marks) == 1 and list(marks[0].y) == [90.0] and marks[0].marker.symbol == "x"
     api = [t for t in fig.data if t.name == "api"]
     assert len(api) == 2 and [t.showlegend for t in api] == [True, False]
+
+
+def test_every_chart_draws_with_plotlys_basic_bundle():
+    events = [event(1, 0, "db", "alert", "critical"), event(2, 5, "api", "log"), event(3, 9, "db", "anomaly")]
+    figures = [
+        charts.mini_timeline(events), charts.event_timeline(events), charts.confidence_gauge(0.5),
+        charts.stats_trend(buckets=[T0, T0 + timedelta(hours=1)], alerts=[1, 2], incidents=[0, 1]),
+        charts.service_map(nodes=[{"id": 1, "name": "db", "role": "root_cause", "health": {"status": "critical", "critical": 1, "warning": 0}}], edges=[]),
+        charts.metric_charts(metrics={"cpu": {"db": [(T0, 1.0)]}}, anomalies={"cpu": [(T0, 1.0, "db", "spike")]}),
+    ]
+    assert {trace.type for fig in figures for trace in fig.data} <= {"bar", "pie", "scatter"}
