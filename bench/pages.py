@@ -307,6 +307,7 @@ def free_port() -> int:
 
 def start_daphne(env: dict) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True)
     proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cleara.asgi:application"],
                             cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -59,6 +59,7 @@ def database_recreate(url: str) -> None:
 
 def start_daphne(env: dict, log) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True)
     proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cleara.asgi:application"],
                             cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

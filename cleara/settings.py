@@ -119,6 +119,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    # Listed so that /api/v1/docs serves Swagger UI from its own static files, not from a CDN.
+    "ninja",
     "channels",
     "django_q",
     "axes",
@@ -255,12 +257,24 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "static_root"
 STATIC_ROOT.mkdir(exist_ok=True)
-# plotly.js is served from the installed plotly wheel (static/plotly/plotly.min.js): no CDN, and
-# the file always matches the plotly.py that renders the figures.
-STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(importlib.util.find_spec("plotly").origin).parent / "package_data")]
+# plotly.js: Plotly's basic partial bundle (bar, pie, scatter: all the console draws; 1.2 MB, a
+# quarter of the full one), installed from the npm registry by `make install` (package.json,
+# npm ci) and never committed. Without npm, the full bundle of the installed plotly wheel is
+# served instead. Either way no CDN; templates use PLOTLY_JS.
+PLOTLY_BASIC_DIR = BASE_DIR / "node_modules" / "plotly.js-basic-dist-min"
+if (PLOTLY_BASIC_DIR / "plotly-basic.min.js").exists():
+    PLOTLY_STATIC = ("plotly", PLOTLY_BASIC_DIR)
+    PLOTLY_JS = "plotly/plotly-basic.min.js"
+else:
+    PLOTLY_STATIC = ("plotly", Path(importlib.util.find_spec("plotly").origin).parent / "package_data")
+    PLOTLY_JS = "plotly/plotly.min.js"
+STATICFILES_DIRS = [BASE_DIR / "static", PLOTLY_STATIC]
+# Compressed (gzip) and content-hashed names, so WhiteNoise can serve them with a year's cache
+# lifetime. Needs `manage.py collectstatic` (make run and the e2e server do it); tests render
+# with the plain storage (conftest.py).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
 

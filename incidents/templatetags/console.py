@@ -86,6 +86,15 @@ def live_layer() -> str:
 
 
 @register.simple_tag
+def plotly_js() -> str:
+    """The URL of plotly.js: the basic bundle when `make install` fetched it (settings.PLOTLY_JS)."""
+    from django.conf import settings
+    from django.templatetags.static import static
+
+    return static(settings.PLOTLY_JS)
+
+
+@register.simple_tag
 def poll_seconds() -> int:
     """How often a page polls when it has to (see live_layer)."""
     from django.conf import settings

@@ -87,6 +87,9 @@ def console_server(django_db_setup, django_db_blocker) -> str:
         "PYTHONUNBUFFERED": "1",
     }
     log = open(ARTIFACTS / "e2e-server.log", "w")  # noqa: SIM115 - closed in the teardown
+    # The server serves static files as production does: hashed, compressed, from STATIC_ROOT.
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True,
+                   stdout=log, stderr=subprocess.STDOUT)
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cleara.asgi:application"],
         cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
@@ -95,7 +96,7 @@ def test_dashboard_lists_incidents_and_loads_its_stats_after(alice, seeded):
         assert f'id="incident-{incident.pk}-row"' in page
     assert 'ws-connect="/ws/console/' in page
     assert 'hx-trigger="load, every 60s' in page and 'data-stat="incidents"' not in page
-    assert "static/plotly/plotly.min.js" in page
+    assert f"static/{settings.PLOTLY_JS}" in page
     assert "cdn." not in page
 
 
@@ -534,3 +535,10 @@ def test_pattern_library_empty_state(db, user):
     Pattern.objects.all().delete()
     page = body(client.get("/patterns/"))
     assert "The pattern library is empty" in page and "Curate in the admin" not in page
+
+
+def test_api_docs_load_swagger_ui_from_our_own_static_files(alice):
+    page = body(alice.get("/api/v1/docs"))
+    assert "/static/ninja/swagger-ui-bundle.js" in page and "/static/ninja/swagger-ui.css" in page
+    assert "cdn" not in page.lower() and "unpkg" not in page.lower()
+    assert alice.get("/static/ninja/swagger-ui-bundle.js").status_code == 200
