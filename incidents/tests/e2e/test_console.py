@@ -20,6 +20,35 @@ from incidents.services import incident_number_next
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
+# Arms a listener for the settle of the htmx request whose URL contains `fragment`; it sets
+# window.__settled to that URL. htmx processes swapped-in content (attaches its triggers) in the
+# settle phase: text typed into a form before then fires no request.
+ARM_SETTLED = """fragment => {
+    window.__settled = null;
+    const done = evt => {
+        const info = (evt.detail && evt.detail.pathInfo) || {};
+        const url = info.finalRequestPath || info.requestPath || "";
+        if (url.includes(fragment)) { document.removeEventListener("htmx:afterSettle", done); window.__settled = url; }
+    };
+    document.addEventListener("htmx:afterSettle", done);
+}"""
+
+
+def htmx_settled(page, fragment: str, action) -> None:
+    """Do `action`, then wait until htmx has swapped and settled the answer to the request it sent
+    (the request's URL contains `fragment`): wait for the request and its swap, not for time."""
+    page.wait_for_load_state("domcontentloaded")  # after a full navigation, arm the new document
+    page.evaluate(ARM_SETTLED, fragment)
+    action()
+    page.wait_for_function("window.__settled !== null")
+
+
+def step(page, name: str, path: str, *, tap: bool = False) -> None:
+    """Go to a step of the incident console through its tab, and wait until the step is in place."""
+    link = page.locator("nav.steps").get_by_role("link", name=name)
+    htmx_settled(page, path, link.tap if tap else link.click)
+
+
 def plot_range(page, selector: str) -> list:
     return page.eval_on_selector(selector, "gd => gd._fullLayout.xaxis.range.slice()")
 
@@ -56,7 +85,7 @@ def test_walk_the_nine_steps(console):
     expect(page).to_have_url(re.compile(rf"/incidents/{main.number}/$"))
 
     # 3. The timeline: zoom in, then click a point to read that event.
-    page.locator("nav.steps").get_by_role("link", name="Timeline").click()
+    step(page, "Timeline", "/timeline/")
     expect(page).to_have_url(re.compile(r"/timeline/$"))
     chart = f"#incident-{main.pk}-timeline-chart .js-plotly-plot"
     expect(page.locator(f"{chart} .main-svg").first).to_be_visible()
@@ -85,26 +114,26 @@ def test_walk_the_nine_steps(console):
     detail = page.locator("#event-detail")
     expect(detail).to_contain_text("Connection pool exhausted")
     console.shot(page, "03-timeline")
-    page.locator("label.chip-toggle.type-alert").click()
-    page.locator("#id_timeline_q").fill("too many clients")
+    htmx_settled(page, "/timeline/", page.locator("label.chip-toggle.type-alert").click)  # all types again
+    htmx_settled(page, "q=too", lambda: page.locator("#id_timeline_q").fill("too many clients"))
     expect(page.locator("#timeline-results")).to_contain_text("too many clients")
     expect(page).to_have_url(re.compile(r"q=too(\+|%20)many(\+|%20)clients"))
 
     # 4. Root cause analysis.
-    page.locator("nav.steps").get_by_role("link", name="Root cause").click()
+    step(page, "Root cause", "/rca/")
     expect(page.locator("[data-root-cause]")).to_have_text("payments-db")
     expect(page.get_by_role("heading", name="Alternative hypotheses")).to_be_visible()
     expect(page.locator(f"#incident-{main.pk}-gauge .main-svg").first).to_be_visible()
     console.shot(page, "04-root-cause")
 
     # 5. The affected-services map.
-    page.locator("nav.steps").get_by_role("link", name="Service map").click()
+    step(page, "Service map", "/map/")
     expect(page.locator(f"#incident-{main.pk}-map .main-svg").first).to_be_visible()
     expect(page.locator("table.nodes tr.role-root_cause")).to_contain_text("payments-db")
     console.shot(page, "05-service-map")
 
     # 6. Recommendations, and a runbook opens in a new tab.
-    page.locator("nav.steps").get_by_role("link", name="Recommendations").click()
+    step(page, "Recommendations", "/recommendations/")
     expect(page.locator("[data-eta]")).to_have_text("50 min")
     console.shot(page, "06-recommendations")
     with page.context.expect_page() as new_tab:
@@ -116,11 +145,11 @@ def test_walk_the_nine_steps(console):
     runbook.close()
 
     # 7. Investigation tools: search the logs, export JSON and CSV.
-    page.locator("nav.steps").get_by_role("link", name="Investigate").click()
-    page.locator("#id_log_q").fill("pool")
+    step(page, "Investigate", "/investigate/")
+    htmx_settled(page, "q=pool", lambda: page.locator("#id_log_q").fill("pool"))
     expect(page.locator("#log-results mark").first).to_have_text("pool")
     expect(page.locator("#log-results [data-log-count]")).to_contain_text("matching “pool”")
-    page.locator("#id_log_beyond").check()
+    htmx_settled(page, "beyond=on", page.locator("#id_log_beyond").check)
     expect(page.locator("#log-results")).to_contain_text("around the incident")
     expect(page.locator(f"#incident-{main.pk}-metrics .main-svg").first).to_be_visible()
     console.shot(page, "07-investigate")
@@ -134,7 +163,7 @@ def test_walk_the_nine_steps(console):
     assert len(rows) == main.events.count()
 
     # 8. Collaboration: a note, an assignment, status changes, the copy-link button.
-    page.locator("nav.steps").get_by_role("link", name="Collaborate").click()
+    step(page, "Collaborate", "/collaborate/")
     page.locator("#id_note_body").fill("Killed the **settlement** queries; pool at 40/200.")
     page.get_by_role("button", name="Add note").click()
     expect(page.locator(f"#incident-{main.pk}-notes strong", has_text="settlement")).to_be_visible()
@@ -154,7 +183,7 @@ def test_walk_the_nine_steps(console):
     assert Note.objects.filter(incident=main, body__contains="settlement").exists()
 
     # 9. Resolve with notes and tags, then feedback: the model update runs and the page says so.
-    page.locator("nav.steps").get_by_role("link", name="Resolve").click()
+    step(page, "Resolve", "/resolve/")
     page.locator("#id_resolve_notes").fill("Paused the settlement job and killed its queries.")
     page.locator("#id_tags").fill("database, batch-jobs")
     page.get_by_role("button", name="Resolve incident").click()
@@ -189,20 +218,21 @@ def test_phone_width_walk(console):
     fits()
     console.shot(page, "phone-02-preview")
     page.locator("#incident-preview").get_by_role("link", name="Open the investigation →").tap()
-    for name, check in [
-        ("Timeline", f"#incident-{main.pk}-timeline-chart .main-svg"),
-        ("Root cause", "[data-root-cause]"),
-        ("Service map", f"#incident-{main.pk}-map .main-svg"),
-        ("Recommendations", "[data-eta]"),
-        ("Investigate", "#log-results"),
-        ("Collaborate", f"#incident-{main.pk}-notes"),
-        ("Resolve", f"#incident-{main.pk}-feedback"),
+    expect(page).to_have_url(re.compile(rf"/incidents/{main.number}/$"))
+    for name, path, check in [
+        ("Timeline", "/timeline/", f"#incident-{main.pk}-timeline-chart .main-svg"),
+        ("Root cause", "/rca/", "[data-root-cause]"),
+        ("Service map", "/map/", f"#incident-{main.pk}-map .main-svg"),
+        ("Recommendations", "/recommendations/", "[data-eta]"),
+        ("Investigate", "/investigate/", "#log-results"),
+        ("Collaborate", "/collaborate/", f"#incident-{main.pk}-notes"),
+        ("Resolve", "/resolve/", f"#incident-{main.pk}-feedback"),
     ]:
-        page.locator("nav.steps").get_by_role("link", name=name).tap()
+        step(page, name, path, tap=True)
         expect(page.locator(check).first).to_be_visible()
         fits()
         console.shot(page, f"phone-{name.lower().replace(' ', '-')}")
-    page.locator("nav.steps").get_by_role("link", name="Collaborate").tap()
+    step(page, "Collaborate", "/collaborate/", tap=True)
     page.locator("#id_note_body").fill("On it from my phone.")
     page.get_by_role("button", name="Add note").tap()
     expect(page.locator(f"#incident-{main.pk}-notes")).to_contain_text("On it from my phone.")
