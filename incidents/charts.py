@@ -161,8 +161,10 @@ def event_timeline(events: Sequence) -> go.Figure:
                 hovertemplate="%{x|%H:%M:%S}<br>%{y}<br>%{text}<extra>" + kind + "</extra>",
             )
         )
-    _layout(fig, height=max(260, 120 + 36 * len(services)), margin={"l": 10, "r": 10, "t": 70, "b": 40},
-            dragmode="zoom", hovermode="closest")
+    # The mode bar stands upright at the right edge, clear of the range buttons (top left); on a
+    # phone a horizontal one covered "1h" and "all".
+    _layout(fig, height=max(260, 120 + 36 * len(services)), margin={"l": 10, "r": 34, "t": 70, "b": 40},
+            dragmode="zoom", hovermode="closest", modebar={"orientation": "v", "bgcolor": "rgba(0,0,0,0)"})
     fig.update_layout(legend={"traceorder": "reversed"})
     fig.update_xaxes(
         type="date",

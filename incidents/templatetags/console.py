@@ -85,6 +85,20 @@ def live_layer() -> str:
     return "memory" if backend.endswith("InMemoryChannelLayer") else "redis"
 
 
+@register.filter
+def active_filter_count(form) -> int:
+    """How many of the dashboard's filters narrow the list (the folded filter panel shows it)."""
+    from incidents.forms import DEFAULT_RANGE
+
+    data = getattr(form, "data", None)
+    if not hasattr(data, "getlist"):
+        return 0
+    count = len(data.getlist("severity")) + len(data.getlist("status"))
+    count += sum(1 for name in ("service", "q") if data.get(name))
+    range_ = data.get("range") or ("custom" if data.get("since") or data.get("until") else DEFAULT_RANGE)
+    return count + (range_ != DEFAULT_RANGE)
+
+
 @register.simple_tag
 def plotly_js() -> str:
     """The URL of plotly.js: the basic bundle when `make install` fetched it (settings.PLOTLY_JS)."""

@@ -82,7 +82,13 @@
       current.parentElement.scrollLeft = current.offsetLeft - current.parentElement.clientWidth / 2 + current.clientWidth / 2;
     }
   }
-  document.addEventListener("DOMContentLoaded", function () { markSelected(); showCurrentStep(); });
+  // The dashboard's filters are folded on a phone only; browsers without ::details-content
+  // (cleara.css) get them opened here on wider screens.
+  function openFiltersOnWideScreens() {
+    if (!window.matchMedia("(min-width: 721px)").matches) return;
+    document.querySelectorAll("details.filter-panel").forEach(function (panel) { panel.open = true; });
+  }
+  document.addEventListener("DOMContentLoaded", function () { markSelected(); showCurrentStep(); openFiltersOnWideScreens(); });
   document.addEventListener("htmx:afterSettle", function () { markSelected(); showCurrentStep(); });
   document.addEventListener("htmx:oobAfterSwap", markSelected);
 
