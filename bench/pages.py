@@ -7,7 +7,8 @@ Works in its own PostgreSQL database, `cleara_bench_pages` (on the server DATABA
 topology of 61 services, 10,000 incidents over 60 days with hypotheses and evidence, 1,000,000
 events (each incident's alerts, logs, metrics and anomalies, plus background traffic).
 
-Prints, per console page, the server time (Django's test client in this process: middleware,
+Prints, per console page, the cold load under a throttled mobile profile at 1440 and 390 px
+(bytes transferred and load time, empty cache; --profile, --cold-only), the server time (Django's test client in this process: middleware,
 views, queries and templates; median and p95 over --samples incidents), then with daphne and
 headless Chromium the full page load (navigation start to the load event, plotly.js included),
 and the delay from an incident's change to its appearance in another browser: for a change
@@ -34,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
-DB_NAME = "cleara_bench_pages"
+DB_NAME = os.environ.get("BENCH_PAGES_DB", "cleara_bench_pages")  # another name keeps two checkouts apart
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -355,7 +356,69 @@ WATCH = """marker => { window.__seenAt = new Promise(resolve => {
 SEEN = "window.__seenAt"
 
 
-def measure_browser(env: dict, *, cross_process: bool, rounds: int) -> None:
+# Throttled mobile profiles (Lighthouse's mobile defaults are "slow4g": 150 ms RTT, 1.6 Mbit/s
+# down, 750 kbit/s up, CPU 4x slower; Chrome DevTools' "Fast 4G" is 60 ms, 9 / 1.5 Mbit/s).
+PROFILES = {
+    "slow4g": {"latency": 150, "down": 1.6e6, "up": 750e3, "cpu": 4},
+    "fast4g": {"latency": 60, "down": 9e6, "up": 1.5e6, "cpu": 4},
+}
+
+
+def cold_pages(number: int) -> list[tuple[str, str]]:
+    return [
+        ("dashboard", "/"), ("overview", f"/incidents/{number}/"), ("timeline", f"/incidents/{number}/timeline/"),
+        ("root cause", f"/incidents/{number}/rca/"), ("service map", f"/incidents/{number}/map/"),
+        ("recommendations", f"/incidents/{number}/recommendations/"), ("investigate", f"/incidents/{number}/investigate/"),
+        ("collaborate", f"/incidents/{number}/collaborate/"), ("resolve", f"/incidents/{number}/resolve/"),
+        ("pattern library", "/patterns/"), ("models", "/models/"), ("integrations", "/integrations/"), ("API docs", "/api/v1/docs"),
+    ]
+
+
+def measure_cold(browser, url: str, session: dict, number: int, *, profile: str, rounds: int) -> list[tuple]:
+    """Each page loaded cold (a fresh browser context: empty cache) under a throttled profile at
+    1440 and 390 px. Bytes: what crossed the network (encoded, i.e. compressed) until the page
+    went quiet; load: navigation start to the load event; quiet: to 500 ms without a request
+    (charts drawn, stats counted)."""
+    throttle = PROFILES[profile]
+    results = []
+    print(f"\ncold load per page ({profile}: {throttle['latency']} ms RTT, {throttle['down'] / 1e6:g} Mbit/s down, CPU {throttle['cpu']}x slower; "
+          f"empty cache; median of {rounds})")
+    print(f"  {'page':<18} {'1440 px: KB':>11} {'load':>6} {'quiet':>6}   {'390 px: KB':>10} {'load':>6} {'quiet':>6}  (ms)")
+    for label, path in cold_pages(number):
+        row = [label]
+        for width, height, mobile in ((1440, 900, False), (390, 844, True)):
+            sizes, loads, quiets = [], [], []
+            for _ in range(rounds):
+                ctx = browser.new_context(viewport={"width": width, "height": height}, is_mobile=mobile, has_touch=mobile, base_url=url)
+                ctx.add_cookies([session])
+                page = ctx.new_page()
+                cdp = ctx.new_cdp_session(page)
+                transferred = [0]
+                cdp.on("Network.loadingFinished", lambda params, t=transferred: t.__setitem__(0, t[0] + params.get("encodedDataLength", 0)))
+                cdp.send("Network.enable")
+                cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+                cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": throttle["latency"],
+                                                              "downloadThroughput": throttle["down"] / 8, "uploadThroughput": throttle["up"] / 8})
+                cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle["cpu"]})
+                response = page.goto(path, wait_until="load", timeout=120_000)
+                if response is None or response.status != 200:
+                    raise SystemExit(f"{path} answered {response and response.status}")
+                loads.append(page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd"))
+                page.wait_for_load_state("networkidle", timeout=120_000)
+                quiets.append(page.evaluate("performance.now()") - 500)
+                sizes.append(transferred[0])
+                ctx.close()
+            row += [statistics.median(sizes) / 1024, statistics.median(loads), statistics.median(quiets)]
+        results.append(tuple(row))
+        print(f"  {label:<18} {row[1]:11.0f} {row[2]:6.0f} {row[3]:6.0f}   {row[4]:10.0f} {row[5]:6.0f} {row[6]:6.0f}", flush=True)
+    worst_kb = max(results, key=lambda r: max(r[1], r[4]))
+    worst_load = max(results, key=lambda r: max(r[2], r[5]))
+    print(f"  heaviest: {worst_kb[0]} {max(worst_kb[1], worst_kb[4]) / 1024:.2f} MB (target < 1.5 MB); "
+          f"slowest load: {worst_load[0]} {max(worst_load[2], worst_load[5]) / 1000:.2f} s (target < 2 s)")
+    return results
+
+
+def measure_browser(env: dict, *, cross_process: bool, rounds: int, profile: str = "slow4g", cold_rounds: int = 3, cold_only: bool = False) -> None:
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import transaction
@@ -384,7 +447,13 @@ def measure_browser(env: dict, *, cross_process: bool, rounds: int) -> None:
                 ctx.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": sessions[user], "url": url}])
                 return ctx
 
-            # Full page loads, with a warm browser cache (plotly.js is 4.6 MB).
+            session = {"name": settings.SESSION_COOKIE_NAME, "value": sessions["alice"], "url": url}
+            measure_cold(browser, url, session, incident.number, profile=profile, rounds=cold_rounds)
+            if cold_only:
+                browser.close()
+                return
+
+            # Full page loads, with a warm browser cache.
             page = context("alice").new_page()
             print(f"\nfull page load in Chromium (navigation start -> load event, warm cache, {rounds} loads each)")
             print(f"  {'page':<44} {'median':>7} {'p95':>7}  (ms)")
@@ -467,6 +536,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10, help="page loads and live changes per measurement")
     parser.add_argument("--rebuild", action="store_true", help="refill the database even if it looks complete")
     parser.add_argument("--no-browser", action="store_true", help="server times only")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="slow4g", help="throttling of the cold loads")
+    parser.add_argument("--cold-rounds", type=int, default=3, help="cold loads per page and width (median)")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold loads (skip server times, warm loads, live updates)")
     args = parser.parse_args()
 
     url = database_url()
@@ -494,18 +566,19 @@ def main() -> None:
         generate(incidents=args.incidents, events=args.events)
     have = (Incident.objects.count(), Event.objects.count())
     print(f"database {DB_NAME}: {have[0]:,} incidents, {have[1]:,} events; channel layer {'Redis' if redis else 'in-memory'}")
-    print(f"\nserver time per page (Django test client, {args.samples} requests each)")
-    print(f"  {'page':<44} {'median':>7} {'p95':>7} {'KiB':>7}  (ms)")
-    results = measure_server(args.samples)
-    worst = max(results, key=lambda r: r[2])
-    print(f"  slowest p95: {worst[0]} {worst[2]:.0f} ms (target < 300 ms)")
+    if not args.cold_only:
+        print(f"\nserver time per page (Django test client, {args.samples} requests each)")
+        print(f"  {'page':<44} {'median':>7} {'p95':>7} {'KiB':>7}  (ms)")
+        results = measure_server(args.samples)
+        worst = max(results, key=lambda r: r[2])
+        print(f"  slowest p95: {worst[0]} {worst[2]:.0f} ms (target < 300 ms)")
     if args.no_browser:
         return
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         print(f"\n{CHROMIUM} is missing (apt-get install -y chromium): no browser figures")
         return
     env = {**os.environ, "DJANGO_DEBUG": "0", "Q_SYNC": "1"}
-    measure_browser(env, cross_process=bool(redis), rounds=args.rounds)
+    measure_browser(env, cross_process=bool(redis), rounds=args.rounds, profile=args.profile, cold_rounds=args.cold_rounds, cold_only=args.cold_only)
 
 
 if __name__ == "__main__":
