@@ -75,15 +75,42 @@ def _count_dtick(values: Sequence[int]) -> int:
     return max(1, math.ceil(top / 4))
 
 
-def stats_trend(*, buckets: Sequence, alerts: Sequence[int], incidents: Sequence[int]) -> go.Figure:
-    """Alerts (bars) and incidents opened (line) per bucket: the dashboard's small trend chart."""
+TREND_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
+TREND_TICKS = {"minute": "%H:%M", "hour": "%H:%M<br>%b %-d", "day": "%b %-d"}
+
+
+def trend_unit(buckets: Sequence) -> str:
+    """The bucket unit of time buckets: a day when they all fall on midnight, an hour on the hour."""
+    dated = [b for b in buckets if hasattr(b, "hour")]
+    if not dated:
+        return ""
+    if all(b.hour == 0 and b.minute == 0 for b in dated):
+        return "day"
+    return "hour" if all(b.minute == 0 for b in dated) else "minute"
+
+
+def stats_trend(*, buckets: Sequence, alerts: Sequence[int], incidents: Sequence[int], unit: str | None = None) -> go.Figure:
+    """Alerts (bars) and incidents opened (line) per bucket: the dashboard's small trend chart.
+
+    Buckets are time buckets (the unit is inferred when not given). The axis spans at least seven
+    buckets and each bar is as wide as its bucket: a single bucket would otherwise be drawn on an
+    axis a millisecond wide ("00:00:00 / 00:00:00.0005").
+    """
+    unit = unit or trend_unit(buckets)
+    step = TREND_UNITS.get(unit)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Bar(x=list(buckets), y=list(alerts), name="Alerts", marker_color="#334155",
+                         width=step * 1000 * 0.8 if step else None,
                          hovertemplate="%{x}<br>%{y} alerts<extra></extra>"), secondary_y=False)
     fig.add_trace(go.Scatter(x=list(buckets), y=list(incidents), name="Incidents", mode="lines+markers",
                              line={"color": "#f87171", "width": 2}, marker={"size": 5},
                              hovertemplate="%{x}<br>%{y} incidents<extra></extra>"), secondary_y=True)
     _layout(fig, height=170, margin={"l": 36, "r": 36, "t": 24, "b": 28}, bargap=0.15)
+    if step and buckets:
+        first, last = min(buckets), max(buckets)
+        first = min(first, last - timedelta(seconds=6 * step))
+        fig.update_xaxes(type="date", range=[first - timedelta(seconds=step / 2), last + timedelta(seconds=step / 2)],
+                         tickformat=TREND_TICKS[unit], dtick=step * 1000 if unit == "day" else None)
     # Counts: whole-number ticks, about four of them.
     fig.update_yaxes(rangemode="tozero", dtick=_count_dtick(alerts), tickformat=",d", secondary_y=False)
     fig.update_yaxes(rangemode="tozero", dtick=_count_dtick(incidents), tickformat=",d", showgrid=False, secondary_y=True)

@@ -148,3 +148,13 @@ def test_every_chart_draws_with_plotlys_basic_bundle():
         charts.metric_charts(metrics={"cpu": {"db": [(T0, 1.0)]}}, anomalies={"cpu": [(T0, 1.0, "db", "spike")]}),
     ]
     assert {trace.type for fig in figures for trace in fig.data} <= {"bar", "pie", "scatter"}
+
+
+def test_a_single_day_of_trend_spans_a_week_of_day_wide_bars():
+    day = datetime(2026, 11, 30, tzinfo=UTC)
+    fig = charts.stats_trend(buckets=[day], alerts=[23], incidents=[6])
+    bars = fig.data[0]
+    assert bars.width == 86400 * 1000 * 0.8
+    start, end = (datetime.fromisoformat(str(x)) for x in fig.layout.xaxis.range)
+    assert end - start == timedelta(days=7) and fig.layout.xaxis.tickformat == "%b %-d"
+    assert charts.trend_unit([T0]) == "hour" and charts.trend_unit([T0 + timedelta(minutes=5)]) == "minute"

@@ -57,6 +57,7 @@ def test_anonymous_sockets_are_refused(data, path):
         comm = communicator(path, AnonymousUser())
         connected, code = await comm.connect()
         assert not connected and code == CLOSE_UNAUTHENTICATED
+        await comm.disconnect()
 
     run(scenario)
 
@@ -79,6 +80,10 @@ def test_the_real_asgi_stack_authenticates_with_the_session_cookie(data):
         other_site = WebsocketCommunicator(application, "/ws/console/", headers=[(b"cookie", cookie.encode()), (b"origin", b"http://evil.example")])
         connected, _ = await other_site.connect()
         assert not connected
+        # End the refused consumers as a browser would (websocket.disconnect): left running, their
+        # channel-layer receive was cancelled at the event loop's close, which could hang there.
+        await stranger.disconnect()
+        await other_site.disconnect()
 
     run(scenario)
 

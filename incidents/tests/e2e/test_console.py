@@ -65,6 +65,16 @@ def test_walk_the_nine_steps(console):
     expect(page.locator("[data-stat='incidents']")).to_have_text("6")  # the stats load after the list
     expect(page.locator("#stats-trend-chart .main-svg").first).to_be_visible()
     console.shot(page, "01-dashboard")
+    # "Custom..." waits for a date: no request, no 422, the date field is there to type into.
+    statuses = []
+    page.on("response", lambda r: statuses.append(r.status) if r.request.resource_type in ("xhr", "fetch") else None)
+    page.locator("#id_range").select_option("custom")
+    expect(page.locator("#id_since")).to_be_visible()
+    page.locator("#id_since").fill("2026-11-01T00:00")
+    expect(page).to_have_url(re.compile(r"range=custom"))
+    assert 422 not in statuses
+    expect(page.locator(".alert.error")).to_have_count(0)
+    htmx_settled(page, "range=7d", lambda: page.locator("#id_range").select_option("7d"))
     page.locator("label.chip-toggle.sev-critical").click()
     expect(page).to_have_url(re.compile(r"severity=critical"))
     expect(page.locator(f"#incident-{data.quiet.pk}-row")).to_have_count(0)

@@ -55,8 +55,39 @@
     evt.target.dataset.wsState = "closed";
     showState("closed");
   });
+  // The dashboard's quick stats: polling stops while the socket is open (the list then arrives
+  // as pushes), so they are refreshed here, a few seconds after a pushed change and every minute
+  // (events arrive without changing any incident).
+  var statsTimer = null;
+  function refreshStats() {
+    statsTimer = null;
+    var stats = document.getElementById("dashboard-stats");
+    if (!stats || !stats.getAttribute("hx-get") || !window.htmx) return;
+    htmx.ajax("GET", stats.getAttribute("hx-get"), { target: "#dashboard-stats", swap: "outerHTML" });
+  }
+  function refreshStatsSoon(delay) {
+    if (!statsTimer) statsTimer = setTimeout(refreshStats, delay);
+  }
   document.addEventListener("htmx:wsAfterMessage", function () {
     cleara.wsMessages += 1;
+    refreshStatsSoon(3000);
+  });
+  setInterval(function () {
+    var stats = document.getElementById("dashboard-stats");
+    if (stats && !window.clearaShouldPoll(stats) && !document.hidden) refreshStatsSoon(0);
+  }, 60000);
+
+  // "Custom..." in the dashboard's time range: wait for a date instead of asking the server
+  // about a range with neither end (a 422 before anything could be typed).
+  document.addEventListener("htmx:confirm", function (evt) {
+    var form = evt.detail.elt;
+    if (!form || form.id !== "incident-filters") return;
+    var range = form.querySelector("[name=range]");
+    if (range && range.value === "custom" && !form.querySelector("[name=since]").value && !form.querySelector("[name=until]").value) {
+      evt.preventDefault();
+      var since = form.querySelector("[name=since]");
+      if (since && evt.detail.triggeringEvent && evt.detail.triggeringEvent.target === range) since.focus();
+    }
   });
   // Flash what a push or a poll just changed.
   document.addEventListener("htmx:oobAfterSwap", function (evt) {
