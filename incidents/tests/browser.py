@@ -173,6 +173,8 @@ class Console:
         page = context.new_page()
         page.errors = []
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        page.console_errors = []
+        page.on("console", lambda msg: page.console_errors.append(msg.text) if msg.type == "error" else None)
         return page
 
     def shot(self, page, name: str) -> Path:

@@ -542,3 +542,14 @@ def test_api_docs_load_swagger_ui_from_our_own_static_files(alice):
     assert "/static/ninja/swagger-ui-bundle.js" in page and "/static/ninja/swagger-ui.css" in page
     assert "cdn" not in page.lower() and "unpkg" not in page.lower()
     assert alice.get("/static/ninja/swagger-ui-bundle.js").status_code == 200
+
+
+def test_the_header_offers_quick_actions_on_every_step_and_pushed_parts_have_a_place(alice, seeded):
+    open_incident = seeded.quiet if seeded.quiet.status == "open" else seeded.main
+    for path in ("", "timeline/", "rca/", "resolve/"):
+        page = body(alice.get(f"/incidents/{open_incident.number}/{path}"))
+        assert 'data-action="assign-me"' in page and 'data-action="resolve"' in page
+        assert f'id="incident-{open_incident.pk}-assign-me"' in page and 'name="assignee" value="alice"' in page
+        assert page.count(f'id="incident-{open_incident.pk}-notes"') == 1
+    page = body(alice.get(f"/incidents/{open_incident.number}/collaborate/"))
+    assert 'class="live-sink"' not in page and page.count(f'id="incident-{open_incident.pk}-notes"') == 1

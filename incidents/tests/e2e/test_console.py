@@ -135,6 +135,11 @@ def test_walk_the_nine_steps(console):
     expect(page.get_by_role("heading", name="Alternative hypotheses")).to_be_visible()
     expect(page.locator(f"#incident-{main.pk}-gauge .main-svg").first).to_be_visible()
     console.shot(page, "04-root-cause")
+    # The header's quick actions work on every step; the answer's notes and audit trail (shown on
+    # step 8) land without htmx:oobErrorNoTarget.
+    htmx_settled(page, "/assign/", page.locator(".header-actions [data-action='assign-me']").click)
+    expect(page.locator("[data-incident-assignee]")).to_have_text("alice")
+    assert not [e for e in page.console_errors if "oobErrorNoTarget" in e], page.console_errors
 
     # 5. The affected-services map.
     step(page, "Service map", "/map/")
