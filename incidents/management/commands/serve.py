@@ -13,7 +13,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-STOP_GRACE = 8.0
+STOP_GRACE = 6.0
 
 
 class _Stop(Exception):
