@@ -185,4 +185,7 @@ class FeedbackForm(forms.Form):
         data = super().clean()
         if data.get("verdict") == Feedback.Verdict.NO and not data.get("correct_service"):
             self.add_error("correct_service", "When the root cause was wrong, say which service it really was.")
+        if data.get("verdict") == Feedback.Verdict.PARTIAL and not data.get("correct_service"):
+            # "Partly right" teaches the model about a second service: it has to be named.
+            self.add_error("correct_service", "When the root cause was partly right, say which other service was involved.")
         return data

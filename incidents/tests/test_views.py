@@ -512,6 +512,8 @@ def test_feedback_pending_keeps_polling(alice, seeded):
 def test_feedback_wrong_needs_the_right_service(alice, seeded):
     response = alice.post(reverse("incidents:feedback", args=[seeded.main.number]), {"verdict": "no"}, **HTMX)
     assert response.status_code == 422 and "say which service it really was" in body(response)
+    response = alice.post(reverse("incidents:feedback", args=[seeded.main.number]), {"verdict": "partial"}, **HTMX)
+    assert response.status_code == 422 and "which other service was involved" in body(response)
     response = alice.post(reverse("incidents:feedback", args=[seeded.main.number]), {"verdict": "maybe"}, **HTMX)
     assert response.status_code == 422
     assert not Feedback.objects.exists()
