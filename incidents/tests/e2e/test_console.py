@@ -59,10 +59,12 @@ def test_walk_the_nine_steps(console):
     page = console.page("alice")
 
     # 1. The dashboard, then a filter: only critical incidents, kept in the URL.
-    page.goto("/")
+    # The stats load after the list, in a request of their own: wait for its answer, not for time.
+    with page.expect_response(lambda r: r.request.headers.get("hx-target") == "dashboard-stats"):
+        page.goto("/")
     expect(page.locator(f"#incident-{main.pk}-row")).to_be_visible()
     expect(page.locator("[data-live-indicator]")).to_have_text("Live")
-    expect(page.locator("[data-stat='incidents']")).to_have_text("6")  # the stats load after the list
+    expect(page.locator("[data-stat='incidents']")).to_have_text("6")
     expect(page.locator("#stats-trend-chart .main-svg").first).to_be_visible()
     console.shot(page, "01-dashboard")
     # "Custom..." waits for a date: no request, no 422, the date field is there to type into.
@@ -73,7 +75,7 @@ def test_walk_the_nine_steps(console):
     page.locator("#id_since").fill("2026-11-01T00:00")
     expect(page).to_have_url(re.compile(r"range=custom"))
     assert 422 not in statuses
-    expect(page.locator(".alert.error")).to_have_count(0)
+    expect(page.locator("#dashboard-results .alert.error")).to_have_count(0)
     htmx_settled(page, "range=7d", lambda: page.locator("#id_range").select_option("7d"))
     page.locator("label.chip-toggle.sev-critical").click()
     expect(page).to_have_url(re.compile(r"severity=critical"))
