@@ -7,6 +7,7 @@ incidents.hooks that defers `incident_changed` with transaction.on_commit. Two g
   dashboard renders) and its facts; each ConsoleConsumer decides, from its own filters, whether
   to insert the row (a new incident), replace it in place, or stay silent.
 - `incident.<pk>`: every open console page of that incident. The message is HTML: the header,
+  the collaborate step's status controls and assignee form,
   notes and audit trail fragments, each swapped by its id (htmx ws extension, oob swap).
 
 With the in-memory channel layer, a change made by the worker or the simulator (another
@@ -26,6 +27,7 @@ from incidents.models import Incident
 log = logging.getLogger(__name__)
 
 ROW_TEMPLATE = "incidents/partials/incident_row.html"
+DETAIL = "incidents/incident_detail.html"
 # Frequent system changes (events joining, a re-ranked root cause) only touch the header.
 HEADER_ONLY_KINDS = frozenset({"opened", "updated", "severity", "root_cause"})
 
@@ -83,9 +85,18 @@ def incident_fragments(*, incident: Incident, oob: bool = True, header_only: boo
     context = {"incident": incident, "oob": oob}
     html = render_to_string("incidents/partials/incident_header.html", context)
     if not header_only:
+        from incidents.forms import AssignForm
+        from incidents.services import ALLOWED_TRANSITIONS
+
         context.update(notes=selectors.incident_notes(incident=incident), audit=selectors.incident_audit_trail(incident=incident))
         html += render_to_string("incidents/partials/incident_notes.html", context)
         html += render_to_string("incidents/partials/incident_audit.html", context)
+        # The collaborate step's controls follow the state for every viewer (a second viewer no
+        # longer sees "Start investigating" on an incident someone is investigating already).
+        context.update(transitions=ALLOWED_TRANSITIONS[incident.status], statuses=Incident.Status, users=selectors.assignable_users(),
+                       assign_form=AssignForm(initial={"assignee": incident.assignee.get_username() if incident.assignee_id else ""}))
+        html += render_to_string(f"{DETAIL}#status-controls", context)
+        html += render_to_string(f"{DETAIL}#assign-form", context)
     return html
 
 

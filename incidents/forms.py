@@ -129,6 +129,8 @@ class NoteForm(forms.Form):
 
 
 class AssignForm(forms.Form):
+    # The assignee the page showed ("" for nobody); None when the form did not say.
+    seen = forms.CharField(required=False, max_length=150)
     assignee = forms.ModelChoiceField(
         queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
         required=False,
@@ -141,6 +143,9 @@ class AssignForm(forms.Form):
 class StatusForm(forms.Form):
     status = forms.ChoiceField(choices=Incident.Status.choices)
     message = forms.CharField(required=False, max_length=2000)
+    # The status the page showed when the button was pressed: if it changed meanwhile, the
+    # console says so (and who changed it) instead of acting on a state the viewer did not see.
+    seen = forms.ChoiceField(choices=Incident.Status.choices, required=False)
 
 
 class ResolveForm(forms.Form):

@@ -479,6 +479,11 @@ def incident_audit_trail(*, incident: Incident, limit: int = 200) -> list:
     return rows[::-1]
 
 
+def incident_last_change(*, incident: Incident, kind: str):
+    """The newest audit entry of this kind (who changed the status or the assignee, and when)."""
+    return incident.timeline.filter(kind=kind).select_related("actor").order_by("-created_at", "-id").first()
+
+
 def assignable_users() -> QuerySet:
     from django.contrib.auth import get_user_model
 

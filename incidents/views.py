@@ -24,7 +24,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from incidents import broadcast, charts, forms, screens, selectors, services
 from incidents.errors import IncidentError
-from incidents.models import Event, Incident, Severity
+from incidents.models import Event, Incident, Severity, TimelineEvent
 
 # One URL answers with a page or, for htmx, with one of its partials (chosen by HX-Target): caches
 # must keep them apart.
@@ -334,6 +334,16 @@ def incident_collaborate(request, number: int) -> HttpResponse:
     return _render_step(request, incident, "collaborate", _collaborate_context(incident))
 
 
+def _changed_meanwhile(incident: Incident, kind: str, state: str) -> str:
+    """What a viewer acting on a stale page is told: the change they missed, by whom, when."""
+    last = selectors.incident_last_change(incident=incident, kind=kind)
+    who = "someone"
+    if last is not None:
+        who = last.actor.get_username() if last.actor_id else f"the {last.get_origin_display().lower()}"
+    when = f" at {timezone.localtime(last.created_at):%H:%M:%S} UTC" if last else ""
+    return f"Nothing changed: {who} changed this{when} and {state}. The controls show the current state; try again if you still want to."
+
+
 def _after_write(request, incident: Incident, partial: str, context: dict, *, step_url: str) -> HttpResponse:
     """The answer to a successful console POST: for htmx the form's partial plus the live
     fragments (header, notes, audit trail) out of band; otherwise back to the step's page."""
@@ -364,6 +374,9 @@ def incident_note_add(request, number: int) -> HttpResponse:
 def incident_assign(request, number: int) -> HttpResponse:
     incident = _incident(number)
     form = forms.AssignForm(request.POST)
+    current = incident.assignee.get_username() if incident.assignee_id else ""
+    if form.is_valid() and "seen" in request.POST and form.cleaned_data["seen"] != current:
+        form.add_error("assignee", _changed_meanwhile(incident, TimelineEvent.Kind.ASSIGNED, f"it is assigned to {current or 'nobody'} now"))
     if not form.is_valid():
         return render(request, f"{DETAIL}#assign-form", {"incident": incident, "assign_form": form, "users": selectors.assignable_users()}, status=422)
     services.incident_assign(incident=incident, assignee=form.cleaned_data["assignee"], by=request.user)
@@ -379,7 +392,9 @@ def incident_status(request, number: int) -> HttpResponse:
     incident = _incident(number)
     form = forms.StatusForm(request.POST)
     error = ""
-    if form.is_valid():
+    if form.is_valid() and form.cleaned_data.get("seen") and form.cleaned_data["seen"] != incident.status:
+        error = _changed_meanwhile(incident, TimelineEvent.Kind.STATUS, f"it is {incident.get_status_display().lower()} now")
+    elif form.is_valid():
         try:
             services.incident_set_status(incident=incident, status=form.cleaned_data["status"], by=request.user,
                                          message=form.cleaned_data.get("message") or "")

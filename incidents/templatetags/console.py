@@ -86,6 +86,12 @@ def live_layer() -> str:
 
 
 @register.filter
+def split(value: str) -> list[str]:
+    """Words of a string: {% for part in "a b c"|split %}."""
+    return value.split()
+
+
+@register.filter
 def active_filter_count(form) -> int:
     """How many of the dashboard's filters narrow the list (the folded filter panel shows it)."""
     from incidents.forms import DEFAULT_RANGE

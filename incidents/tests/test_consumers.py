@@ -194,6 +194,9 @@ def test_a_rolled_back_change_pushes_nothing_and_one_transaction_pushes_once(dat
         await sync_to_async(two_changes)()
         html = await comm.receive_from(timeout=5)
         assert "first" in html and "data-incident-assignee>carol<" in html
+        # The collaborate step's controls come along, with the state they act on.
+        assert f'id="incident-{data.main.pk}-status-controls"' in html and f'id="incident-{data.main.pk}-assign-form"' in html
+        assert '<input type="hidden" name="seen" value="carol">' in html
         assert await comm.receive_nothing(timeout=0.5)
         await comm.disconnect()
 

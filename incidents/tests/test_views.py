@@ -555,3 +555,23 @@ def test_the_header_offers_quick_actions_on_every_step_and_pushed_parts_have_a_p
         assert page.count(f'id="incident-{open_incident.pk}-notes"') == 1
     page = body(alice.get(f"/incidents/{open_incident.number}/collaborate/"))
     assert 'class="live-sink"' not in page and page.count(f'id="incident-{open_incident.pk}-notes"') == 1
+
+
+def test_an_action_on_a_state_changed_meanwhile_says_what_happened_and_who(alice, seeded):
+    from incidents import services
+
+    incident = seeded.main
+    services.incident_set_status(incident=incident, status="open", by=seeded.users["bob"])
+    # alice's page still showed "investigating" when she pressed a button.
+    response = alice.post(reverse("incidents:status", args=[incident.number]), {"status": "resolved", "seen": "investigating"}, **HTMX)
+    html = body(response)
+    assert response.status_code == 422 and "Nothing changed: bob changed this" in html and "it is open now" in html
+    assert Incident.objects.get(pk=incident.pk).status == "open"
+    # The controls answered are the current ones.
+    assert 'name="seen" value="open"' in html and "Start investigating" in html
+    services.incident_assign(incident=incident, assignee=seeded.users["carol"], by=seeded.users["bob"])
+    response = alice.post(reverse("incidents:assign", args=[incident.number]), {"assignee": "alice", "seen": ""}, **HTMX)
+    assert response.status_code == 422 and "it is assigned to carol now" in body(response)
+    assert Incident.objects.get(pk=incident.pk).assignee.username == "carol"
+    response = alice.post(reverse("incidents:assign", args=[incident.number]), {"assignee": "alice", "seen": "carol"}, **HTMX)
+    assert response.status_code == 200 and Incident.objects.get(pk=incident.pk).assignee.username == "alice"
