@@ -330,9 +330,25 @@ class TimelineFilters:
     q: str | None = None
 
 
+TIMELINE_LEAD = timedelta(minutes=15)
+
+
+def incident_timeline_scope(*, incident: Incident) -> QuerySet:
+    """What the timeline shows: the incident's events, plus the metric points and anomalies of its
+    services from 15 minutes before it started to its end. The engine attaches alerts, logs and
+    the anomalies it takes as evidence; metrics (and anomalies it left alone) stay unattached, and
+    the timeline is where logs, metrics and alerts meet on one axis."""
+    end = incident.resolved_at or max(incident.last_event_at, incident.started_at)
+    nearby = Q(
+        incident__isnull=True, type__in=[Event.Type.METRIC, Event.Type.ANOMALY],
+        service_id__in=incident.services.values("id"), timestamp__gte=incident.started_at - TIMELINE_LEAD, timestamp__lte=end,
+    )
+    return Event.objects.filter(Q(incident=incident) | nearby)
+
+
 def incident_timeline_events(*, incident: Incident, filters: TimelineFilters) -> tuple[list[Event], int]:
     """The incident's events matching the filters, oldest first, at most TIMELINE_MAX_POINTS; and how many matched."""
-    qs = incident.events.select_related("service")  # event_incident_ts
+    qs = incident_timeline_scope(incident=incident).select_related("service")
     if filters.types:
         qs = qs.filter(type__in=filters.types)
     if filters.severities:
@@ -356,7 +372,7 @@ def incident_timeline_events(*, incident: Incident, filters: TimelineFilters) ->
 
 
 def incident_event_get(*, incident: Incident, event_id: int) -> Event | None:
-    return incident.events.select_related("service").filter(pk=event_id).first()
+    return incident_timeline_scope(incident=incident).select_related("service").filter(pk=event_id).first()
 
 
 def hypothesis_evidence(hypothesis: Hypothesis | None) -> list[tuple[Evidence, Event]]:

@@ -59,7 +59,7 @@ def test_timeline_thins_logs_and_metrics_but_keeps_alerts(seeded, monkeypatch):
     monkeypatch.setattr(selectors, "TIMELINE_MAX_POINTS", 60)
     events, total = selectors.incident_timeline_events(incident=seeded.main, filters=selectors.TimelineFilters())
     alerts = seeded.main.events.filter(type__in=["alert", "anomaly"]).count()
-    assert total == seeded.main.events.count() > 60
+    assert total == selectors.incident_timeline_scope(incident=seeded.main).count() > 60
     assert len(events) <= 60 and sum(e.type in ("alert", "anomaly") for e in events) == alerts
 
 
@@ -202,3 +202,18 @@ def test_pattern_list_counts_incidents(seeded):
 
 def test_export_streams_every_event(seeded):
     assert sum(1 for _ in selectors.incident_events_for_export(incident=seeded.main)) == seeded.main.events.count()
+
+
+def test_the_timeline_shows_the_services_metrics_and_anomalies_around_the_incident(seeded):
+    from incidents.selectors import TimelineFilters, incident_timeline_events
+
+    incident = seeded.main
+    service = incident.services.first()
+    during = incident.started_at + (incident.last_event_at - incident.started_at) / 2
+    loose = Event.objects.create(timestamp=during, service=service, type="metric", metric="cpu_percent", value=97.0, severity="info")
+    blip = Event.objects.create(timestamp=during, service=service, type="anomaly", metric="cpu_percent", value=97.0, severity="warning",
+                                message="cpu_percent = 97 is far outside its usual range")
+    long_before = Event.objects.create(timestamp=incident.started_at - timedelta(hours=3), service=service, type="metric", metric="cpu_percent", value=1.0)
+    events, _ = incident_timeline_events(incident=incident, filters=TimelineFilters(types=["metric", "anomaly"]))
+    ids = {e.pk for e in events}
+    assert {loose.pk, blip.pk} <= ids and long_before.pk not in ids

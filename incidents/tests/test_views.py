@@ -450,9 +450,10 @@ def test_live_fragments_and_stop_polling_once_closed(alice, seeded):
     response = alice.get(reverse("incidents:live", args=[seeded.main.number]), **HTMX)
     html = body(response)
     assert response.status_code == 200
-    for part in ("header", "notes", "audit"):
+    parts = ("header", "notes", "audit", "status-controls", "assign-form")
+    for part in parts:
         assert f'id="incident-{seeded.main.pk}-{part}"' in html
-    assert html.count('hx-swap-oob="true"') == 3
+    assert html.count('hx-swap-oob="true"') == len(parts)
     assert alice.get(reverse("incidents:live", args=[seeded.history[0].number]), **HTMX).status_code == 286
 
 
