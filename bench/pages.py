@@ -312,7 +312,7 @@ def start_daphne(env: dict) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cleara.asgi:application"],
                             cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
+    for _ in range(600):
         try:
             with urllib.request.urlopen(f"{url}/healthz", timeout=2):
                 return proc, url
