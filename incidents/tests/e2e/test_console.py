@@ -328,7 +328,7 @@ def test_a_second_browser_sees_changes_live(console):
     author = console.page("carol")
     author.goto(f"/incidents/{main.number}/collaborate/")
     author.locator("#id_note_body").fill("Rolling back payments to v3.8.0 now.")
-    author.get_by_role("button", name="Add note").click()
+    htmx_settled(author, "/notes/", author.get_by_role("button", name="Add note").click)
     author.locator("#id_assignee").select_option("carol")
     author.get_by_role("button", name="Assign", exact=True).click()
     expect(watcher.locator(f"#incident-{main.pk}-notes")).to_contain_text("Rolling back payments", timeout=5_000)

@@ -89,6 +89,20 @@
       if (since && evt.detail.triggeringEvent && evt.detail.triggeringEvent.target === range) since.focus();
     }
   });
+  // A pushed form does not replace one its viewer has started to fill in (a second viewer's
+  // change would reset their choice under their finger); if they submit it, the server says
+  // what changed meanwhile ("seen" field).
+  function markDirty(evt) {
+    var form = evt.target && evt.target.form;
+    if (form && form.id) form.dataset.dirty = "1";
+  }
+  document.addEventListener("input", markDirty);
+  document.addEventListener("change", markDirty);
+  document.addEventListener("htmx:oobBeforeSwap", function (evt) {
+    var target = evt.detail.target;
+    if (target && target.dataset && target.dataset.dirty) evt.detail.shouldSwap = false;
+  });
+
   // Flash what a push or a poll just changed.
   document.addEventListener("htmx:oobAfterSwap", function (evt) {
     var el = evt.detail && evt.detail.target;
