@@ -576,3 +576,13 @@ def test_an_action_on_a_state_changed_meanwhile_says_what_happened_and_who(alice
     assert Incident.objects.get(pk=incident.pk).assignee.username == "carol"
     response = alice.post(reverse("incidents:assign", args=[incident.number]), {"assignee": "alice", "seen": "carol"}, **HTMX)
     assert response.status_code == 200 and Incident.objects.get(pk=incident.pk).assignee.username == "alice"
+
+
+def test_template_comments_are_single_line_or_comment_blocks():
+    """Django's {# #} comments end at the line: a multi-line one is printed on the page."""
+    from pathlib import Path
+
+    root = Path(settings.BASE_DIR) / "templates"
+    multiline = [f"{path.relative_to(root)}:{n}" for path in root.rglob("*.html")
+                 for n, line in enumerate(path.read_text().splitlines(), start=1) if "{#" in line and "#}" not in line.split("{#", 1)[1]]
+    assert multiline == []
