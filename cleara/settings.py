@@ -119,8 +119,6 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
-    # Listed so that /api/v1/docs serves Swagger UI from its own static files, not from a CDN.
-    "ninja",
     "channels",
     "django_q",
     "axes",
