@@ -471,7 +471,7 @@ def measure_browser(env: dict, *, cross_process: bool, rounds: int, profile: str
             # (HTTP, handled by daphne) or from another process (this one).
             watcher = context("bob").new_page()
             watcher.goto(f"/incidents/{incident.number}/collaborate/")
-            watcher.wait_for_function("document.querySelector('[data-live-indicator]').dataset.state === 'open'")
+            watcher.wait_for_function("() => document.querySelector('[data-live-indicator]').dataset.state === 'open'")
             author = context("alice").new_page()
             author.goto(f"/incidents/{incident.number}/collaborate/")
             csrf = author.evaluate("JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRFToken']")
@@ -494,7 +494,7 @@ def measure_browser(env: dict, *, cross_process: bool, rounds: int, profile: str
                     in_thread(lambda: services.note_add(incident=incident, body=marker, author_name="worker"))
                     other.append(watcher.evaluate(SEEN) - sent)
                 watcher.goto("/")
-                watcher.wait_for_function("document.querySelector('[data-live-indicator]').dataset.state === 'open'")
+                watcher.wait_for_function("() => document.querySelector('[data-live-indicator]').dataset.state === 'open'")
                 for i in range(rounds):
                     marker = f"Bench incident {time.time_ns()}"
                     watcher.evaluate(WATCH, marker)

@@ -123,7 +123,7 @@ def main() -> None:
             pages["incident page (note)"].goto(f"/incidents/{incident.number}/collaborate/")
             pages["dashboard (new incident)"].goto("/")
             for page in pages.values():
-                page.wait_for_function("document.querySelector('[data-live-indicator]').dataset.state === 'open'")
+                page.wait_for_function("() => document.querySelector('[data-live-indicator]').dataset.state === 'open'")
             started = time.monotonic()
             end = started + args.minutes * 60
             rounds = 0

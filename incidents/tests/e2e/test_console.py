@@ -40,7 +40,7 @@ def htmx_settled(page, fragment: str, action) -> None:
     page.wait_for_load_state("domcontentloaded")  # after a full navigation, arm the new document
     page.evaluate(ARM_SETTLED, fragment)
     action()
-    page.wait_for_function("window.__settled !== null")
+    page.wait_for_function("() => window.__settled !== null")
 
 
 def step(page, name: str, path: str, *, tap: bool = False) -> None:
