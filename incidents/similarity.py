@@ -17,7 +17,9 @@ The score is the weighted mean of the views that both profiles can speak to (a v
 has data for is left out and the weights renormalised), so a fresh incident without templates
 is not punished for it. Each view that contributes gives a reason in words. `similar_incidents`
 ranks candidates; `resolve_estimate` turns the resolved ones into a time-to-resolve estimate
-(similarity-weighted median and quartiles). Plain module without Django.
+(similarity-weighted median and quartiles). Plain module without Django; it lives in `incidents`
+because the console's steps 2 and 6 and the time-to-resolve estimate (incidents.selectors) use it,
+and `incidents` imports nothing of `correlation`.
 """
 from __future__ import annotations
 

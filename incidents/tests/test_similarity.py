@@ -1,5 +1,5 @@
 """Similar incidents: a score over services, templates, types, root cause and topology, with reasons."""
-from correlation.similarity import IncidentProfile, incident_similarity, resolve_estimate, similar_incidents
+from incidents.similarity import IncidentProfile, incident_similarity, resolve_estimate, similar_incidents
 
 GRAPH = {"checkout": ["payments", "postgres"], "payments": ["postgres"], "orders": ["postgres", "kafka"], "search": ["elasticsearch"]}
 
