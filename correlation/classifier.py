@@ -122,12 +122,14 @@ def builtin_examples() -> list[Example]:
     return out
 
 
-def simulated_examples(*, seed: int, faults: int = 40, benign: int = 200, level: str = "line") -> list[Example]:
+def simulated_examples(*, seed: int, faults: int = 40, benign: int = 200, level: str = "line",
+                       unique: bool = False) -> list[Example]:
     """Labelled texts from simulated faults of one seed (group = the seed).
 
     level "line": every alert and error log at a fault's root and its direct callers (the texts
     that say what kind of failure it is), plus `benign` everyday logs as NONE. level "incident":
     one text per fault, all its alerts and logs (every hop) joined, labelled with its type.
+    `unique` keeps one example per distinct (text, type): what training needs, much faster.
     """
     types = pattern_types()
     sim = simulation.Simulator(simulation.SimConfig(start=simulation.datetime(2026, 11, 2, tzinfo=simulation.UTC), seed=seed))
@@ -142,7 +144,7 @@ def simulated_examples(*, seed: int, faults: int = 40, benign: int = 200, level:
         texts = [e for e in texts if e["type"] in ("alert", "log") and not e.get("message", "").startswith("RESOLVED: ")]
         label = types[fault.kind]
         if level == "incident":
-            out.append(Example("\n".join(e["message"] for e in texts), label, group))
+            out.append(Example("\n".join(dict.fromkeys(e["message"] for e in texts)), label, group))
         else:
             out.extend(Example(e["message"], label, group) for e in texts if e["service"] in near)
     if level == "line":
@@ -151,13 +153,13 @@ def simulated_examples(*, seed: int, faults: int = 40, benign: int = 200, level:
         names = [s["name"] for s in simulation.SERVICES]
         for _ in range(benign):
             out.append(Example(sim._fill(rng.choice(everyday), rng.choice(names)), NONE, group))
-    return out
+    return list(dict.fromkeys(out)) if unique else out
 
 
 def starting_examples(*, seeds: Iterable[int] = (101, 102, 103)) -> list[Example]:
     """What a fresh installation trains on: the library's words and the simulator's faults."""
     out = builtin_examples()
     for seed in seeds:
-        out.extend(simulated_examples(seed=seed, level="line"))
+        out.extend(simulated_examples(seed=seed, level="line", unique=True))
         out.extend(simulated_examples(seed=seed, level="incident"))
     return out
