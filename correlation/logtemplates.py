@@ -154,6 +154,11 @@ class TemplateMiner:
 
     # -- lookups -------------------------------------------------------------------------------
 
+    @property
+    def merged(self) -> dict[int, int]:
+        """Every merge so far, oldest first: old id -> the id it merged into (read-only use)."""
+        return self._merged
+
     def resolve(self, template_id: int) -> int:
         """The live template an id answers to now (itself, or the one it merged into)."""
         while template_id in self._merged:
