@@ -152,4 +152,4 @@ def resolve_estimate(similar: Iterable[SimilarIncident]) -> dict | None:
         return points[-1][0]
 
     return {"minutes": quantile(0.5), "p_low": quantile(0.25), "p_high": quantile(0.75), "count": len(points),
-            "basis": "similar resolved incidents"}
+            "basis": "a similar history (similarity-weighted)"}
