@@ -16,6 +16,7 @@ the pickled pipeline (only Cleara writes it, so unpickling is safe).
 """
 from __future__ import annotations
 
+import functools
 import pickle
 import random
 from collections.abc import Iterable, Sequence
@@ -43,6 +44,7 @@ class Example:
     group: str = ""  # what must not straddle a train/test split (a seed, an incident, a template)
 
 
+@functools.lru_cache(maxsize=50_000)
 def normalise(text: str) -> str:
     """The text as the classifier sees it: its template, values dropped, lower-cased."""
     lines = (text or "")[:MAX_TEXT_CHARS].splitlines() or [""]
@@ -156,10 +158,16 @@ def simulated_examples(*, seed: int, faults: int = 40, benign: int = 200, level:
     return list(dict.fromkeys(out)) if unique else out
 
 
-def starting_examples(*, seeds: Iterable[int] = (101, 102, 103)) -> list[Example]:
+def starting_examples(*, seeds: tuple[int, ...] = (101, 102, 103)) -> list[Example]:
     """What a fresh installation trains on: the library's words and the simulator's faults."""
+    return list(_starting_examples(seeds))
+
+
+@functools.cache
+def _starting_examples(seeds: tuple[int, ...]) -> tuple[Example, ...]:
+    # The same every time (fixed seeds): made once per process (a few seconds of simulation).
     out = builtin_examples()
     for seed in seeds:
         out.extend(simulated_examples(seed=seed, level="line", unique=True))
         out.extend(simulated_examples(seed=seed, level="incident"))
-    return out
+    return tuple(out)
