@@ -140,3 +140,8 @@ def ml_anomalies_list(request: HttpRequest, service: str | None = None, limit: i
          "expected_high": e.attributes.get("expected_high"), "votes": e.attributes.get("votes")}
         for e in events[:limit]
     ]}
+
+
+# The pattern-learning endpoints (templates, classify, similar incidents, proposed patterns,
+# forecast) are declared on the same router in their own module.
+from correlation import api_learning  # noqa: E402, F401

@@ -39,11 +39,13 @@ def feedback_recorded(change: hooks.IncidentChange) -> None:
 @transaction.atomic
 def feedback_apply(*, feedback_id: int) -> Feedback | None:
     """Take one feedback row into the model; idempotent (a row already applied is left alone)."""
-    feedback = Feedback.objects.select_for_update().filter(pk=feedback_id).first()
+    feedback = Feedback.objects.select_for_update().select_related("incident").filter(pk=feedback_id).first()
     if feedback is None or feedback.applied_at is not None:
         return feedback
     rca_priors_train()
     _anomaly_retrain_queue()
+    if feedback.incident.incident_type or feedback.incident.tags:
+        _type_retrain_queue()
     feedback.applied_at = timezone.now()
     feedback.save(update_fields=["applied_at"])
     hooks.incident_changed(hooks.IncidentChange(feedback.incident_id, "updated", TimelineEvent.Origin.SYSTEM, {"feedback_id": feedback.pk, "applied": True}))
@@ -67,3 +69,19 @@ def _anomaly_retrain_queue() -> None:
         async_task("correlation.tasks.train_model", ANOMALY_KIND, None, TRAIN_DAYS, True, task_name="retrain:feedback")
 
     transaction.on_commit(queue)
+
+
+TYPE_RETRAIN_AFTER = timedelta(minutes=10)
+
+
+def _type_retrain_queue() -> None:
+    """Plan one retraining of the incident-type classifier TYPE_RETRAIN_AFTER from now (the
+    incident was typed): a burst of feedback makes one new version, not one per verdict."""
+    from django_q.models import Schedule
+
+    name = "correlation: incident-type retrain after feedback"
+    if Schedule.objects.filter(name=name, next_run__gt=timezone.now()).exists():
+        return
+    Schedule.objects.filter(name=name).delete()
+    Schedule.objects.create(name=name, func="correlation.tasks.retrain_type_classifier", args="'feedback'",
+                            schedule_type=Schedule.ONCE, repeats=1, next_run=timezone.now() + TYPE_RETRAIN_AFTER)

@@ -63,3 +63,14 @@ class SeriesBaseline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service_id}/{self.metric}/{self.host or '-'}"
+
+
+class TemplateMinerState(models.Model):
+    """The log template miner's state (correlation.templating): one row, locked while a batch is mined.
+
+    ``stamp`` counts the writes: a process reuses the miner it holds while the stamp is the one it wrote.
+    """
+
+    state = models.JSONField(default=dict, blank=True)
+    stamp = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)

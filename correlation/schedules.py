@@ -25,6 +25,20 @@ SCHEDULES = [
         "next_run": lambda: _next_at(2, 30),  # quiet hours, after the day's data is in
     },
     {
+        "name": "correlation: nightly incident-type classifier retrain",
+        "func": "correlation.tasks.retrain_type_classifier",
+        "args": "'nightly'",
+        "schedule_type": Schedule.DAILY,
+        "next_run": lambda: _next_at(3, 0),
+    },
+    {
+        # The weekly report's count of discovered patterns is read back from what this stores.
+        "name": "correlation: weekly pattern discovery",
+        "func": "correlation.tasks.discover_patterns",
+        "schedule_type": Schedule.WEEKLY,
+        "next_run": lambda: _next_at(3, 30),
+    },
+    {
         # integrations: outbox messages whose after-commit kick was lost (broker down) or that wait for a retry.
         "name": "integrations: deliver due outbox messages",
         "func": "integrations.tasks.deliver_due_outbox",
@@ -41,6 +55,7 @@ def ensure_schedules() -> list[Schedule]:
         defaults = {
             "func": spec["func"],
             "schedule_type": spec["schedule_type"],
+            "args": spec.get("args"),
             "repeats": -1,
         }
         schedule = Schedule.objects.filter(name=spec["name"]).first()

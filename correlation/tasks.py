@@ -33,3 +33,18 @@ def train_model(kind: str = training.ANOMALY_KIND, parameters: dict | None = Non
 def retrain_models_nightly() -> dict:
     """The nightly schedule (correlation.schedules): retrain the live configuration and activate it."""
     return _version_out(training.models_retrain_nightly())
+
+
+def retrain_type_classifier(reason: str = "on demand") -> dict:
+    """A new version of the incident-type classifier (on demand, after typed feedback, nightly)."""
+    from correlation.text_training import type_classifier_train
+
+    return _version_out(type_classifier_train(reason=reason))
+
+
+def discover_patterns() -> dict:
+    """Cluster recent incidents; store what no pattern explains as proposed patterns (weekly, on demand)."""
+    from correlation.insights import patterns_discover, patterns_discovered_count
+
+    created = patterns_discover()
+    return {"proposed": [p.slug for p in created], "discovered_last_7_days": patterns_discovered_count()}

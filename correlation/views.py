@@ -60,3 +60,13 @@ def model_rollback(request, kind: str):
     else:
         messages.success(request, f"Rolled back: {version.kind} v{version.version} is live again.")
     return redirect("correlation:models")
+
+
+@require_GET
+@login_required
+def forecast_panel(request):
+    """The dashboard's risk panel (loaded into it with htmx): the services most at risk in the next hours."""
+    from correlation.insights import risk_forecast
+
+    forecast = risk_forecast()
+    return render(request, "correlation/forecast_panel.html", {"forecast": forecast, "top": forecast["services"][:6]})

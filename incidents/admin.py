@@ -49,10 +49,21 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(Pattern)
 class PatternAdmin(admin.ModelAdmin):
-    list_display = ("name", "incident_type", "origin", "enabled")
-    list_filter = ("origin", "enabled", "incident_type")
+    list_display = ("name", "incident_type", "origin", "state", "enabled")
+    list_filter = ("state", "origin", "enabled", "incident_type")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
+    actions = ("accept", "reject")
+
+    @admin.action(description="Accept: the pattern takes part in correlation at once")
+    def accept(self, request, queryset):
+        n = queryset.update(state=Pattern.State.ACCEPTED, enabled=True)
+        self.message_user(request, f"{n} pattern(s) accepted and enabled.")
+
+    @admin.action(description="Reject: keep it (so it is not proposed again) but disabled")
+    def reject(self, request, queryset):
+        n = queryset.update(state=Pattern.State.REJECTED, enabled=False)
+        self.message_user(request, f"{n} pattern(s) rejected.")
 
 
 @admin.register(Feedback)

@@ -73,6 +73,10 @@ class Event(models.Model):
     client_id = models.CharField(max_length=200, null=True, blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.API)
     incident = models.ForeignKey("Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    # A log's template (correlation.templating mines it at ingest) and the values at its <*>s.
+    # No index: events are read by incident, service and time, and templates are never deleted.
+    template = models.ForeignKey("LogTemplate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    template_params = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["timestamp", "id"]
@@ -89,6 +93,33 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.service_id} {self.type} {self.message[:60]}"
+
+
+class LogTemplate(models.Model):
+    """The shape of a family of log lines ("session opened for user <*> by (uid=<*>)").
+
+    Mined online at ingest (correlation.templating); the id is the miner's. A template that later
+    merged into a more general one points at it: `live()` follows the chain.
+    """
+
+    id = models.BigIntegerField(primary_key=True)
+    text = models.TextField()
+    size = models.PositiveBigIntegerField(default=0, help_text="Log lines it took, as the miner counts them.")
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-size", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:120]
+
+    def live(self) -> LogTemplate:
+        template, hops = self, 0
+        while template.merged_into_id is not None and hops < 50:
+            template, hops = template.merged_into, hops + 1
+        return template
 
 
 class Incident(models.Model):
@@ -234,7 +265,14 @@ class Pattern(models.Model):
     signals = models.JSONField(default=dict, blank=True)
     remediation = models.JSONField(default=list, blank=True, help_text="Ordered remediation steps.")
     runbook_url = models.URLField(max_length=500, blank=True, default="")
+    class State(models.TextChoices):
+        PROPOSED = "proposed", "Proposed"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.CURATED)
+    # Learned patterns start proposed (and disabled) until a curator accepts them in the admin.
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACCEPTED)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

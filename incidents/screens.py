@@ -12,7 +12,7 @@ from django.db.models import Count, Q
 from incidents.graph import Topology, cascade
 from incidents.models import Event, Incident, Pattern, Service
 from incidents.resolution import time_to_resolve_estimate
-from incidents.selectors import evidence_weighed
+from incidents.selectors import evidence_weighed, incident_similar
 
 HEALTH_WINDOW = timedelta(minutes=15)  # the service map's health looks this far around the incident
 
@@ -142,9 +142,10 @@ def _duration_minutes(incident: Incident) -> float | None:
 def incident_recommendations(*, incident: Incident, limit: int = 5) -> dict:
     """Prioritised actions, runbooks, similar resolved incidents, and an estimated time to resolve.
 
-    "Similar" is, in order: the same pattern, the same root-cause service, the same severity. The
-    estimate (incidents.resolution) comes from the first of those with at least one resolved
-    incident, and says which it used and from how many incidents.
+    "Similar" is first the resolved incidents most like this one (incidents.similarity: each with
+    its score and reasons; the estimate is their similarity-weighted median); without any, in
+    order: the same pattern, the same root-cause service, the same severity, the estimate
+    (incidents.resolution) coming from the first of those with at least one resolved incident.
     """
     pattern = incident.pattern
     steps = _remediation_steps(pattern)
@@ -161,6 +162,16 @@ def incident_recommendations(*, incident: Incident, limit: int = 5) -> dict:
     for svc in services:
         if svc.runbook_url:
             runbooks.append({"label": f"{svc.name} runbook", "url": svc.runbook_url, "kind": "service"})
+    found = incident_similar(incident=incident, k=limit, resolved_only=True)
+    if found["estimate"] is not None:
+        similar = []
+        for s in found["similar"]:
+            item = found["incidents"][s.profile.id]
+            item.minutes_to_resolve = s.profile.minutes_to_resolve
+            item.similarity_score, item.similarity_reasons = s.similarity.score, list(s.similarity.reasons)
+            similar.append(item)
+        return {"steps": steps, "generic": generic, "runbooks": runbooks, "similar": similar, "estimate": found["estimate"],
+                "pattern": pattern}
     resolved = (
         Incident.objects.filter(status=Incident.Status.RESOLVED, resolved_at__isnull=False)
         .exclude(pk=incident.pk)

@@ -12,6 +12,7 @@ from django.db.models.functions import TruncDay, TruncHour, TruncMinute
 
 from incidents.analysis import Evidence, Hypothesis, analysis_to_json, evidence_weight
 from incidents.models import Event, Incident, Pattern, Service
+from incidents.similarity import IncidentProfile, SimilarIncident, resolve_estimate, similar_incidents
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,19 @@ def stats_for_range(*, since: datetime | None, until: datetime | None) -> dict:
     }
 
 
+def rca_hit_rate(*, now: datetime, days: int = 30) -> dict:
+    """How often the root cause Cleara named was right, from engineers' feedback of the last `days`
+    (a "yes" counts 1, a "partial" 0.5, a "no" 0); `rate` is None without feedback."""
+    from incidents.models import Feedback
+
+    verdicts = dict(Feedback.objects.filter(created_at__gte=now - timedelta(days=days), created_at__lte=now)
+                    .order_by().values_list("verdict").annotate(n=Count("id")))
+    yes, partial, no = (verdicts.get(v, 0) for v in (Feedback.Verdict.YES, Feedback.Verdict.PARTIAL, Feedback.Verdict.NO))
+    total = yes + partial + no
+    return {"days": days, "feedback": total, "yes": yes, "partial": partial, "no": no,
+            "rate": round((yes + 0.5 * partial) / total, 4) if total else None}
+
+
 # --- The console's reads -------------------------------------------------------------------------
 # Everything below serves one screen of the nine-step console (templates/incidents/). Each
 # function is bounded (a LIMIT, a time window or the incident's own events) so that pages stay
@@ -279,6 +293,52 @@ def incident_events_sample(*, incident: Incident, limit: int = 500) -> list[Even
     return sorted(events, key=lambda e: (e.timestamp, e.pk))
 
 
+SIMILAR_CANDIDATES = 300  # the most recent incidents before this one that are compared with it
+
+
+def _profiles(incidents: list[Incident]) -> dict[int, IncidentProfile]:
+    """Similarity profiles (incidents.similarity) of incidents: two queries for their events' templates and alerts."""
+    ids = [i.pk for i in incidents]
+    said: dict[int, set[str]] = {pk: set() for pk in ids}
+    for incident_id, template_id in (Event.objects.filter(incident_id__in=ids, template__isnull=False)
+                                     .values_list("incident_id", "template_id").distinct().order_by()):
+        said[incident_id].add(f"template:{template_id}")
+    for incident_id, fingerprint in (Event.objects.filter(incident_id__in=ids, type=Event.Type.ALERT).exclude(fingerprint="")
+                                     .values_list("incident_id", "fingerprint").distinct().order_by()):
+        said[incident_id].add(f"alert:{fingerprint}")
+    out = {}
+    for i in incidents:
+        services = frozenset(s.name for s in i.services.all())
+        root = i.root_cause_service.name if i.root_cause_service_id else None
+        types = frozenset(t for t in (i.pattern.slug if i.pattern_id else "", i.incident_type, *[str(x) for x in i.tags]) if t)
+        minutes = (max(0.0, (i.resolved_at - i.started_at).total_seconds() / 60)
+                   if i.status == Incident.Status.RESOLVED and i.resolved_at else None)
+        out[i.pk] = IncidentProfile(i.pk, services | ({root} if root else frozenset()), root, frozenset(said[i.pk]), types, minutes,
+                                    label=f"#{i.number}")
+    return out
+
+
+def incident_similar(*, incident: Incident, k: int = 5, resolved_only: bool = False) -> dict:
+    """Past incidents most like this one (incidents.similarity: services, templates and alerts, types,
+    root cause, topology), each with its score and reasons, and the time-to-resolve estimate they give.
+
+    Returns {"similar": [SimilarIncident], "incidents": {id: Incident}, "estimate": dict | None}.
+    """
+    pool = Incident.objects.exclude(pk=incident.pk).filter(started_at__lte=incident.started_at)
+    if resolved_only:
+        pool = pool.filter(status=Incident.Status.RESOLVED, resolved_at__isnull=False)
+    candidates = list(pool.select_related("root_cause_service", "pattern").prefetch_related("services")
+                      .order_by("-started_at")[:SIMILAR_CANDIDATES])
+    target = Incident.objects.select_related("root_cause_service", "pattern").prefetch_related("services").get(pk=incident.pk)
+    profiles = _profiles([target, *candidates])
+    graph: dict[str, list[str]] = {}
+    for src, dst in Service.depends_on.through.objects.values_list("from_service__name", "to_service__name"):
+        graph.setdefault(src, []).append(dst)
+    found: list[SimilarIncident] = similar_incidents(profiles[target.pk], [profiles[c.pk] for c in candidates], k=k, graph=graph)
+    by_id = {c.pk: c for c in candidates}
+    return {"similar": found, "incidents": {s.profile.id: by_id[s.profile.id] for s in found}, "estimate": resolve_estimate(found)}
+
+
 def incident_related(*, incident: Incident, limit: int = 5) -> dict[str, list[Incident]]:
     """Other incidents like this one: sharing its services, its pattern, or its alerts' signatures."""
     base = Incident.objects.exclude(pk=incident.pk).select_related("root_cause_service")
@@ -319,7 +379,13 @@ def incident_related(*, incident: Incident, limit: int = 5) -> dict[str, list[In
         )
         by_id = base.in_bulk(ids)
         similar = [by_id[i] for i in ids if i in by_id]
-    return {"same_services": same_services, "same_pattern": same_pattern, "similar_signature": similar}
+    scored = incident_similar(incident=incident, k=limit)
+    most_similar = []
+    for s in scored["similar"]:
+        item = scored["incidents"][s.profile.id]
+        item.similarity_score, item.similarity_reasons = s.similarity.score, list(s.similarity.reasons)
+        most_similar.append(item)
+    return {"same_services": same_services, "same_pattern": same_pattern, "similar_signature": similar, "most_similar": most_similar}
 
 
 @dataclass(frozen=True)
@@ -421,7 +487,7 @@ def incident_logs(*, incident: Incident, q: str = "", beyond: bool = False, now:
         )  # event_service_ts
     else:
         qs = incident.events.all()  # event_incident_ts
-    qs = qs.filter(type=Event.Type.LOG).select_related("service")
+    qs = qs.filter(type=Event.Type.LOG).select_related("service", "template")
     if q:
         qs = qs.filter(message__icontains=q)
     rows = list(qs.order_by("-timestamp", "-id")[: LOG_LIMIT + 1])

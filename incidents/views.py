@@ -64,7 +64,7 @@ def _dashboard_context(request, *, now: datetime, rows: bool = True, stats: bool
     form = forms.DashboardFilterForm(request.GET or None)
     context: dict = {"form": form, "services": selectors.service_names(), "severities": Severity.choices,
                      "statuses": Incident.Status.choices, "status_labels": dict(Incident.Status.choices), "ranges": forms.RANGE_CHOICES,
-                     "stat_labels": ["Incidents", "Events", "Alerts", "Noise reduction"]}
+                     "stat_labels": ["Incidents", "Events", "Alerts", "Noise reduction", "Root cause right"]}
     if request.GET and not form.is_valid():
         # A malformed filter: say what is wrong, show nothing rather than something misleading.
         context.update(page=None, stats=None, trend_chart="", filter_errors=form.errors)
@@ -89,6 +89,7 @@ def _dashboard_context(request, *, now: datetime, rows: bool = True, stats: bool
             stats=selectors.stats_for_range(since=filters.since, until=filters.until),
             trend_chart=charts.figure_html(figure, div_id="stats-trend-chart", toolbar=False) if trend["buckets"] else "",
             trend_unit=trend["unit"],
+            rca=selectors.rca_hit_rate(now=now),
         )
     return context, 200
 

@@ -133,11 +133,15 @@ def test_service_map_cascade_starts_at_the_root_cause(seeded):
     assert (ids["api-gateway"], ids["checkout"]) in cascade
 
 
-def test_recommendations_estimate_from_the_same_pattern(seeded):
+def test_recommendations_estimate_from_the_most_similar_resolved_incidents(seeded):
     rec = screens.incident_recommendations(incident=seeded.main)
     assert not rec["generic"] and rec["steps"]
-    assert rec["estimate"]["basis"] == "the same pattern" and rec["estimate"]["count"] == 3 and rec["estimate"]["minutes"] == 50
-    assert [s.minutes_to_resolve for s in rec["similar"]] == [35, 50, 80]
+    # The three past pool exhaustions of payments-db first (same root cause, pattern, services,
+    # alerts), the checkout deploy far behind; the estimate is their similarity-weighted median.
+    assert rec["estimate"]["basis"] == "a similar history (similarity-weighted)" and rec["estimate"]["minutes"] == 50
+    assert sorted(s.minutes_to_resolve for s in rec["similar"][:3]) == [35, 50, 80]
+    assert all("same root cause: payments-db" in s.similarity_reasons for s in rec["similar"][:3])
+    assert rec["similar"][-1].minutes_to_resolve == 25 and rec["similar"][-1].similarity_score < rec["similar"][0].similarity_score
     kinds = [r["kind"] for r in rec["runbooks"]]
     assert kinds[0] == "pattern" and "payments-db" in rec["runbooks"][1]["label"]
 
