@@ -185,6 +185,12 @@ def run_labs(args, workdir: Path) -> dict[str, tuple[dict, list[dict]]]:
 
 def report_families(families: dict[str, tuple[dict, list[dict]]], charts: Path | None, *, faults: bool = False) -> None:
     lines, curves = [], {}
+    if charts is not None:  # what was scored, per family, for calibration fits and later looks
+        charts.mkdir(parents=True, exist_ok=True)
+        for name, (truth, incidents) in families.items():
+            slim = [{k: v for k, v in i.items() if k in ("id", "event_ids", "root_cause_service", "root_cause_candidates", "confidence")}
+                    for i in incidents]
+            (charts / f"scored-{name.replace(':', '-')}.json").write_text(json.dumps({"truth": truth, "incidents": slim}))
     for name, (truth, incidents) in families.items():
         result = scoring.score(truth=truth, incidents=incidents)
         cal = calibration(result)
@@ -220,6 +226,40 @@ def report_families(families: dict[str, tuple[dict, list[dict]]], charts: Path |
         print(f"reliability diagram: {path}")
 
 
+def fit_calibration(directory: Path, fit_on: str) -> int:
+    """Platt scaling chosen on the families whose name starts with `fit_on`, checked on every family:
+    reads the scored-*.json a run wrote under --charts, prints (slope, intercept) and each family's
+    gap before and after. The confidences read are those the run showed (uncalibrated when
+    correlation.rca.CALIBRATION is (1, 0))."""
+    import numpy as np
+
+    rows: dict[str, list[tuple[float, bool]]] = {}
+    for path in sorted(directory.glob("scored-*.json")):
+        data = json.loads(path.read_text())
+        result = scoring.score(truth=data["truth"], incidents=data["incidents"])
+        rows[path.stem[len("scored-"):]] = [(r.confidence, r.top1) for r in result.per_fault if r.confidence is not None]
+    train = [r for name, rs in rows.items() if name.startswith(fit_on) for r in rs]
+    if not train:
+        print(f"no scored family starts with {fit_on!r} in {directory}")
+        return 2
+    logit = lambda c: np.log(np.clip(c, 1e-4, 1 - 1e-4) / (1 - np.clip(c, 1e-4, 1 - 1e-4)))  # noqa: E731
+    x = logit(np.array([c for c, _ in train]))
+    y = np.array([float(t) for _, t in train])
+    a, b = 1.0, 0.0
+    for _ in range(5000):  # logistic regression on one feature, plain gradient descent
+        p = 1 / (1 + np.exp(-(a * x + b)))
+        a -= 0.05 * float(np.mean((p - y) * x))
+        b -= 0.05 * float(np.mean(p - y))
+    print(f"Platt scaling fitted on {len(train)} faults of the families {fit_on}*: CALIBRATION = ({a:.3f}, {b:.3f})")
+    for name, rs in rows.items():
+        c = np.array([c for c, _ in rs])
+        t = np.array([float(t) for _, t in rs])
+        cal = 1 / (1 + np.exp(-(a * logit(c) + b)))
+        tag = "fitted on" if name.startswith(fit_on) else "held out"
+        print(f"  {name:16} ({tag:9}) {len(rs):4} faults: gap {100 * (c.mean() - t.mean()):+6.1f} -> {100 * (cal.mean() - t.mean()):+6.1f} points")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=float, default=3.0)
@@ -234,7 +274,11 @@ def main() -> int:
     parser.add_argument("--lab", nargs="*", default=[], help="recorded chaos-lab runs (directories written by bench/chaoslab)")
     parser.add_argument("--no-sim", action="store_true", help="leave out correlation.simulation's seeds")
     parser.add_argument("--charts", type=Path, default=None, help="write the reliability diagram (PNG) there")
+    parser.add_argument("--fit-calibration", type=Path, default=None, help="a --charts directory of an earlier run: fit Platt scaling there")
+    parser.add_argument("--fit-on", default="fuzz", help="with --fit-calibration: the families to fit on (name prefix)")
     args = parser.parse_args()
+    if args.fit_calibration:
+        return fit_calibration(args.fit_calibration, args.fit_on)
     if args.fuzz or args.lab:
         workdir = Path(tempfile.mkdtemp(prefix="cleara_bench_corr_"))
         print(f"correlation bench by evaluation family: fuzzer seeds [{args.fuzz}] x families [{args.families}] "
