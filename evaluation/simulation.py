@@ -512,16 +512,21 @@ class Simulator:
         while self.next_fault < until:
             fault = self.inject(self.next_fault)
             if r.random() < c.overlap_share:
-                # A second failure somewhere unrelated, at nearly the same time.
+                # A second failure somewhere unrelated, at nearly the same time, when there is
+                # somewhere unrelated: a fault that spread widely can leave no clear root.
                 busy = set(fault.affected)
-                self.inject(self.next_fault + r.uniform(0, 240), avoid=busy)
+                second_at = self.next_fault + r.uniform(0, 240)
+                if self._kinds_clear_of(busy):
+                    self.inject(second_at, avoid=busy)
             self.next_fault += max(c.fault_minutes[1] * 60 + 300, r.expovariate(1 / (c.fault_every_min * 60)))
 
     def inject(self, t0: float, *, kind: str | None = None, root: str | None = None, avoid: set[str] = frozenset()) -> Fault:
         """Plan one fault starting at `t0` (epoch seconds) and every event it will cause."""
         r, c = self.rng, self.config
         if kind is None:
-            kinds = [k for k in c.kinds if any(self._clear_of(s, avoid) for s in KINDS[k].roots)]
+            kinds = self._kinds_clear_of(avoid)
+            if not kinds:
+                raise ValueError(f"no fault kind in {list(c.kinds)} has a root unrelated to {sorted(avoid)}")
             kind = r.choice(kinds)
         spec = KINDS[kind]
         if root is None:
@@ -593,6 +598,10 @@ class Simulator:
                     fired = mid + r.uniform(60, 180)
                 self._alert_pair(fired, resolved, service, instance, name, severity, text, fault)
         return fault
+
+    def _kinds_clear_of(self, avoid: set[str]) -> list[str]:
+        """The configured fault kinds with at least one root unrelated to `avoid`."""
+        return [k for k in self.config.kinds if any(self._clear_of(s, avoid) for s in KINDS[k].roots)]
 
     def _clear_of(self, service: str, avoid: set[str]) -> bool:
         """Whether a fault at `service` is unrelated to the services in `avoid`: none of them calls

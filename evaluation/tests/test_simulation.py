@@ -151,3 +151,20 @@ def test_live_run_hands_arrived_events_to_ingest_and_announces_faults():
     simulation.live_run(config=config, ingest=batches.append, say=said.append, tick_s=0.0, stop=lambda: len(batches) >= 1)
     assert batches and len(batches[0]) > 50
     assert said and "injecting" in said[0]
+
+
+def test_a_fault_that_leaves_no_unrelated_root_gets_no_overlapping_second_fault():
+    # Seed 13 spreads a fault so widely on its first day that no fault kind has a root clear of
+    # it; choosing the overlapping second fault used to pick from an empty list (IndexError).
+    sim = Simulator(SimConfig(start=START, seed=13, metric_interval_s=36000.0, benign_logs_per_s=0.0001))
+    sim.advance(START + timedelta(days=1))
+    assert any(not sim._kinds_clear_of(set(f.affected)) for f in sim.faults)  # the case was met
+    for first, second in zip(sim.faults, sim.faults[1:]):
+        if second.start - first.start <= 240:  # an overlapping pair: the second is unrelated
+            assert sim._clear_of(second.root_service, set(first.affected))
+
+
+def test_injecting_with_every_root_busy_says_why_instead_of_an_index_error():
+    sim = Simulator(small(seed=13))
+    with pytest.raises(ValueError, match="no fault kind"):
+        sim.inject(sim.cursor, avoid={s["name"] for s in SERVICES})
