@@ -1,10 +1,10 @@
 """The integrations page: each integration's state, the last deliveries and failures, and a test button."""
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from access.roles import Action, requires
 from integrations import selectors, services
 
 
@@ -18,14 +18,14 @@ def _context() -> dict:
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 def integration_list(request) -> HttpResponse:
     template = "integrations/integration_list.html" + ("#deliveries" if request.htmx else "")
     return render(request, template, _context())
 
 
 @require_POST
-@login_required
+@requires(Action.MANAGE_INTEGRATIONS)
 def integration_test(request) -> HttpResponse:
     sent = services.integration_test_notify()
     queued = [f"{n} to {name}" for name, n in sent.items() if n]

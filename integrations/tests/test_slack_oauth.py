@@ -23,6 +23,21 @@ def oauth(settings, slack):
     return slack
 
 
+@pytest.fixture
+def admin(django_user_model):
+    from access.roles import Role, assign_role
+
+    user = django_user_model.objects.create_user("integrator", password="pw-integrator-123")
+    assign_role(user, Role.ADMIN)
+    return user
+
+
+def as_user(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def install(client: Client, slack, *, team_id: str, team_name: str, channel_id: str):
     page = client.get("/slack/install")
     assert page.status_code == 200
@@ -35,10 +50,10 @@ def install(client: Client, slack, *, team_id: str, team_name: str, channel_id: 
     return client.get("/slack/oauth_redirect", {"code": code, "state": query["state"][0]})
 
 
-def test_two_workspaces_install_and_both_get_incidents(oauth, open_incident):
-    first = install(Client(), oauth, team_id="T0WORKSP01", team_name="Acme", channel_id="C0ACME0001")
+def test_two_workspaces_install_and_both_get_incidents(oauth, open_incident, admin):
+    first = install(as_user(admin), oauth, team_id="T0WORKSP01", team_name="Acme", channel_id="C0ACME0001")
     assert first.status_code == 200 and "https://cleara.example.com/integrations/" in first.content.decode()
-    install(Client(), oauth, team_id="T0WORKSP02", team_name="Globex", channel_id="C0GLOBEX01")
+    install(as_user(admin), oauth, team_id="T0WORKSP02", team_name="Globex", channel_id="C0GLOBEX01")
     installs = {i.team_id: i for i in SlackInstallation.objects.all()}
     assert set(installs) == {"T0WORKSP01", "T0WORKSP02"}
     assert installs["T0WORKSP01"].bot_token.startswith("xoxb-T0WORKSP01-") and installs["T0WORKSP01"].bot_id == "B0CLEARA"
@@ -55,8 +70,8 @@ def test_two_workspaces_install_and_both_get_incidents(oauth, open_incident):
     assert incident.slack_messages.count() == 3
 
 
-def test_a_click_in_an_installed_workspace_uses_its_token(oauth, make_incident, oncall, django_capture_on_commit_callbacks):
-    install(Client(), oauth, team_id="T0WORKSP01", team_name="Acme", channel_id="C0ACME0001")
+def test_a_click_in_an_installed_workspace_uses_its_token(oauth, make_incident, oncall, django_capture_on_commit_callbacks, admin):
+    install(as_user(admin), oauth, team_id="T0WORKSP01", team_name="Acme", channel_id="C0ACME0001")
     token = SlackInstallation.objects.get(team_id="T0WORKSP01").bot_token
     make_incident(number=61)
     body = block_action_body("incident_acknowledge", "INC-61", response_url=oauth.response_url(), team_id="T0WORKSP01", channel="C0ACME0001")
@@ -67,8 +82,8 @@ def test_a_click_in_an_installed_workspace_uses_its_token(oauth, make_incident, 
     assert SlackUserLink.objects.get(team_id="T0WORKSP01").user == oncall
 
 
-def test_a_state_is_good_once(oauth):
-    client = Client()
+def test_a_state_is_good_once(oauth, admin):
+    client = as_user(admin)
     page = client.get("/slack/install")
     state = re.search(r"state=([^&\"]+)", page.content.decode()).group(1)
     code = oauth.oauth_grant(team_id="T0WORKSP01", team_name="Acme", channel_id="C0ACME0001")
@@ -79,8 +94,8 @@ def test_a_state_is_good_once(oauth):
     assert list(SlackInstallation.objects.values_list("team_id", flat=True)) == ["T0WORKSP01"]
 
 
-def test_a_forged_state_or_a_bad_code_installs_nothing(oauth):
-    client = Client()
+def test_a_forged_state_or_a_bad_code_installs_nothing(oauth, admin):
+    client = as_user(admin)
     client.get("/slack/install")
     code = oauth.oauth_grant(team_id="T0WORKSP01", team_name="Acme", channel_id="C0ACME0001")
     assert client.get("/slack/oauth_redirect", {"code": code, "state": "made-up"}).status_code == 400
@@ -90,15 +105,38 @@ def test_a_forged_state_or_a_bad_code_installs_nothing(oauth):
     assert not SlackInstallation.objects.exists()
 
 
-def test_install_is_off_without_client_credentials(slack):
-    assert Client().get("/slack/install").status_code == 404
-    assert Client().get("/slack/oauth_redirect", {"code": "x", "state": "y"}).status_code == 404
+def test_install_is_off_without_client_credentials(slack, admin):
+    assert as_user(admin).get("/slack/install").status_code == 404
+    assert as_user(admin).get("/slack/oauth_redirect", {"code": "x", "state": "y"}).status_code == 404
 
 
-def test_the_stores_keep_the_latest_install_per_workspace(oauth):
+@pytest.mark.parametrize("role", [None, "viewer", "responder"])
+def test_only_an_admin_may_start_or_complete_an_install(oauth, role, django_user_model):
+    client = Client()
+    if role is not None:
+        from access.roles import assign_role
+
+        user = django_user_model.objects.create_user(f"{role}-person", password="pw-person-12345")
+        assign_role(user, role)
+        client.force_login(user)
+    page = client.get("/slack/install")
+    code = oauth.oauth_grant(team_id="T0WORKSP09", team_name="Evil", channel_id="C0EVIL0001")
+    redirect = client.get("/slack/oauth_redirect", {"code": code, "state": "anything"})
+    if role is None:  # anonymous: the login page, and back here after it
+        assert page.status_code == redirect.status_code == 302
+        assert page["Location"].startswith("/login/?next=/slack/install")
+    else:
+        assert page.status_code == redirect.status_code == 403
+        assert "needs the admin role" in page.content.decode()
+    assert not SlackOAuthState.objects.exists()  # no state was issued
+    assert not SlackInstallation.objects.exists()
+    assert not oauth.calls_to("/oauth.v2.access")  # no code was exchanged
+
+
+def test_the_stores_keep_the_latest_install_per_workspace(oauth, admin):
     store = DjangoInstallationStore(client_id="1234.5678")
-    install(Client(), oauth, team_id="T0WORKSP01", team_name="Acme", channel_id="C0ACME0001")
-    install(Client(), oauth, team_id="T0WORKSP01", team_name="Acme", channel_id="C0ACME0002")  # reinstalled, new token
+    install(as_user(admin), oauth, team_id="T0WORKSP01", team_name="Acme", channel_id="C0ACME0001")
+    install(as_user(admin), oauth, team_id="T0WORKSP01", team_name="Acme", channel_id="C0ACME0002")  # reinstalled, new token
     assert SlackInstallation.objects.count() == 1
     latest = SlackInstallation.objects.get()
     bot = store.find_bot(enterprise_id=None, team_id="T0WORKSP01")

@@ -44,9 +44,9 @@ def test_a_retry_in_waiting_is_shown_as_such(slack, logged_in_client, open_incid
     assert "retrying at" in html and "Slack said HTTP 503" in html
 
 
-def test_the_test_button_sends_to_each_integration(slack, pagerduty, logged_in_client, django_capture_on_commit_callbacks):
+def test_the_test_button_sends_to_each_integration(slack, pagerduty, admin_client, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        response = logged_in_client.post("/integrations/test", HTTP_HX_REQUEST="true")
+        response = admin_client.post("/integrations/test", HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert response.status_code == 200 and html.lstrip().startswith('<section id="deliveries"')
     assert "Test notification queued: 1 to slack, 1 to pagerduty." in html
@@ -57,7 +57,16 @@ def test_the_test_button_sends_to_each_integration(slack, pagerduty, logged_in_c
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"delivered"}
 
 
-def test_the_test_button_without_javascript(logged_in_client):
-    response = logged_in_client.post("/integrations/test", follow=True)
+def test_the_test_button_without_javascript(admin_client):
+    response = admin_client.post("/integrations/test", follow=True)
     assert response.redirect_chain[-1][0] == "/integrations/"
     assert "No integration is configured: nothing to send." in response.content.decode()
+
+
+def test_only_an_admin_sees_or_uses_the_test_button(slack, logged_in_client, admin_client, django_capture_on_commit_callbacks):
+    assert "Send test notification" in admin_client.get("/integrations/").content.decode()
+    assert "Send test notification" not in logged_in_client.get("/integrations/").content.decode()  # a viewer
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = logged_in_client.post("/integrations/test", HTTP_HX_REQUEST="true")
+    assert refused.status_code == 403 and "needs the admin role" in refused.content.decode()
+    assert not slack.posts() and not OutboxMessage.objects.exists()
