@@ -18,12 +18,10 @@ import argparse
 import http.client
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.client import post_all  # noqa: E402
 from bench.db import bench_database  # noqa: E402
 from evaluation import simulation  # noqa: E402
 
@@ -109,41 +108,13 @@ def main() -> int:
         try:
             for p in ports:
                 wait_up(p)
-            work: queue.Queue = queue.Queue()
-            for i, body in enumerate(payloads):
-                work.put((i, body))
-            results: list[tuple[int, float, float, int, bool]] = []  # (index, start, seconds, events, incidents named)
-            errors: list[str] = []
-            lock = threading.Lock()
-
-            def client(k: int) -> None:
-                conns = {p: http.client.HTTPConnection("127.0.0.1", p, timeout=600) for p in ports}
-                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-                while True:
-                    try:
-                        i, body = work.get_nowait()
-                    except queue.Empty:
-                        return
-                    port = ports[i % len(ports)]
-                    start = time.perf_counter()
-                    conns[port].request("POST", "/api/v1/events", body=body, headers=headers)
-                    response = conns[port].getresponse()
-                    data = response.read()
-                    seconds = time.perf_counter() - start
-                    with lock:
-                        if response.status != 202:
-                            errors.append(f"request {i}: {response.status} {data[:200]!r}")
-                        else:
-                            answer = json.loads(data)
-                            results.append((i, start, seconds, answer["accepted"] + answer["duplicates"], bool(answer["incidents"])))
-
-            threads = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
-            began = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            ended = time.perf_counter()
+            answers, began, ended = post_all(ports, payloads, token, clients=args.clients)
+            errors = [f"request {a.index}: {a.status} {a.body[:200]!r}" for a in answers if a.status != 202]
+            results = []  # (index, start, seconds, events, incidents named)
+            for a in answers:
+                if a.status == 202:
+                    answer = json.loads(a.body)
+                    results.append((a.index, a.start, a.seconds, answer["accepted"] + answer["duplicates"], bool(answer["incidents"])))
         finally:
             for proc in servers:
                 os.killpg(proc.pid, signal.SIGINT)

@@ -24,12 +24,10 @@ import argparse
 import http.client
 import json
 import os
-import queue
 import re
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.client import post_all  # noqa: E402
 from bench.ingest import percentile  # noqa: E402
 from evaluation import simulation  # noqa: E402
 from scripts.stack import Stack  # noqa: E402
@@ -51,46 +50,15 @@ def stream(*, start_hour: float, hours: float, batch: int, seed: int) -> tuple[l
 
 
 def ingest(ports: list[int], bodies: list[bytes], token: str, clients: int) -> dict:
-    work: queue.Queue = queue.Queue()
-    for i, body in enumerate(bodies):
-        work.put((i, body))
-    latencies: list[float] = []
-    counted = [0]
-    errors: list[str] = []
-    lock = threading.Lock()
-
-    def client(k: int) -> None:
-        conns = {p: http.client.HTTPConnection("127.0.0.1", p, timeout=300) for p in ports}
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        while True:
-            try:
-                i, body = work.get_nowait()
-            except queue.Empty:
-                return
-            port = ports[(i + k) % len(ports)]
-            started = time.perf_counter()
-            conns[port].request("POST", "/api/v1/events", body=body, headers=headers)
-            response = conns[port].getresponse()
-            data = response.read()
-            seconds = time.perf_counter() - started
-            with lock:
-                if response.status != 202:
-                    errors.append(f"{response.status} {data[:200]!r}")
-                else:
-                    answer = json.loads(data)
-                    counted[0] += answer["accepted"] + answer["duplicates"]
-                    latencies.append(seconds)
-
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-    began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - began
+    answers, began, ended = post_all(ports, bodies, token, clients=clients, timeout=300)
+    errors = [f"{a.status} {a.body[:200]!r}" for a in answers if a.status != 202]
+    accepted = [a for a in answers if a.status == 202]
+    latencies = [a.seconds for a in accepted]
+    events = sum(answer["accepted"] + answer["duplicates"] for answer in (json.loads(a.body) for a in accepted))
+    wall = ended - began
     if errors:
         raise SystemExit(f"{len(errors)} failed ingest request(s), e.g. {errors[0]}")
-    return {"events": counted[0], "seconds": wall, "rate": counted[0] / wall, "p50": percentile(latencies, 50),
+    return {"events": events, "seconds": wall, "rate": events / wall, "p50": percentile(latencies, 50),
             "p95": percentile(latencies, 95), "requests": len(latencies)}
 
 
