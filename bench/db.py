@@ -37,3 +37,17 @@ def bench_database(name: str, *, keep: bool = False) -> Iterator[dict]:
         with tempfile.TemporaryDirectory(prefix=f"cleara_bench_{name}_") as tmp:
             env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
             yield env
+
+
+def named_database(name: str, *, recreate: bool = False) -> str:
+    """The URL of a kept database called `name` beside DATABASE_URL's (PostgreSQL; the local server
+    when DATABASE_URL is not PostgreSQL), created if missing, or dropped and created anew."""
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith("postgres"):
+        base = "postgres://postgres@127.0.0.1:5432/postgres"
+    with _admin_connect(base) as conn:
+        if recreate:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if recreate or not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))

@@ -31,29 +31,14 @@ import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
+from bench.db import named_database  # noqa: E402
+
 DB_NAME = os.environ.get("BENCH_PAGES_DB", "cleara_bench_pages")  # another name keeps two checkouts apart
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def database_url() -> str:
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith("postgres"):
-        base = "postgres://postgres@127.0.0.1:5432/postgres"
-    return urlunsplit(urlsplit(base)._replace(path=f"/{DB_NAME}"))
-
-
-def database_ensure(url: str) -> None:
-    import psycopg
-
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
 
 
 def redis_url() -> str | None:
@@ -541,8 +526,7 @@ def main() -> None:
     parser.add_argument("--cold-only", action="store_true", help="only the cold loads (skip server times, warm loads, live updates)")
     args = parser.parse_args()
 
-    url = database_url()
-    database_ensure(url)
+    url = named_database(DB_NAME)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cleara.settings")
     redis = redis_url()

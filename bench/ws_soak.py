@@ -25,11 +25,11 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
 
+from bench.db import named_database  # noqa: E402
 from bench.pages import CHROMIUM, CHROMIUM_ARGS, SEEN, WATCH, free_port, in_thread, pct  # noqa: E402
 
 DB_NAME = "cleara_bench_soak"
@@ -39,22 +39,6 @@ COUNT_SOCKET = """window.__soak = {open: 0, close: 0, error: 0};
 document.addEventListener('htmx:wsOpen', () => window.__soak.open++);
 document.addEventListener('htmx:wsClose', () => window.__soak.close++);
 document.addEventListener('htmx:wsError', () => window.__soak.error++);"""
-
-
-def database_url() -> str:
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith("postgres"):
-        base = "postgres://postgres@127.0.0.1:5432/postgres"
-    return urlunsplit(urlsplit(base)._replace(path=f"/{DB_NAME}"))
-
-
-def database_recreate(url: str) -> None:
-    import psycopg
-
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
 
 
 def start_daphne(env: dict, log) -> tuple[subprocess.Popen, str]:
@@ -80,8 +64,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=10.0, help="an update not seen within this many seconds is missed")
     args = parser.parse_args()
 
-    url = database_url()
-    database_recreate(url)
+    url = named_database(DB_NAME, recreate=True)
     os.environ["DATABASE_URL"] = url
     os.environ["REDIS_URL"] = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cleara.settings")
