@@ -1,9 +1,13 @@
 """Start the whole console: daphne (HTTP + WebSockets), the django-q2 worker and, unless
 CLEARA_DEMO=0, the live simulated event stream. Ctrl-C or SIGTERM stops all of them.
 
-Stopping: every child gets SIGTERM (on Ctrl-C the terminal has already sent them SIGINT too) and
-has until STOP_GRACE seconds after the signal to exit; whatever is still running then is killed,
-so the whole group is gone within 10 s.
+Each child runs in its own process group, so a Ctrl-C at the terminal (SIGINT to the foreground
+group) reaches this process alone, and stopping is one path for both signals: every child gets
+SIGTERM (the worker then stops the sentinel, monitor and workers it forked), and whatever is
+left in a child's group STOP_GRACE seconds after the signal gets SIGKILL, so everything is gone
+within 10 s. Without separate groups the children would see SIGINT and
+SIGTERM in an order that depends on how the stop was asked for, and a grandchild of the worker
+could outlive its parent.
 """
 import os
 import signal
@@ -43,9 +47,10 @@ class Command(BaseCommand):
         # SIGTERM (a service manager, `kill`) stops the children like Ctrl-C does, instead of
         # ending this process alone and leaving them running.
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-        procs = {}
+        procs: dict[str, subprocess.Popen] = {}
         try:
-            procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+            for name, cmd in commands.items():  # one by one: a stop during the loop stops those started
+                procs[name] = subprocess.Popen(cmd, process_group=0)
             self.stdout.write(self.style.SUCCESS(f"Cleara is up: http://{host}:{port}/  ({', '.join(procs)} running; Ctrl-C stops)"))
             while True:
                 for name, proc in procs.items():
@@ -63,15 +68,32 @@ class Command(BaseCommand):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-    def _stop(self, procs: dict) -> None:
+    def _stop(self, procs: dict[str, subprocess.Popen]) -> None:
         deadline = time.monotonic() + STOP_GRACE
         for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
+            proc.terminate()  # the leader: the worker stops its own processes in order
         for name, proc in procs.items():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.stderr.write(f"{name} did not stop within {STOP_GRACE:g} s; killed")
-                proc.kill()
-                proc.wait()
+        while time.monotonic() < deadline and any(_group_alive(proc.pid) for proc in procs.values()):
+            time.sleep(0.1)  # the worker's processes leave a moment after it
+        for proc in procs.values():
+            _signal_group(proc.pid, signal.SIGKILL)  # whatever is left of the group
+            proc.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass  # the whole group has gone already
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
