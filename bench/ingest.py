@@ -91,7 +91,7 @@ def main() -> int:
     with bench_database("ingest") as env:
         env.update(CORRELATION_INLINE="1", ANOMALY_DETECTION="0" if args.no_anomalies else "1", LOG_LEVEL="WARNING", DJANGO_DEBUG="0")
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        token = subprocess.run([sys.executable, "manage.py", "create_api_token", "bench"], cwd=ROOT, env=env, check=True,
+        token = subprocess.run([sys.executable, "manage.py", "create_api_token", "bench", "--scope", "ingest", "--scope", "admin"], cwd=ROOT, env=env, check=True,
                                capture_output=True, text=True).stdout.strip()
         topology = json.dumps(simulation.topology())
         subprocess.run([sys.executable, "-c", (

@@ -143,7 +143,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="cleara-bench-stack-"))
     try:
         with Stack(workdir=workdir, web=2, extra_env={"LOG_LEVEL": "WARNING"}) as stack:
-            token = stack.manage("create_api_token", "bench").strip()
+            token = stack.manage("create_api_token", "bench", "--scope", "ingest", "--scope", "admin").strip()
             body = json.dumps(simulation.topology()).encode()
             conn = http.client.HTTPConnection("127.0.0.1", stack.ports["nginx"], timeout=60)
             conn.request("POST", "/api/v1/services", body=body, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})

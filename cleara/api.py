@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
+from access.roles import AccessDenied
 from cleara.auth import ApiAuthError
 from incidents.errors import IncidentError, IngestRejected, IngestValidationError
 
@@ -20,6 +21,11 @@ api = NinjaAPI(
 @api.exception_handler(ApiAuthError)
 def _auth_error(request: HttpRequest, exc: ApiAuthError):
     return api.create_response(request, {"detail": exc.message}, status=401)
+
+
+@api.exception_handler(AccessDenied)
+def _denied(request: HttpRequest, exc: AccessDenied):
+    return api.create_response(request, {"detail": exc.message}, status=403)
 
 
 @api.exception_handler(AuthenticationError)

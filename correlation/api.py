@@ -6,9 +6,9 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django_q.tasks import async_task
 from ninja import Field, Router, Schema, Status
-from ninja.security import django_auth
 
-from cleara.auth import OptionalTokenAuth
+from access.roles import Action
+from cleara.auth import allowed
 from correlation import selectors
 from correlation.detectors import DETECTORS, make_detector
 from correlation.models import ModelVersion
@@ -19,7 +19,7 @@ from incidents.models import Event
 
 # --- /api/v1/ml: the model registry, ad-hoc scoring, recent anomalies -------------------------
 
-ml_router = Router(tags=["ml"], auth=[OptionalTokenAuth(), django_auth])
+ml_router = Router(tags=["ml"], auth=allowed(Action.VIEW))  # reads; a write names its own action
 
 MAX_SCORE_POINTS = 20_000
 
@@ -54,7 +54,7 @@ def ml_models_list(request: HttpRequest, kind: str | None = None):
     return {"models": [_model_out(v) for v in selectors.model_list(kind=kind)]}
 
 
-@ml_router.post("/models/train", response={202: dict, 400: dict}, summary="Train a new model version (queued)")
+@ml_router.post("/models/train", auth=allowed(Action.MANAGE_MODELS), response={202: dict, 400: dict}, summary="Train a new model version (queued)")
 def ml_models_train(request: HttpRequest, payload: TrainIn):
     parameters = {"detector": payload.detector} if payload.detector else None
     if payload.kind != ANOMALY_KIND:
@@ -67,13 +67,13 @@ def ml_models_train(request: HttpRequest, payload: TrainIn):
     return Status(202, {"task": task_id, "kind": payload.kind})
 
 
-@ml_router.post("/models/{int:model_id}/activate", summary="Make a model version live")
+@ml_router.post("/models/{int:model_id}/activate", auth=allowed(Action.MANAGE_MODELS), summary="Make a model version live")
 def ml_models_activate(request: HttpRequest, model_id: int):
     version = get_object_or_404(ModelVersion, pk=model_id)
     return _model_out(model_activate(model_version=version))
 
 
-@ml_router.post("/models/{kind}/rollback", response={200: dict, 400: dict}, summary="Re-activate the previous version")
+@ml_router.post("/models/{kind}/rollback", auth=allowed(Action.MANAGE_MODELS), response={200: dict, 400: dict}, summary="Re-activate the previous version")
 def ml_models_rollback(request: HttpRequest, kind: str):
     try:
         return _model_out(model_rollback(kind=kind))
@@ -81,7 +81,7 @@ def ml_models_rollback(request: HttpRequest, kind: str):
         raise IngestRejected(str(exc)) from exc
 
 
-@ml_router.post("/score", response={200: dict, 400: dict}, summary="Score a posted series point by point")
+@ml_router.post("/score", auth=allowed(Action.SCORE), response={200: dict, 400: dict}, summary="Score a posted series point by point")
 def ml_score(request: HttpRequest, payload: ScoreIn):
     """Runs a fresh detector over the series from a cold start (the first points are warm-up and
     score 0) and returns each point's score, the expected range and whether it would alarm."""

@@ -7,6 +7,8 @@ from django.shortcuts import get_object_or_404
 from django_q.tasks import async_task
 from ninja import Schema, Status
 
+from access.roles import Action
+from cleara.auth import allowed
 from correlation import insights, text_training
 from correlation.api import ml_router
 from incidents import selectors as incident_selectors
@@ -84,7 +86,7 @@ def ml_patterns_proposed(request: HttpRequest):
     }
 
 
-@ml_router.post("/patterns/discover", response={202: dict}, summary="Cluster recent incidents for new patterns (queued)")
+@ml_router.post("/patterns/discover", auth=allowed(Action.MANAGE_PATTERNS), response={202: dict}, summary="Cluster recent incidents for new patterns (queued)")
 def ml_patterns_discover(request: HttpRequest):
     return Status(202, {"task": async_task("correlation.tasks.discover_patterns")})
 
@@ -96,6 +98,6 @@ def ml_forecast(request: HttpRequest, horizon: int = 2):
     return insights.risk_forecast(horizon=horizon)
 
 
-@ml_router.post("/models/incident-types/train", response={202: dict}, summary="Retrain the incident-type classifier (queued)")
+@ml_router.post("/models/incident-types/train", auth=allowed(Action.MANAGE_MODELS), response={202: dict}, summary="Retrain the incident-type classifier (queued)")
 def ml_types_train(request: HttpRequest):
     return Status(202, {"task": async_task("correlation.tasks.retrain_type_classifier", "on demand")})

@@ -43,8 +43,14 @@ class NoteAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "hint", "created_at", "last_used_at", "revoked_at")
+    """Tokens are made by `manage.py create_api_token --scope ...` (the raw token is shown once,
+    which a form cannot do); here an admin sees them, narrows their scopes and revokes them."""
+
+    list_display = ("name", "hint", "scopes", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("key_hash", "hint", "created_at", "last_used_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(Pattern)

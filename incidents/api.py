@@ -10,9 +10,9 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
-from ninja.security import django_auth
 
-from cleara.auth import OptionalTokenAuth, TokenAuth
+from access.roles import Action
+from cleara.auth import allowed
 from incidents import selectors, topology
 from incidents.errors import IngestRejected
 from incidents.ingest import batch_parse, batch_validate, timestamp_parse
@@ -42,7 +42,7 @@ EVENT_SCHEMA = {
 
 @events_router.post(
     "/events",
-    auth=TokenAuth(),
+    auth=allowed(Action.INGEST),
     response={202: dict, 400: dict, 401: dict, 413: dict, 415: dict},
     summary="Ingest a batch of events",
     openapi_extra={
@@ -69,7 +69,7 @@ def events_post(request: HttpRequest):
     })
 
 
-router = Router(auth=[OptionalTokenAuth(), django_auth])
+router = Router(auth=allowed(Action.VIEW))  # reads; a write names its own action
 
 
 def _time(raw: str | None, name: str) -> datetime | None:
@@ -219,7 +219,7 @@ def services_list(request: HttpRequest):
     return {"services": selectors.service_topology()}
 
 
-@router.post("/services", tags=["topology"], summary="Create or update services and their dependencies")
+@router.post("/services", auth=allowed(Action.MANAGE_TOPOLOGY), tags=["topology"], summary="Create or update services and their dependencies")
 def services_post(request: HttpRequest):
     """Body: {"services": [{"name", "tier", "team", "runbook_url", "depends_on": [...]}]}"""
     try:

@@ -311,19 +311,32 @@ def _hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def _scopes_validate(value) -> None:
+    from access.roles import Scope
+
+    known = [s.value for s in Scope]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v in known for v in value):
+        raise ValidationError(f"scopes must be a list of {', '.join(known)}; got {value!r}")
+
+
 class ApiTokenQuerySet(models.QuerySet):
     def active(self):
         return self.filter(revoked_at__isnull=True)
 
 
 class ApiToken(models.Model):
-    """A bearer token for the ingest API. Only its SHA-256 is stored; the raw token is shown once."""
+    """A bearer token for the API. Only its SHA-256 is stored; the raw token is shown once.
+
+    `scopes` say what it may do (access.roles: ingest, read, admin); a token with none can do
+    nothing. `last_used_at` is written at most once a minute (cleara.auth.token_check)."""
 
     PREFIX = "clr_"
 
     name = models.CharField(max_length=200, unique=True)
     key_hash = models.CharField(max_length=64, unique=True)
     hint = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart.")
+    scopes = models.JSONField(default=list, blank=True, validators=[_scopes_validate],
+                              help_text='What the token may do: a list of "ingest" (send events and alerts), "read" (the read API), "admin" (read, and models, patterns, topology).')
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -4,7 +4,8 @@ import json
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from cleara.auth import ApiAuthError, TokenAuth
+from access.roles import Action
+from cleara.auth import ApiAuthError, allowed
 from incidents.errors import IngestRejected
 from integrations.alertmanager.services import alertmanager_receive
 from integrations.pagerduty.services import WebhookSignatureInvalid, pagerduty_webhook_receive
@@ -13,7 +14,7 @@ from integrations.pagerduty.webhooks import WebhookInvalid
 router = Router(tags=["integrations"])
 
 
-@router.post("/alertmanager", auth=TokenAuth(), response={202: dict, 400: dict, 401: dict, 415: dict})
+@router.post("/alertmanager", auth=allowed(Action.INGEST), response={202: dict, 400: dict, 401: dict, 415: dict})
 def alertmanager_webhook(request: HttpRequest):
     """Prometheus Alertmanager webhook (payload version 4). Configure `http_config.authorization`
     with `credentials: <Cleara API token>`."""

@@ -517,7 +517,7 @@ receivers:
             django.setup()
             manage = [sys.executable, "manage.py"]
             subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-            token = subprocess.run([*manage, "create_api_token", "chaoslab"], cwd=ROOT, env=env, check=True, capture_output=True,
+            token = subprocess.run([*manage, "create_api_token", "chaoslab", "--scope", "ingest", "--scope", "admin"], cwd=ROOT, env=env, check=True, capture_output=True,
                                    text=True).stdout.strip()
             topology = {"services": [{"name": n, "tier": TIERS.get(n, "backend"), "depends_on": d} for n, d in TOPOLOGY.items()]}
             (self.out / "topology.json").write_text(json.dumps(topology, indent=1))

@@ -33,7 +33,9 @@ def logged_in_client(user) -> Client:
 
 @pytest.fixture
 def api_token(db) -> str:
-    _, raw = api_token_create(name="test-token")
+    """A token with every scope: these tests are about what the API does; what each scope may do
+    is access/tests/test_permissions.py's table."""
+    _, raw = api_token_create(name="test-token", scopes=["ingest", "read", "admin"])
     return raw
 
 

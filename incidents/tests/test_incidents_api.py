@@ -18,8 +18,8 @@ def at(minutes: float) -> str:
 
 
 @pytest.fixture
-def topology(logged_in_client):
-    r = logged_in_client.post("/api/v1/services", {"services": [
+def topology(admin_client):
+    r = admin_client.post("/api/v1/services", {"services": [
         {"name": "api-gateway", "tier": "gateway", "depends_on": ["checkout"]},
         {"name": "checkout", "tier": "backend", "team": "checkout", "depends_on": ["payments", "postgres"]},
         {"name": "payments", "tier": "backend", "depends_on": ["postgres"]},
@@ -139,13 +139,13 @@ def test_stats_count_events_alerts_incidents_and_noise_reduction(cascade, logged
     assert logged_in_client.get("/api/v1/stats", {"until": "soon"}).status_code == 400
 
 
-def test_services_topology_round_trip(topology, logged_in_client):
+def test_services_topology_round_trip(topology, logged_in_client, admin_client):
     data = logged_in_client.get("/api/v1/services").json()["services"]
     by_name = {s["name"]: s for s in data}
     assert by_name["checkout"]["depends_on"] == ["payments", "postgres"] and by_name["checkout"]["team"] == "checkout"
     assert by_name["postgres"]["tier"] == "database" and by_name["postgres"]["runbook_url"].startswith("https://")
     # Posting again replaces a service's dependencies and creates the services it names.
-    r = logged_in_client.post("/api/v1/services", {"services": [{"name": "checkout", "depends_on": ["payments", "redis"]}]},
+    r = admin_client.post("/api/v1/services", {"services": [{"name": "checkout", "depends_on": ["payments", "redis"]}]},
                               content_type="application/json")
     assert r.status_code == 200 and r.json()["updated"] == 1
     assert sorted(Service.objects.get(name="checkout").depends_on.values_list("name", flat=True)) == ["payments", "redis"]
@@ -160,16 +160,16 @@ def test_services_topology_round_trip(topology, logged_in_client):
     ({"services": [{"name": "a", "tier": 3}]}, "tier", "expected a string"),
     ({"services": ["a"]}, "", "expected an object"),
 ])
-def test_bad_topology_is_400_naming_what_is_wrong(logged_in_client, body, field, words):
-    r = logged_in_client.post("/api/v1/services", body, content_type="application/json")
+def test_bad_topology_is_400_naming_what_is_wrong(admin_client, body, field, words):
+    r = admin_client.post("/api/v1/services", body, content_type="application/json")
     assert r.status_code == 400
     errors = r.json()["errors"]
     assert any(e["field"] == field and words in e["reason"] for e in errors), errors
     assert not Service.objects.filter(name="a").exists()
 
 
-def test_topology_that_is_not_json_is_400(logged_in_client):
-    r = logged_in_client.post("/api/v1/services", "{nope", content_type="application/json")
+def test_topology_that_is_not_json_is_400(admin_client):
+    r = admin_client.post("/api/v1/services", "{nope", content_type="application/json")
     assert r.status_code == 400 and "invalid JSON" in r.json()["detail"]
 
 

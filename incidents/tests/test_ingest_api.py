@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from incidents.models import Event, Service
 from incidents.tokens import api_token_revoke
@@ -96,3 +96,42 @@ def test_create_api_token_command_prints_a_working_token(client, capsys):
     assert raw.startswith("clr_")
     r = client.post(URL, json.dumps([ev()]), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert r.status_code == 202
+
+
+def test_create_api_token_takes_scopes_and_the_audit_log_says_who_made_it(client, capsys):
+    from access.models import AuditEntry
+    from incidents.models import ApiToken
+
+    call_command("create_api_token", "grafana", "--scope", "read", "--scope", "admin")
+    raw = capsys.readouterr().out.strip()
+    token = ApiToken.objects.get(name="grafana")
+    assert token.scopes == ["read", "admin"] and token.key_hash == ApiToken.hash(raw)
+    assert ApiToken.objects.get(name="grafana").last_used_at is None
+    assert client.get("/api/v1/incidents", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+    refused = client.post(URL, json.dumps([ev()]), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert refused.status_code == 403 and "needs the 'ingest' scope" in refused.json()["detail"]
+    assert not Event.objects.exists()
+    assert ApiToken.objects.get(name="grafana").last_used_at is not None
+    entry = AuditEntry.objects.get(action="create_api_token")
+    assert (entry.via, entry.target, entry.details) == ("command", "token grafana", {"scopes": ["read", "admin"]})
+    with pytest.raises(CommandError):
+        call_command("create_api_token", "bad", "--scope", "root")
+
+
+def test_last_used_at_is_written_at_most_once_a_minute(api, api_token):
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from incidents.models import ApiToken
+
+    assert api.get("/api/v1/stats").status_code == 200
+    first = ApiToken.objects.get(name="test-token").last_used_at
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get("/api/v1/stats").status_code == 200
+    assert ApiToken.objects.get(name="test-token").last_used_at == first
+    assert not [q for q in queries if q["sql"].startswith("UPDATE") and "apitoken" in q["sql"]]
+    ApiToken.objects.filter(name="test-token").update(last_used_at=first - timedelta(seconds=61))
+    assert api.get("/api/v1/stats").status_code == 200
+    assert ApiToken.objects.get(name="test-token").last_used_at > first

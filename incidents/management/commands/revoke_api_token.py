@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from access import audit
 from incidents.errors import IncidentError
 from incidents.tokens import api_token_revoke
 
@@ -15,4 +16,5 @@ class Command(BaseCommand):
             token = api_token_revoke(name=name)
         except IncidentError as exc:
             raise CommandError(str(exc)) from exc
+        audit.record(actor_label="manage.py", via="command", action="revoke_api_token", target=f"token {token.name}")
         self.stdout.write(f"revoked {token.name}")
