@@ -281,6 +281,13 @@ WHITENOISE_USE_FINDERS = True
 INGEST_MAX_EVENTS = env.int("INGEST_MAX_EVENTS", default=5000)
 INGEST_MAX_BYTES = env.int("INGEST_MAX_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BYTES + 1024 * 1024
+# What a client may send over the network (events API, Alertmanager webhook): timestamps from
+# INGEST_MAX_PAST_DAYS ago to INGEST_MAX_FUTURE_HOURS ahead; at most INGEST_MAX_NEW_SERVICES new
+# services per request; at most ALERTMANAGER_MAX_ALERTS alerts per webhook call.
+INGEST_MAX_PAST_DAYS = env.int("INGEST_MAX_PAST_DAYS", default=30)
+INGEST_MAX_FUTURE_HOURS = env.int("INGEST_MAX_FUTURE_HOURS", default=24)
+INGEST_MAX_NEW_SERVICES = env.int("INGEST_MAX_NEW_SERVICES", default=100)
+ALERTMANAGER_MAX_ALERTS = env.int("ALERTMANAGER_MAX_ALERTS", default=1000)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)  # cleara.middleware.HostileInputMiddleware
 
 # Correlation: whether ingest runs the correlation engine inline (the default) so that an

@@ -7,7 +7,7 @@ from django.conf import settings
 
 from cleara import metrics
 from correlation import anomaly, writing
-from incidents.ingest import events_store
+from incidents.ingest import events_store, timestamp_computable
 from incidents.models import Event
 from incidents.pipeline import StageResult
 
@@ -15,6 +15,8 @@ from incidents.pipeline import StageResult
 def events_process(events: list[Event]) -> StageResult:
     """Detect anomalies in the batch's metrics, store them, and correlate everything."""
     found: list[Event] = []
+    # Stored, but left out of detection and grouping: their windows would overflow (see the rule).
+    events = [e for e in events if timestamp_computable(e.timestamp)]
     if settings.ANOMALY_DETECTION:
         metric_events = [e for e in events if e.type == Event.Type.METRIC]
         if metric_events:

@@ -15,7 +15,7 @@ from access.roles import Action
 from cleara.auth import allowed
 from incidents import selectors, topology
 from incidents.errors import IngestRejected
-from incidents.ingest import batch_parse, batch_validate, timestamp_parse
+from incidents.ingest import TimestampWindow, batch_parse, batch_validate, services_new_check, timestamp_parse
 from incidents.models import Event, Incident, Severity
 from incidents.pipeline import events_ingest
 
@@ -59,7 +59,8 @@ def events_post(request: HttpRequest):
     """Up to 5,000 events as a JSON array or JSON Lines. Refused whole if any event is invalid;
     committed before 202 answers; an `id` sent again is not stored again."""
     items = batch_parse(body=request.body, content_type=request.content_type or request.headers.get("Content-Type", ""))
-    events = batch_validate(items)
+    events = batch_validate(items, window=TimestampWindow.from_settings())
+    services_new_check({e.service for e in events})
     result = events_ingest(events=events)
     return Status(202, {
         "accepted": result.accepted,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -93,13 +93,57 @@ def batch_parse(*, body: bytes, content_type: str) -> list:
     return items
 
 
+# Timestamps the engine can compute with. Events stored before the ingest window existed (or by a
+# trusted path: replay, simulate) may lie anywhere in datetime's range, where windows of hours or
+# days around them overflow (year 1, year 9999): the pipeline's stages leave those out.
+COMPUTABLE_FROM = datetime(1970, 1, 1, tzinfo=UTC)
+COMPUTABLE_UNTIL = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def timestamp_computable(ts: datetime) -> bool:
+    return COMPUTABLE_FROM <= ts < COMPUTABLE_UNTIL
+
+
+@dataclass(frozen=True)
+class TimestampWindow:
+    """The timestamps a client over the network may send: from `past` before now to `future`
+    after it (INGEST_MAX_PAST_DAYS, INGEST_MAX_FUTURE_HOURS). Year 1 or 9999 is a broken clock or
+    a hostile client, and such an event would sit at either end of every chart forever. Trusted
+    local paths (replay, simulate, demo) pass no window: their data may be years old."""
+
+    now: datetime
+    past: timedelta
+    future: timedelta
+
+    @classmethod
+    def from_settings(cls, now: datetime | None = None) -> TimestampWindow:
+        return cls(
+            now=now or timezone.now(),
+            past=timedelta(days=settings.INGEST_MAX_PAST_DAYS),
+            future=timedelta(hours=settings.INGEST_MAX_FUTURE_HOURS),
+        )
+
+    def problem(self, ts: datetime) -> str | None:
+        if ts < self.now - self.past:
+            return (f"{ts.isoformat()} is more than {self.past.days} days in the past "
+                    f"(accepted: {self.now - self.past:%Y-%m-%dT%H:%M:%SZ} to {self.now + self.future:%Y-%m-%dT%H:%M:%SZ}; INGEST_MAX_PAST_DAYS)")
+        if ts > self.now + self.future:
+            return (f"{ts.isoformat()} is more than {self.future.total_seconds() / 3600:g} hours in the future "
+                    f"(accepted: {self.now - self.past:%Y-%m-%dT%H:%M:%SZ} to {self.now + self.future:%Y-%m-%dT%H:%M:%SZ}; INGEST_MAX_FUTURE_HOURS)")
+        return None
+
+
 def timestamp_parse(raw) -> datetime:
+    """An ISO-8601 string or epoch seconds/milliseconds; ValueError (only) says what is wrong."""
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         if not math.isfinite(raw):
             raise ValueError("not a finite number")
         # Epoch seconds, or milliseconds when the number is too large to be seconds.
         seconds = raw / 1000.0 if raw > 1e11 else raw
-        return datetime.fromtimestamp(seconds, tz=UTC)
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{raw!r} is out of range as epoch seconds or milliseconds") from None
     if not isinstance(raw, str) or not raw:
         raise ValueError("expected an ISO-8601 string such as 2026-01-31T12:00:00Z")
     try:
@@ -111,7 +155,7 @@ def timestamp_parse(raw) -> datetime:
     return ts
 
 
-def event_validate(raw, index: int, errors: list[dict]) -> EventIn | None:
+def event_validate(raw, index: int, errors: list[dict], *, window: TimestampWindow | None = None) -> EventIn | None:
     """Validate one raw event; append every problem to `errors` and return None if there is any."""
     before = len(errors)
 
@@ -131,8 +175,12 @@ def event_validate(raw, index: int, errors: list[dict]) -> EventIn | None:
     else:
         try:
             ts = timestamp_parse(raw["timestamp"])
-        except (ValueError, OverflowError, OSError) as exc:
+        except ValueError as exc:
             bad("timestamp", str(exc))
+        else:
+            problem = window.problem(ts) if window else None
+            if problem:
+                bad("timestamp", problem)
 
     def text(name: str, required: bool = False) -> str:
         value = raw.get(name)
@@ -212,12 +260,28 @@ def event_validate(raw, index: int, errors: list[dict]) -> EventIn | None:
     )
 
 
-def batch_validate(items: list) -> list[EventIn]:
+def batch_validate(items: list, *, window: TimestampWindow | None = None) -> list[EventIn]:
     errors: list[dict] = []
-    events = [event_validate(raw, i, errors) for i, raw in enumerate(items)]
+    events = [event_validate(raw, i, errors, window=window) for i, raw in enumerate(items)]
     if errors:
         raise IngestValidationError(errors)
     return events  # type: ignore[return-value]
+
+
+def services_new_check(names: set[str]) -> None:
+    """Refuse a request that would create more than INGEST_MAX_NEW_SERVICES services: each becomes
+    a row, a filter choice and a topology node, so a client inventing thousands of names in one
+    batch (a label holding a request id) is a mistake to stop before it is stored."""
+    limit = settings.INGEST_MAX_NEW_SERVICES
+    if len(names) <= limit:
+        return
+    new = len(names) - Service.objects.filter(name__in=names).count()
+    if new > limit:
+        raise IngestRejected(
+            f"the batch would create {new} new services; at most {limit} per request (INGEST_MAX_NEW_SERVICES): "
+            "check the service names (an id in a name makes a service per event), or send the batch in parts",
+            status=422,
+        )
 
 
 def services_ensure(names: set[str]) -> dict[str, Service]:

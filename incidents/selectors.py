@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncHour, TruncMinute
 
+from incidents.ingest import COMPUTABLE_FROM, COMPUTABLE_UNTIL
 from incidents.analysis import Evidence, Hypothesis, analysis_to_json, evidence_weight
 from incidents.models import Event, Incident, Pattern, Service
 from incidents.similarity import IncidentProfile, SimilarIncident, resolve_estimate, similar_incidents
@@ -255,10 +256,13 @@ def service_names() -> list[str]:
 
 def stats_trend(*, since: datetime | None, until: datetime | None, now: datetime) -> dict:
     """Alerts and new incidents per bucket over the range: minutes, hours or days, by its span."""
+    # Clamped to the computable range: an event stored at year 1 must not stretch the chart's
+    # axis (or its arithmetic) to year 1.
     start = since
     if start is None:
-        start = Event.objects.order_by("timestamp").values_list("timestamp", flat=True).first() or now
-    end = until or now
+        start = Event.objects.filter(timestamp__gte=COMPUTABLE_FROM).order_by("timestamp").values_list("timestamp", flat=True).first() or now
+    start = min(max(start, COMPUTABLE_FROM), COMPUTABLE_UNTIL)
+    end = min(max(until or now, COMPUTABLE_FROM), COMPUTABLE_UNTIL)
     span = end - start
     if span <= timedelta(hours=2):
         trunc, unit = TruncMinute, "minute"

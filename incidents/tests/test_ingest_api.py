@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
 
 from incidents.models import Event, Service
@@ -9,6 +10,13 @@ from incidents.tokens import api_token_revoke
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/events"
+
+
+@pytest.fixture(autouse=True)
+def _clock():
+    """ev()'s timestamp is fixed; the ingest window (30 days back) is counted from this clock."""
+    with time_machine.travel("2026-11-02T09:30:00Z", tick=True):
+        yield
 
 
 def ev(**kw):

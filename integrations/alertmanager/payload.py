@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from incidents.errors import IngestValidationError
-from incidents.ingest import EventIn, timestamp_parse
+from incidents.errors import IngestRejected, IngestValidationError
+from incidents.ingest import MAX_LEN, EventIn, TimestampWindow, timestamp_computable, timestamp_parse
 from incidents.models import Event, Severity
 
 SERVICE_LABELS = ("service", "app", "app_kubernetes_io_name", "job", "container", "namespace")
@@ -44,74 +44,131 @@ class AlertmanagerBatch:
     truncated_alerts: int = 0
 
 
-def batch_parse(data) -> AlertmanagerBatch:
-    """Check a decoded webhook body and turn it into a batch; every problem is named."""
+MAX_LABEL_VALUE = 1024  # a label value longer than this is not a label (Prometheus has no limit)
+MAX_SERVICE = MAX_LEN["service"]  # the Service.name column
+MAX_ANNOTATION = MAX_LEN["message"]  # summary/description become the event's message
+ZERO_TIME_YEAR = 1  # Go's zero time (0001-01-01T00:00:00Z): Alertmanager's "not resolved yet"
+
+
+def _strings(value, where: str, errors: list[dict], index: int | None, *, limit: int, required: bool = False) -> dict:
+    """An object of strings (labels, annotations), each at most `limit` characters; {} when absent."""
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        errors.append({"index": index, "field": where, "reason": f"{'required, ' if required else ''}expected an object of strings, got {type(value).__name__}"})
+        return {}
+    for key, item in value.items():
+        if not isinstance(item, str):
+            errors.append({"index": index, "field": f"{where}.{key}", "reason": f"expected a string, got {type(item).__name__}"})
+        elif len(item) > limit:
+            errors.append({"index": index, "field": f"{where}.{key}", "reason": f"longer than {limit} characters ({len(item)})"})
+    return {key: item for key, item in value.items() if isinstance(item, str)}
+
+
+def _time(raw, index: int, name: str, errors: list[dict], window: TimestampWindow | None, *, check_window: bool) -> datetime | None:
+    try:
+        ts = timestamp_parse(raw)
+    except ValueError as exc:
+        errors.append({"index": index, "field": name, "reason": str(exc)})
+        return None
+    problem = window.problem(ts) if window and check_window else None
+    if problem is None and not timestamp_computable(ts):
+        problem = f"{ts.isoformat()} is outside the range Cleara stores (1970 to 2199)"
+    if problem:
+        errors.append({"index": index, "field": name, "reason": problem})
+        return None
+    return ts
+
+
+def batch_parse(data, *, window: TimestampWindow | None = None, max_alerts: int | None = None) -> AlertmanagerBatch:
+    """Check a decoded webhook body and turn it into a batch; every problem is named.
+
+    The event's own time (a firing alert's startsAt, a resolved one's endsAt) must lie in `window`;
+    an endsAt of Go's zero time means "not resolved" and is read as absent."""
     errors: list[dict] = []
     if not isinstance(data, dict):
         raise IngestValidationError([{"index": None, "field": "", "reason": "expected a JSON object"}], "not an Alertmanager webhook payload")
-    version = str(data.get("version", ""))
+    version = data.get("version", "")
     if version != "4":
         errors.append({"index": None, "field": "version", "reason": f"expected \"4\" (Alertmanager webhook format), got {version!r}"})
+    for name in ("groupKey", "status", "receiver", "externalURL"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            errors.append({"index": None, "field": name, "reason": f"expected a string, got {type(data[name]).__name__}"})
+    truncated = data.get("truncatedAlerts", 0)
+    if truncated is None:
+        truncated = 0
+    if isinstance(truncated, bool) or not isinstance(truncated, int) or truncated < 0:
+        errors.append({"index": None, "field": "truncatedAlerts", "reason": f"expected a whole number 0 or more, got {truncated!r}"[:200]})
+        truncated = 0
+    common_labels = _strings(data.get("commonLabels"), "commonLabels", errors, None, limit=MAX_LABEL_VALUE)
+    _strings(data.get("groupLabels"), "groupLabels", errors, None, limit=MAX_LABEL_VALUE)
+    _strings(data.get("commonAnnotations"), "commonAnnotations", errors, None, limit=MAX_ANNOTATION)
     alerts_raw = data.get("alerts")
     if not isinstance(alerts_raw, list):
         errors.append({"index": None, "field": "alerts", "reason": "required, a list"})
         alerts_raw = []
+    if max_alerts is not None and len(alerts_raw) > max_alerts:
+        raise IngestRejected(
+            f"the payload holds {len(alerts_raw)} alerts; at most {max_alerts} per request (ALERTMANAGER_MAX_ALERTS): "
+            "lower max_alerts in the receiver's webhook_config", status=413,
+        )
     alerts = []
     for i, raw in enumerate(alerts_raw):
         if not isinstance(raw, dict):
             errors.append({"index": i, "field": "", "reason": "expected an object"})
             continue
+        before = len(errors)
         status = raw.get("status")
         if status not in ("firing", "resolved"):
-            errors.append({"index": i, "field": "status", "reason": f"expected firing or resolved, got {status!r}"})
-        labels = raw.get("labels")
-        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-            errors.append({"index": i, "field": "labels", "reason": "required, an object of strings"})
-            labels = {}
-        annotations = raw.get("annotations") or {}
-        if not isinstance(annotations, dict):
-            errors.append({"index": i, "field": "annotations", "reason": "expected an object"})
-            annotations = {}
-        try:
-            starts_at = timestamp_parse(raw.get("startsAt"))
-        except ValueError as exc:
-            errors.append({"index": i, "field": "startsAt", "reason": str(exc)})
-            starts_at = None
+            errors.append({"index": i, "field": "status", "reason": f"expected firing or resolved, got {status!r}"[:200]})
+        labels = _strings(raw.get("labels"), "labels", errors, i, limit=MAX_LABEL_VALUE, required=True)
+        annotations = _strings(raw.get("annotations"), "annotations", errors, i, limit=MAX_ANNOTATION)
+        starts_at = _time(raw.get("startsAt"), i, "startsAt", errors, window, check_window=status == "firing")
         ends_at = None
-        if raw.get("endsAt"):
-            try:
-                ends_at = timestamp_parse(raw["endsAt"])
-            except ValueError as exc:
-                errors.append({"index": i, "field": "endsAt", "reason": str(exc)})
-            if ends_at is not None and ends_at.year <= 1:  # Go's zero time: "not ended"
-                ends_at = None
-        if status == "resolved" and ends_at is None and not any(e["index"] == i for e in errors):
+        ends_raw = raw.get("endsAt")
+        if ends_raw and not (isinstance(ends_raw, str) and ends_raw.startswith("0001-01-01")):
+            ends_at = _time(ends_raw, i, "endsAt", errors, window, check_window=status == "resolved")
+        if status == "resolved" and ends_at is None and len(errors) == before:
             errors.append({"index": i, "field": "endsAt", "reason": "a resolved alert needs endsAt"})
         fingerprint = raw.get("fingerprint") or ""
         if not isinstance(fingerprint, str):
             errors.append({"index": i, "field": "fingerprint", "reason": "expected a string"})
             fingerprint = ""
-        alerts.append(
-            AlertmanagerAlert(
-                status=status, labels=labels, annotations=annotations, starts_at=starts_at, ends_at=ends_at,
-                generator_url=str(raw.get("generatorURL") or ""), fingerprint=fingerprint,
-            )
+        generator_url = raw.get("generatorURL") or ""
+        if not isinstance(generator_url, str):
+            errors.append({"index": i, "field": "generatorURL", "reason": "expected a string"})
+            generator_url = ""
+        alert = AlertmanagerAlert(
+            status=status, labels=labels, annotations=annotations, starts_at=starts_at, ends_at=ends_at,
+            generator_url=generator_url, fingerprint=fingerprint,
         )
+        if len(errors) == before:
+            label, service = _service_label(alert.labels, common_labels)
+            if len(service) > MAX_SERVICE:
+                errors.append({"index": i, "field": label, "reason": f"the service name is longer than {MAX_SERVICE} characters ({len(service)})"})
+        alerts.append(alert)
     if errors:
         raise IngestValidationError(errors, "invalid Alertmanager payload: no alert was stored")
     return AlertmanagerBatch(
-        version=version, group_key=str(data.get("groupKey", "")), status=str(data.get("status", "")),
-        receiver=str(data.get("receiver", "")), external_url=str(data.get("externalURL", "")),
-        common_labels=data.get("commonLabels") or {}, alerts=alerts, truncated_alerts=int(data.get("truncatedAlerts") or 0),
+        version=version, group_key=data.get("groupKey") or "", status=data.get("status") or "",
+        receiver=data.get("receiver") or "", external_url=data.get("externalURL") or "",
+        common_labels=common_labels, alerts=alerts, truncated_alerts=truncated,
     )
 
 
-def alert_service(alert: AlertmanagerAlert, batch: AlertmanagerBatch) -> str:
+def _service_label(labels: dict, common_labels: dict) -> tuple[str, str]:
+    """(where the service name comes from, the name): the first service-like label, else the
+    instance's host."""
     for key in SERVICE_LABELS:
-        value = alert.labels.get(key) or batch.common_labels.get(key)
-        if value:
-            return value
-    return alert.labels.get("instance", "unknown").split(":")[0] or "unknown"
+        if labels.get(key):
+            return f"labels.{key}", labels[key]
+        if common_labels.get(key):
+            return f"commonLabels.{key}", common_labels[key]
+    return "labels.instance", labels.get("instance", "unknown").split(":")[0] or "unknown"
+
+
+def alert_service(alert: AlertmanagerAlert, batch: AlertmanagerBatch) -> str:
+    return _service_label(alert.labels, batch.common_labels)[1]
 
 
 def batch_to_events(batch: AlertmanagerBatch) -> list[EventIn]:
