@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from incidents import broadcast, charts, forms, screens, selectors, services
+from incidents import broadcast, charts, exports, forms, screens, selectors, services
 from incidents.errors import IncidentError
 from incidents.models import Event, Incident, Severity, TimelineEvent
 
@@ -304,7 +304,7 @@ def incident_export_csv(request, number: int) -> StreamingHttpResponse:
             data = selectors.event_to_api(event)
             data["id"] = data["id"] or ""
             data["attributes"] = json.dumps(data["attributes"]) if data["attributes"] else ""
-            yield writer.writerow([incident.number, incident.title, *("" if data[f] is None else data[f] for f in EXPORT_FIELDS)])
+            yield writer.writerow(exports.csv_row([incident.number, incident.title, *("" if data[f] is None else data[f] for f in EXPORT_FIELDS)]))
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="incident-{incident.number}-events.csv"'

@@ -14,6 +14,26 @@ that the outbox decides what to do from the class alone:
 """
 from __future__ import annotations
 
+from integrations.redact import redact
+
+# Settings that hold secrets: their values are masked wherever they appear in a reason.
+SECRET_SETTINGS = (
+    "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CLIENT_SECRET", "PAGERDUTY_ROUTING_KEY",
+    "PAGERDUTY_API_TOKEN", "PAGERDUTY_WEBHOOK_SECRET", "SECRET_KEY", "METRICS_TOKEN",
+)
+
+
+def shown(text: object) -> str:
+    """What may be stored and shown of an upstream answer: secrets masked, at most 500 characters
+    (integrations.redact). Every IntegrationError's reason goes through it."""
+    from django.conf import settings
+
+    secrets: list[str] = []
+    for name in SECRET_SETTINGS:
+        value = getattr(settings, name, "")
+        secrets += value if isinstance(value, (list, tuple)) else [value]
+    return redact(text, secrets=[s for s in secrets if isinstance(s, str)])
+
 
 class IntegrationError(Exception):
     """Base class; `reason` is what a person reads on the integrations page."""
@@ -22,6 +42,7 @@ class IntegrationError(Exception):
     maybe_sent = False
 
     def __init__(self, reason: str, *, status: int | None = None):
+        reason = shown(reason)
         super().__init__(reason)
         self.reason = reason
         self.status = status

@@ -188,7 +188,7 @@ def message_deliver(message: OutboxMessage, *, now: datetime) -> bool:
         return True
     except Exception as exc:  # a bug: retrying would fail the same way and hold the stream back
         log.exception("outbox #%s %s crashed", message.pk, message.kind)
-        _finish(message, status=OutboxMessage.Status.FAILED, last_error=f"internal error: {exc!r}")
+        _finish(message, status=OutboxMessage.Status.FAILED, last_error=errors.shown(f"internal error: {exc!r}"))
         return True
     _finish(message, status=OutboxMessage.Status.DELIVERED, delivered_at=now, remote_id=str(remote_id or "")[:255], last_error="", maybe_sent=False)
     return True

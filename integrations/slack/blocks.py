@@ -59,8 +59,10 @@ def root_cause_text(card: IncidentFacts) -> str:
 
 
 def fallback_text(card: IncidentFacts) -> str:
-    """The notification text (and what screen readers and old clients show)."""
-    return cut(f"[{card.severity.upper()}] #{card.number} {card.title} — {card.status_label}", MAX_FALLBACK_TEXT)
+    """The notification text (and what screen readers and old clients show). Slack parses it as
+    mrkdwn like a section's text, so the title is escaped the same way: a title holding
+    `<!channel>` or `<https://evil|bank>` must not ping a channel or hide a link."""
+    return cut(f"[{card.severity.upper()}] #{card.number} {escape(card.title)} — {escape(card.status_label)}", MAX_FALLBACK_TEXT)
 
 
 def button(text: str, action_id: str, value: str, style: str | None = None, url: str | None = None) -> dict:

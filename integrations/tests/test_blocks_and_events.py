@@ -112,3 +112,12 @@ def test_root_cause_note():
     assert events.rca_note(facts()).startswith("Probable root cause: postgres (87% confidence)")
     sent = events.text_note(note, key="abc123")
     assert events.is_cleara_note(sent) and not events.is_cleara_note(note)
+
+
+def test_the_notification_text_is_escaped_like_the_blocks():
+    hostile = "<!channel> disk & <https://evil.example|your bank> > 90% <@U123>"
+    message = blocks.incident_message(facts(title=hostile))
+    assert message["text"] == "[CRITICAL] #42 &lt;!channel&gt; disk &amp; &lt;https://evil.example|your bank&gt; &gt; 90% &lt;@U123&gt; — Open"
+    for text in (message["text"], blocks.incident_list_message([facts(title=hostile)])["blocks"][1]["text"]["text"]):
+        assert "<!channel>" not in text and "<https://evil" not in text and "<@U123>" not in text
+        assert "&amp;" in text and "&gt;" in text
