@@ -28,15 +28,18 @@ def alertmanager_webhook(request: HttpRequest):
     return Status(202, {"accepted": result.accepted, "duplicates": result.duplicates, "incidents": result.incident_ids})
 
 
-@router.post("/pagerduty/webhook", response={202: dict, 400: dict, 401: dict})
+@router.post("/pagerduty/webhook", response={200: dict, 202: dict, 400: dict, 401: dict})
 def pagerduty_webhook(request: HttpRequest):
     """PagerDuty webhooks v3 (incident.acknowledged, .unacknowledged, .resolved, .reopened,
     .annotated), signed with PAGERDUTY_WEBHOOK_SECRET (`X-PagerDuty-Signature`). Stored, then
-    applied by a task: the answer is quick, and nothing accepted is lost."""
+    applied by a task: the answer is quick, and nothing accepted is lost. An event id received
+    before is answered 200 `{"duplicate": true}` and not applied again."""
     try:
-        record = pagerduty_webhook_receive(body=request.body, signature=request.headers.get("X-PagerDuty-Signature", ""))
+        receipt = pagerduty_webhook_receive(body=request.body, signature=request.headers.get("X-PagerDuty-Signature", ""))
     except WebhookSignatureInvalid as exc:
         raise ApiAuthError(f"PagerDuty signature check failed: {exc}") from exc
     except WebhookInvalid as exc:
         raise IngestRejected(f"not a PagerDuty v3 webhook: {exc}") from exc
-    return Status(202, {"accepted": True, "id": record.pk})
+    if receipt.duplicate:
+        return Status(200, {"accepted": False, "duplicate": True, "id": receipt.record.pk})
+    return Status(202, {"accepted": True, "duplicate": False, "id": receipt.record.pk})

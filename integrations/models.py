@@ -23,10 +23,15 @@ class InboundPayload(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
     error = models.TextField(blank=True, default="")
     processed_at = models.DateTimeField(null=True, blank=True)
+    # The sender's id of the delivery (PagerDuty's event.id): a body delivered again is stored once.
+    external_id = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["-received_at"]
         indexes = [models.Index(fields=["source", "received_at"], name="inbound_source_received")]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], condition=~models.Q(external_id=""), name="inbound_once_per_external_id"),
+        ]
 
 
 def _outbox_key() -> str:

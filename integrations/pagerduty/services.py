@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents import services as incident_services
@@ -209,19 +210,37 @@ class WebhookSignatureInvalid(Exception):
     pass
 
 
-def pagerduty_webhook_receive(*, body: bytes, signature: str) -> InboundPayload:
-    """Verify (WebhookSignatureInvalid), parse (webhooks.WebhookInvalid), store, queue."""
+@dataclass(frozen=True)
+class WebhookReceipt:
+    record: InboundPayload
+    duplicate: bool  # the same event id was received before: nothing stored or queued again
+
+
+def pagerduty_webhook_receive(*, body: bytes, signature: str) -> WebhookReceipt:
+    """Verify (WebhookSignatureInvalid), parse (webhooks.WebhookInvalid), store, queue.
+
+    PagerDuty delivers at least once (it retries when our answer is slow or lost), and a replayed
+    request carries a valid signature: each event id is stored and applied once (the
+    `inbound_once_per_external_id` constraint decides, also between concurrent deliveries)."""
     if not webhooks.signature_valid(body=body, header=signature, secrets=settings.PAGERDUTY_WEBHOOK_SECRET):
         raise WebhookSignatureInvalid(
             "missing X-PagerDuty-Signature" if not signature else
             ("PAGERDUTY_WEBHOOK_SECRET is not set" if not settings.PAGERDUTY_WEBHOOK_SECRET else "signature does not match")
         )
     event = webhooks.event_parse(body)
-    with transaction.atomic():
-        record = InboundPayload.objects.create(source="pagerduty", body=json.loads(body))
-        transaction.on_commit(lambda: _process_later(record.pk), robust=True)
+    external_id = event.id[:200]
+    try:
+        with transaction.atomic():
+            record = InboundPayload.objects.create(source="pagerduty", body=json.loads(body), external_id=external_id)
+            transaction.on_commit(lambda: _process_later(record.pk), robust=True)
+    except IntegrityError:
+        if not external_id:
+            raise
+        record = InboundPayload.objects.get(source="pagerduty", external_id=external_id)
+        log.info("pagerduty webhook %s (%s) received again: already stored as #%s", external_id, event.event_type, record.pk)
+        return WebhookReceipt(record=record, duplicate=True)
     log.info("pagerduty webhook %s %s stored as #%s", event.event_type, event.incident_id, record.pk)
-    return record
+    return WebhookReceipt(record=record, duplicate=False)
 
 
 def _process_later(payload_id: int) -> None:

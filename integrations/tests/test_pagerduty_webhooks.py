@@ -171,8 +171,8 @@ def test_each_status_comes_back_to_cleara(slack, pagerduty, paged, django_captur
 def test_annotated_becomes_a_note_once(slack, pagerduty, paged, django_capture_on_commit_callbacks):
     incident, pd_id = paged
     body, headers = pagerduty.act(pd_id, "incident.annotated", secrets_=PD_SECRETS, agent="Pat Oncall", note="Failing over the primary DB")
-    for _ in range(2):  # PagerDuty may deliver a webhook more than once
-        assert deliver(body, headers["X-PagerDuty-Signature"], django_capture_on_commit_callbacks).status_code == 202
+    # PagerDuty may deliver a webhook more than once: the second is answered as a duplicate.
+    assert [deliver(body, headers["X-PagerDuty-Signature"], django_capture_on_commit_callbacks).status_code for _ in range(2)] == [202, 200]
     note = Note.objects.get(incident=incident)
     assert (note.body, note.author_name, note.origin) == ("Failing over the primary DB", "Pat Oncall", "pagerduty")
     assert note.external_id.startswith("pagerduty:PNOTE")
@@ -232,3 +232,50 @@ def test_resolved_in_pagerduty_after_a_false_positive_here_is_kept_as_is(slack, 
     incident.refresh_from_db()
     assert incident.status == Incident.Status.FALSE_POSITIVE
     assert InboundPayload.objects.get(source="pagerduty").status == InboundPayload.Status.PROCESSED
+
+
+# --- delivered twice (issue 12) -------------------------------------------------------------------
+
+
+def test_a_signed_body_delivered_twice_is_applied_once(settings, make_incident, django_capture_on_commit_callbacks):
+    settings.PAGERDUTY_WEBHOOK_SECRET = PD_SECRETS
+    incident = make_incident(number=42, title="DB latency")
+    first = deliver(ROTATION_BODY, ROTATION_HEADER, django_capture_on_commit_callbacks)
+    assert first.status_code == 202 and first.json()["duplicate"] is False
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.RESOLVED
+    # Someone reopens it in Cleara; then PagerDuty (or anyone who captured the request) sends the
+    # same signed body again: it is recognised by its event id and changes nothing.
+    Incident.objects.filter(pk=incident.pk).update(status=Incident.Status.OPEN, resolved_at=None)
+    again = deliver(ROTATION_BODY, ROTATION_HEADER, django_capture_on_commit_callbacks)
+    assert again.status_code == 200
+    assert again.json() == {"accepted": False, "duplicate": True, "id": first.json()["id"]}
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.OPEN
+    assert InboundPayload.objects.filter(source="pagerduty").count() == 1
+    assert incident.timeline.filter(kind=TimelineEvent.Kind.STATUS, origin="pagerduty").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_of_one_event_store_it_once(settings):
+    import threading
+
+    from django.db import connection
+
+    settings.PAGERDUTY_WEBHOOK_SECRET = [GO_SECRET]
+    barrier, answers = threading.Barrier(4), []
+
+    def post():
+        try:
+            barrier.wait()
+            answers.append(Client().post(URL, GO_BODY, content_type="application/json", HTTP_X_PAGERDUTY_SIGNATURE=GO_SIGNATURE).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [200, 200, 200, 202]
+    assert InboundPayload.objects.filter(source="pagerduty", external_id="01BWDWL3NYY7LUFPZCC28QUCMK").count() == 1
