@@ -1,8 +1,14 @@
 """Error pages: under /api/ every error is JSON (a client parsing JSON never gets an HTML page),
-elsewhere Django's templates (403.html, 404.html, 500.html)."""
+elsewhere Django's templates (403.html, 404.html, 500.html). An unreachable database is not a
+500: it is a 503 with Retry-After (503.html), on every path."""
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+import sys
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
 from django.views import defaults
 
 
@@ -28,7 +34,25 @@ def page_not_found(request: HttpRequest, exception=None):
     return defaults.page_not_found(request, exception)
 
 
+def database_unavailable(request: HttpRequest):
+    """503 with Retry-After: the database is down or unreachable, so nothing was done (a batch was
+    not stored; the client should send it again). Touches nothing that needs the database (no
+    session, no user, no context processors) and names no host or port."""
+    retry_after = settings.DATABASE_UNAVAILABLE_RETRY_AFTER
+    if _api(request):
+        response = JsonResponse(
+            {"detail": f"database unavailable: nothing was stored; retry in {retry_after} s", "retry_after": retry_after}, status=503,
+        )
+    else:
+        response = HttpResponse(loader.get_template("503.html").render({"retry_after": retry_after}), status=503)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
 def server_error(request: HttpRequest):
+    # Called inside Django's `except` for the request's exception (views, ninja, middleware alike).
+    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
+        return database_unavailable(request)
     if _api(request):
         return JsonResponse({"detail": "internal error: the server log says why"}, status=500)
     return defaults.server_error(request)

@@ -1,11 +1,12 @@
 """Liveness and readiness.
 
-- `/healthz`: the process serves requests (no dependency checked: a database outage must not make
-  an orchestrator restart every web process).
+- `/healthz`: the process serves requests; always 200 (a database outage must not make an
+  orchestrator restart every web process), with `"database": "ok"` or `"database unavailable"`.
 - `/readyz`: this process can do its work: the database answers, Redis answers (when REDIS_URL is
   set), every migration is applied, and a worker finished a task within READY_WORKER_MAX_AGE
   seconds (the minute outbox sweep of `setup_schedules` guarantees one a minute while a worker
-  runs). 200 when all pass, 503 naming the failing checks otherwise. `?skip=worker` leaves a check
+  runs). 200 when all pass, 503 naming the failing checks otherwise. Neither names a host, a port
+  or a driver's message: both answer anyone. `?skip=worker` leaves a check
   out: a web pod's readiness probe skips the worker, so a stopped worker does not take the console
   down with it (the `ClearaWorkerDown` alert says so instead).
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -22,7 +23,14 @@ from django.views.decorators.http import require_GET
 
 @require_GET
 def healthz(request):
-    return JsonResponse({"status": "ok"})
+    """200 while the process serves requests, with a word on the database (never its host or
+    port: anyone may call this). Still 200 when the database is down: restarting web processes
+    would not bring it back."""
+    try:
+        check_database()
+    except DatabaseError:
+        return JsonResponse({"status": "ok", "database": "database unavailable"})
+    return JsonResponse({"status": "ok", "database": "ok"})
 
 
 def check_database() -> str:
@@ -66,6 +74,18 @@ def check_worker() -> str:
     return f"last task {int(age.total_seconds())} s ago"
 
 
+def _reason(exc: Exception) -> str:
+    """Why a check failed, as an anonymous caller may read it: our own reasons in full, a
+    connection failure by what failed (a driver's message names the host and port)."""
+    if isinstance(exc, DatabaseError):
+        return "database unavailable"
+    if type(exc).__module__.startswith("redis"):
+        return "redis unavailable"
+    if type(exc) is RuntimeError:
+        return str(exc)
+    return type(exc).__name__
+
+
 CHECKS = {"database": check_database, "redis": check_redis, "migrations": check_migrations, "worker": check_worker}
 
 
@@ -83,7 +103,7 @@ def readyz(request):
         try:
             results[name] = check()
         except Exception as exc:  # any failure means "not ready", with the reason
-            results[name] = f"error: {exc}"
+            results[name] = f"error: {_reason(exc)}"
             failed.append(name)
     return JsonResponse({"status": "error" if failed else "ok", "failed": failed, "checks": results}, status=503 if failed else 200)
 

@@ -88,16 +88,16 @@ class HostileInputMiddleware:
 
         if length > max_bytes:
             raise too_big(length)
-        media_type = (request.content_type or "").split(";")[0].strip().lower()
-        if media_type not in self.JSON_TYPES:
-            return
+        # Read here whatever the type (a chunked body has no Content-Length to refuse it by): a
+        # view reading an oversize form or file would get Django's RequestDataTooBig, an HTML 400.
         try:
             body = request.body
         except RequestDataTooBig:
             raise too_big() from None
         if len(body) > max_bytes:
             raise too_big(len(body))
-        if body:
+        media_type = (request.content_type or "").split(";")[0].strip().lower()
+        if body and media_type in self.JSON_TYPES:
             inputguard.check_json(body, lines=media_type not in ("application/json", ""), limits=limits)
 
     @staticmethod

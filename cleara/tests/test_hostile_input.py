@@ -124,3 +124,28 @@ def test_a_body_over_the_limit_is_a_413_json_before_it_is_read(api, settings):
     body = refusal(api.post("/api/v1/events", b"[" + b" " * (12 * 1024 * 1024) + b"]"), 413)
     assert f"the limit is {settings.INGEST_MAX_BYTES}" in body["detail"]
     refusal(api.post("/api/v1/integrations/alertmanager", b"{" + b" " * (12 * 1024 * 1024) + b"}"), 413)
+
+
+def _write_operations() -> list[tuple[str, str]]:
+    import re
+
+    from cleara.api import api as ninja_api
+
+    schema = ninja_api.get_openapi_schema(path_prefix="/api/v1")
+    return sorted(
+        (method.upper(), re.sub(r"\{[^}]+\}", "1", path))
+        for path, item in schema["paths"].items() for method in item if method in ("post", "put", "patch", "delete")
+    )
+
+
+def test_every_write_endpoint_is_in_the_list():
+    assert len(_write_operations()) >= 8  # events, alertmanager, pagerduty, services, ml ...
+
+
+@pytest.mark.parametrize("method, path", _write_operations())
+@pytest.mark.parametrize("content_type", ["application/json", "application/octet-stream", "application/x-www-form-urlencoded", "text/plain"])
+def test_a_12_mib_body_is_the_documented_413_json_on_every_api_endpoint(api, method, path, content_type):
+    body = b"a" * (12 * 1024 * 1024)
+    response = api.client.generic(method, path, body, content_type=content_type, **api.auth)
+    refused = refusal(response, 413)
+    assert refused["detail"].startswith("body is 12582912 bytes; the limit is")

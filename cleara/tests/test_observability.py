@@ -123,7 +123,7 @@ def test_queue_depth_and_lag_come_from_the_broker():
 def test_healthz_is_alive_and_readyz_checks_database_migrations_redis_and_a_worker(settings):
     from django_q.models import Task
 
-    assert Client().get("/healthz").json() == {"status": "ok"}
+    assert Client().get("/healthz").json() == {"status": "ok", "database": "ok"}
     body = Client().get("/readyz")
     assert body.status_code == 503
     answer = body.json()
@@ -146,6 +146,7 @@ def test_readyz_names_a_dead_redis(settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     answer = Client().get("/readyz?skip=worker")
     assert answer.status_code == 503 and answer.json()["failed"] == ["redis"]
+    assert answer.json()["checks"]["redis"] == "error: redis unavailable"  # not "connecting to 127.0.0.1:1"
 
 
 def test_request_ids_are_echoed_and_on_every_json_log_line(user, caplog):

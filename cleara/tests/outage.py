@@ -1,0 +1,160 @@
+"""Test helpers for outages: a TCP proxy that can be cut and restored, and a daphne server
+started against chosen service URLs. Used by the outage tests to take a dependency away from the
+application without stopping the shared PostgreSQL or Redis."""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A free local port: from TEST_PORT_RANGE ("8320-8329") when set, else any the system gives."""
+    spec = os.environ.get("TEST_PORT_RANGE", "")
+    candidates = range(int(spec.split("-")[0]), int(spec.split("-")[1]) + 1) if "-" in spec else [0]
+    for port in candidates:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"no free port in TEST_PORT_RANGE={spec}")
+
+
+class TcpProxy:
+    """127.0.0.1:<port> -> target, on an asyncio loop in a thread of its own. `cut()` stops
+    listening and aborts every open connection (what a network partition or a stopped server looks
+    like to the client: resets, then refused connections); `restore()` listens again on the same
+    port."""
+
+    def __init__(self, target_host: str, target_port: int, *, port: int | None = None):
+        self.target = (target_host, target_port)
+        self.port = port or free_port()
+        self.loop = asyncio.new_event_loop()
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.connections = 0
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name=f"proxy-{self.port}")
+
+    def start(self) -> TcpProxy:
+        self._thread.start()
+        self.restore()
+        return self
+
+    def _run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def restore(self) -> None:
+        async def listen():
+            self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port, reuse_address=True)
+        self._run(listen())
+
+    def cut(self) -> None:
+        async def close():
+            if self._server is not None:
+                self._server.close()
+                await self._server.wait_closed()
+                self._server = None
+            for writer in list(self._writers):
+                writer.transport.abort()
+            self._writers.clear()
+        self._run(close())
+
+    def stop(self) -> None:
+        self.cut()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.transport.abort() if dst.transport else None
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+
+class Server:
+    """`daphne cleara.asgi:application` on a free port with extra environment; its output goes to
+    test-artifacts/<name>.log."""
+
+    def __init__(self, name: str, env: dict[str, str]):
+        self.name, self.port = name, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = BASE_DIR / "test-artifacts" / f"{name}.log"
+        self.env = {**os.environ, "DJANGO_DEBUG": "0", "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "plain", **env}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, *, timeout: float = 90) -> Server:
+        self.log_path.parent.mkdir(exist_ok=True)
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "cleara.asgi:application"],
+            cwd=BASE_DIR, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"daphne did not start; see {self.log_path}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 30):
+        """(status, headers, body) of one request; HTTP errors are answers, not exceptions."""
+        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+
+def database_url(settings_dict: dict, *, host: str | None = None, port: int | None = None) -> str:
+    """The URL of the (test) database `settings_dict` names, optionally through another host:port."""
+    from urllib.parse import quote
+
+    user = quote(settings_dict.get("USER") or "")
+    password = f":{quote(settings_dict['PASSWORD'])}" if settings_dict.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{host or settings_dict.get('HOST') or '127.0.0.1'}:{port or settings_dict.get('PORT') or 5432}/{settings_dict['NAME']}"
