@@ -292,7 +292,7 @@ def free_port() -> int:
 
 
 def start_daphne(env: dict) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+    port = int(os.environ.get("BENCH_PORT") or free_port())  # a fixed port on a machine whose sessions share ports out
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True)
     proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cleara.asgi:application"],
                             cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -4,6 +4,11 @@
  * figure_html); no inline script, so the Content-Security-Policy can forbid them. htmx.onLoad
  * runs for the first page and for everything htmx swaps in later (partials, pushes, polls).
  * data-plotly-click names a click handler below.
+ *
+ * plotly.js (1.2 MB, the largest thing a page needs) is not in the page: this script fetches it
+ * from its own data-plotly-src after the page's load event, and only when the page has a chart
+ * by then or gets one later. Until it arrives a chart is its sized, empty placeholder; when it
+ * arrives every placeholder is drawn. The page is usable, and its load event fires, without it.
  */
 (function () {
   "use strict";
@@ -22,8 +27,32 @@
     },
   };
 
+  var plotlySrc = document.currentScript && document.currentScript.dataset.plotlySrc;
+  var pageLoaded = document.readyState === "complete";
+  var plotlyRequested = false;
+
+  function drawAll(root) {
+    var scope = root || document;
+    if (scope.matches && scope.matches("[data-plotly-figure]")) draw(scope);
+    if (scope.querySelectorAll) scope.querySelectorAll("[data-plotly-figure]").forEach(draw);
+  }
+
+  // Fetch plotly.js once, after the load event, when there is something to draw.
+  function requestPlotly() {
+    if (window.Plotly || plotlyRequested || !pageLoaded || !plotlySrc) return;
+    if (!document.querySelector("[data-plotly-figure]:not([data-plotly-drawn])")) return;
+    plotlyRequested = true;
+    var script = document.createElement("script");
+    script.src = plotlySrc;
+    script.async = true;
+    script.onload = function () { drawAll(document); };
+    script.onerror = function () { plotlyRequested = false; };  // a later swap tries again
+    document.head.appendChild(script);
+  }
+
   function draw(gd) {
-    if (gd.dataset.plotlyDrawn || !window.Plotly) return;
+    if (gd.dataset.plotlyDrawn) return;
+    if (!window.Plotly) { requestPlotly(); return; }
     gd.dataset.plotlyDrawn = "1";
     var figure = JSON.parse(gd.dataset.plotlyFigure);
     var config = JSON.parse(gd.dataset.plotlyConfig || "{}");
@@ -33,8 +62,8 @@
     });
   }
 
-  htmx.onLoad(function (elt) {
-    if (elt.matches && elt.matches("[data-plotly-figure]")) draw(elt);
-    if (elt.querySelectorAll) elt.querySelectorAll("[data-plotly-figure]").forEach(draw);
-  });
+  htmx.onLoad(drawAll);
+  if (!pageLoaded) {
+    window.addEventListener("load", function () { pageLoaded = true; requestPlotly(); });
+  }
 })();
