@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -211,6 +212,20 @@ def test_preview_panel_partial(alice, seeded):
         assert f'href="{past.get_absolute_url()}"' in page
     assert "Same services" in page and "Same pattern" in page and "Similar signature" in page
     assert f'href="{seeded.main.get_absolute_url()}"' in page  # "Open the investigation"
+
+
+def test_preview_and_recommendations_say_why_each_similar_incident_is_similar(alice, seeded):
+    """Steps 2 and 6 list the incidents incidents.similarity scores highest, each with its score
+    and the reasons it gives (not a match on severity alone)."""
+    import re
+
+    for name, target in (("preview", "incident-preview"), ("recommendations", None)):
+        page = body(alice.get(reverse(f"incidents:{name}", args=[seeded.main.number]), **(htmx(target) if target else {})))
+        reasons = re.findall(r'data-similarity="([0-9.]+)">[^<]*?(?:[Ss]imilarity) ([0-9.]+): ([^<]+)<', page)
+        assert reasons, f"step {name} gives no reason for any similar incident"
+        assert all(float(score) > 0 for score, _, _ in reasons)
+        assert any("same root cause: payments-db" in why for _, _, why in reasons), reasons
+        assert f'href="{seeded.history[0].get_absolute_url()}"' in page
 
 
 def test_preview_full_page_has_the_dashboard_and_the_panel(alice, seeded):
@@ -528,6 +543,24 @@ def test_pattern_library(alice, seeded):
     pattern = seeded.patterns["db-connection-pool-exhaustion"]
     assert pattern.name in page and "matched 4 incidents" in page
     assert "Curate in the admin" in page  # alice is staff
+
+
+def test_pattern_library_shows_the_weekly_report_of_discovered_patterns(alice, seeded):
+    from django.utils import timezone
+
+    from incidents.models import Pattern
+
+    now = timezone.now()
+    for n, (days, state) in enumerate([(1, "proposed"), (3, "accepted"), (5, "rejected"), (9, "accepted"), (60, "accepted")]):
+        Pattern.objects.create(slug=f"learned-{n}", name=f"Learned pattern {n}", incident_type="learned", origin=Pattern.Origin.LEARNED,
+                               state=state, enabled=state == "accepted", created_at=now - timedelta(days=days),
+                               signals={"keywords": ["x"]}, remediation=["y"])
+    page = body(alice.get("/patterns/"))
+    assert "Discovered patterns: the weekly report" in page
+    assert "<strong data-discovered-7d>3</strong> discovered in the last 7 days; 1 waiting for a curator" in page
+    rows = re.findall(r'<td data-label="Discovered">(\d+)</td><td data-label="Accepted">(\d+)</td><td data-label="Rejected">(\d+)</td><td data-label="Waiting">(\d+)</td>', page)
+    assert rows[:3] == [("3", "1", "1", "1"), ("1", "1", "0", "0"), ("0", "0", "0", "0")]  # the 60-day-old one is out of the report
+    assert "Learned pattern 0" in page and reverse("admin:incidents_pattern_change", args=[Pattern.objects.get(slug="learned-0").pk]) in page
 
 
 def test_pattern_library_empty_state(db, user):
