@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncHour, TruncMinute
+from django.utils import timezone
 
 from incidents.ingest import COMPUTABLE_FROM, COMPUTABLE_UNTIL
 from incidents.analysis import Evidence, Hypothesis, analysis_to_json, evidence_weight
@@ -585,6 +586,24 @@ def incident_types() -> list[str]:
     types = set(Pattern.objects.exclude(incident_type="").values_list("incident_type", flat=True))
     types |= set(Incident.objects.exclude(incident_type="").order_by().values_list("incident_type", flat=True).distinct()[:200])
     return sorted(types)
+
+
+def pattern_discovery_report(*, weeks: int = 6, now: datetime | None = None) -> dict:
+    """The weekly report of the patterns Cleara discovered (origin learned, proposed by the weekly
+    clustering, correlation.insights.patterns_discover): per week, newest first, how many it
+    proposed and what the curators made of them, and the proposals still waiting for a curator."""
+    now = now or timezone.now()
+    week = timedelta(days=7)
+    learned = Pattern.objects.filter(origin=Pattern.Origin.LEARNED)
+    rows = [{"start": now - (i + 1) * week, "end": now - i * week, "total": 0, **{state: 0 for state in Pattern.State.values}}
+            for i in range(weeks)]
+    for created_at, state in learned.filter(created_at__gt=now - weeks * week, created_at__lte=now).values_list("created_at", "state"):
+        row = rows[min(weeks - 1, int((now - created_at) / week))]
+        row[state] += 1
+        row["total"] += 1
+    waiting = learned.filter(state=Pattern.State.PROPOSED)
+    return {"weeks": rows, "last_7_days": rows[0]["total"], "waiting": list(waiting.order_by("-created_at")[:10]),
+            "waiting_count": waiting.count()}
 
 
 def pattern_list() -> list:

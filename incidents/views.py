@@ -500,4 +500,4 @@ def incident_feedback(request, number: int) -> HttpResponse:
 @require_GET
 @login_required
 def pattern_list(request) -> HttpResponse:
-    return render(request, "incidents/pattern_list.html", {"patterns": selectors.pattern_list()})
+    return render(request, "incidents/pattern_list.html", {"patterns": selectors.pattern_list(), "discovery": selectors.pattern_discovery_report()})
