@@ -1,7 +1,11 @@
 """`can` in every template: `{% if can.resolve %}` shows a button only to a role that may use it.
 
 The answer is access.roles.user_can, asked lazily (a page that shows no button asks nothing) and
-once per action and request. Hiding is a courtesy: every endpoint checks again."""
+once per action and request. Hiding is a courtesy: every endpoint checks again.
+
+Fragments pushed over the WebSocket (broadcast.incident_fragments) are rendered once for every
+viewer, without a request: their controls carry `data-needs="respond"` instead, and the page's
+`<body data-can-respond>` (base.html, from `can`) decides with CSS whether they show."""
 from __future__ import annotations
 
 from access.roles import Action, user_can

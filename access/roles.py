@@ -97,6 +97,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         + [f"auth.{verb}_{model}" for verb in ("add", "change", "delete", "view") for model in ("user", "group")]
         + [f"incidents.{verb}_apitoken" for verb in ("add", "change", "delete", "view")]
         + [f"axes.{verb}_{model}" for verb in ("view", "delete") for model in ("accessattempt", "accessfailurelog")]
+        # What the admin site shows them: patterns (curation), the topology, models, who a Slack user is.
+        + [f"incidents.{verb}_{model}" for verb in ("add", "change", "delete", "view") for model in ("pattern", "service")]
+        + ["correlation.view_modelversion", "correlation.change_modelversion"]
+        + [f"integrations.{verb}_slackuserlink" for verb in ("add", "change", "delete", "view")]
+        + ["integrations.view_slackinstallation", "integrations.delete_slackinstallation"]
+        + ["integrations.view_outboxmessage", "integrations.view_inboundpayload"]
     ),
 }
 
@@ -175,14 +181,17 @@ def min_role(action: Action) -> Role | None:
     return None
 
 
-def requires(action: Action) -> Callable:
-    """View decorator: a login (redirect to it otherwise), then the action's permission (403)."""
+def requires(action: Action, *, post: Action | None = None) -> Callable:
+    """View decorator: a login (redirect to it otherwise), then the action's permission (403).
+
+    `post`: what a POST to the same URL does, when the page (GET) and the change (POST) share one
+    URL (the resolve and feedback steps): GET needs `action`, POST needs `post`."""
     from django.contrib.auth.decorators import login_required
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
-            check(action, user=request.user)
+            check(post if post is not None and request.method == "POST" else action, user=request.user)
             return view(request, *args, **kwargs)
 
         return login_required(wrapper)

@@ -1,6 +1,7 @@
 """Error pages: under /api/ every error is JSON (a client parsing JSON never gets an HTML page),
 elsewhere Django's templates (403.html, 404.html, 500.html). An unreachable database is not a
-500: it is a 503 with Retry-After (503.html), on every path."""
+500: it is a 503 with Retry-After (503.html), on every path. A refusal of an htmx request is one
+plain sentence, which the console shows in its alert box (static/cleara/js/cleara.js)."""
 from __future__ import annotations
 
 import sys
@@ -25,6 +26,8 @@ def bad_request(request: HttpRequest, exception=None):
 def permission_denied(request: HttpRequest, exception=None):
     if _api(request):
         return JsonResponse({"detail": str(exception) or "not allowed"}, status=403)
+    if request.headers.get("HX-Request") == "true":
+        return HttpResponse(f"Not allowed: {exception or 'your account cannot do this'}.", status=403, content_type="text/plain; charset=utf-8")
     return defaults.permission_denied(request, exception)
 
 

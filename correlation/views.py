@@ -1,23 +1,16 @@
 """The Models page: the model registry in the console (list, train, activate, roll back)."""
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_q.tasks import async_task
 
+from access.roles import Action, requires
 from correlation import charts, selectors, training
 from correlation.models import ModelVersion
 
 
-def _staff_only(request) -> None:
-    # Changing the live detector is an administrator's call (roles arrive with the security work).
-    if not request.user.is_staff:
-        raise PermissionDenied("only administrators can change the live model")
-
-
 @require_GET
-@login_required
+@requires(Action.VIEW)
 def model_list(request):
     versions = list(selectors.model_list())
     return render(
@@ -32,27 +25,24 @@ def model_list(request):
 
 
 @require_POST
-@login_required
+@requires(Action.MANAGE_MODELS)
 def model_train(request):
-    _staff_only(request)
     async_task("correlation.tasks.train_model", training.ANOMALY_KIND, None, training.TRAIN_DAYS, False)
     messages.success(request, "Training queued: the new version appears here when the worker has run it.")
     return redirect("correlation:models")
 
 
 @require_POST
-@login_required
+@requires(Action.MANAGE_MODELS)
 def model_activate(request, pk: int):
-    _staff_only(request)
     version = training.model_activate(model_version=get_object_or_404(ModelVersion, pk=pk))
     messages.success(request, f"{version.kind} v{version.version} is now live.")
     return redirect("correlation:models")
 
 
 @require_POST
-@login_required
+@requires(Action.MANAGE_MODELS)
 def model_rollback(request, kind: str):
-    _staff_only(request)
     try:
         version = training.model_rollback(kind=kind)
     except training.ModelRegistryError as exc:
@@ -63,7 +53,7 @@ def model_rollback(request, kind: str):
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 def forecast_panel(request):
     """The dashboard's risk panel (loaded into it with htmx): the services most at risk in the next hours."""
     from correlation.insights import risk_forecast

@@ -10,7 +10,6 @@ import csv
 import json
 from datetime import datetime
 
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse, StreamingHttpResponse
@@ -22,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
+from access.roles import Action, requires
 from incidents import broadcast, charts, exports, forms, screens, selectors, services
 from incidents.errors import IncidentError
 from incidents.models import Event, Incident, Severity, TimelineEvent
@@ -111,7 +111,7 @@ def _render_dashboard(request, *, preview: dict | None = None) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 @htmx_varies
 def dashboard(request) -> HttpResponse:
     return _render_dashboard(request)
@@ -127,7 +127,7 @@ def _summary_context(incident: Incident) -> dict:
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 @htmx_varies
 def incident_preview(request, number: int) -> HttpResponse:
     incident = _incident(number)
@@ -148,7 +148,7 @@ def _render_step(request, incident: Incident, step: str, context: dict, *, statu
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 @htmx_varies
 def incident_detail(request, number: int) -> HttpResponse:
     incident = _incident(number)
@@ -179,7 +179,7 @@ def _timeline_context(incident: Incident, form: forms.TimelineFilterForm, event:
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 @htmx_varies
 def incident_timeline(request, number: int) -> HttpResponse:
     incident = _incident(number)
@@ -194,7 +194,7 @@ def incident_timeline(request, number: int) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 @htmx_varies
 def incident_event(request, number: int, event_id: int) -> HttpResponse:
     """One event of the incident: the panel a click on the timeline opens (a full page without htmx)."""
@@ -209,7 +209,7 @@ def incident_event(request, number: int, event_id: int) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 @htmx_varies
 def incident_rca(request, number: int) -> HttpResponse:
     incident = _incident(number)
@@ -219,7 +219,7 @@ def incident_rca(request, number: int) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 @htmx_varies
 def incident_map(request, number: int) -> HttpResponse:
     incident = _incident(number)
@@ -231,7 +231,7 @@ def incident_map(request, number: int) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 @htmx_varies
 def incident_recommendations(request, number: int) -> HttpResponse:
     incident = _incident(number)
@@ -247,7 +247,7 @@ def _logs_context(incident: Incident, form: forms.LogSearchForm, *, now: datetim
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 @htmx_varies
 def incident_investigate(request, number: int) -> HttpResponse:
     incident = _incident(number)
@@ -269,7 +269,7 @@ EXPORT_FIELDS = ["id", "pk", "timestamp", "received_at", "service", "type", "sev
 
 
 @require_GET
-@login_required
+@requires(Action.EXPORT)
 def incident_export_json(request, number: int) -> StreamingHttpResponse:
     """The incident in the API's shape with all its events, streamed so that big incidents fit."""
     incident = _incident(number)
@@ -292,7 +292,7 @@ class _Echo:
 
 
 @require_GET
-@login_required
+@requires(Action.EXPORT)
 def incident_export_csv(request, number: int) -> StreamingHttpResponse:
     """One row per event, with the incident's number and title on every row."""
     incident = _incident(number)
@@ -328,7 +328,7 @@ def _collaborate_context(incident: Incident, **forms_: object) -> dict:
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 @htmx_varies
 def incident_collaborate(request, number: int) -> HttpResponse:
     incident = _incident(number)
@@ -356,7 +356,7 @@ def _after_write(request, incident: Incident, partial: str, context: dict, *, st
 
 
 @require_POST
-@login_required
+@requires(Action.NOTE)
 def incident_note_add(request, number: int) -> HttpResponse:
     incident = _incident(number)
     form = forms.NoteForm(request.POST)
@@ -371,7 +371,7 @@ def incident_note_add(request, number: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@requires(Action.ASSIGN)
 def incident_assign(request, number: int) -> HttpResponse:
     incident = _incident(number)
     form = forms.AssignForm(request.POST)
@@ -388,7 +388,7 @@ def incident_assign(request, number: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@requires(Action.STATUS)
 def incident_status(request, number: int) -> HttpResponse:
     incident = _incident(number)
     form = forms.StatusForm(request.POST)
@@ -416,7 +416,7 @@ def incident_status(request, number: int) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 def incident_live(request, number: int) -> HttpResponse:
     """The polling fallback: the same fragments a WebSocket push carries, swapped out of band.
 
@@ -443,7 +443,7 @@ def _resolve_context(incident: Incident, *, resolve_form=None, feedback_form=Non
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@requires(Action.VIEW, post=Action.RESOLVE)
 @htmx_varies
 def incident_resolve(request, number: int) -> HttpResponse:
     """GET: the resolution step. POST: resolve (or close as a false positive) with notes and tags."""
@@ -466,7 +466,7 @@ def incident_resolve(request, number: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@requires(Action.VIEW, post=Action.FEEDBACK)
 @htmx_varies
 def incident_feedback(request, number: int) -> HttpResponse:
     """POST: record feedback on the root cause and queue the model update.
@@ -498,6 +498,6 @@ def incident_feedback(request, number: int) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 def pattern_list(request) -> HttpResponse:
     return render(request, "incidents/pattern_list.html", {"patterns": selectors.pattern_list(), "discovery": selectors.pattern_discovery_report()})

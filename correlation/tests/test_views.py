@@ -18,7 +18,10 @@ def versions(db):
 
 @pytest.fixture
 def admin_client(client, django_user_model):
+    from access.roles import Role, assign_role
+
     admin = django_user_model.objects.create_user(username="admin", password="pw-admin-123", is_staff=True)
+    assign_role(admin, Role.ADMIN)
     client.force_login(admin)
     return client
 

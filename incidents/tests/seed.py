@@ -163,6 +163,11 @@ def seed_users() -> dict:
             user = User.objects.create(username=username, password=_password_hash(f"pw-{username}-123"), first_name=first, last_name=last,
                                        email=f"{username}@example.com", is_staff=staff, is_superuser=staff)
         users[username] = user
+    # alice is a superuser (an admin); bob responds; carol only watches.
+    from access.roles import Role, assign_role
+
+    assign_role(users["bob"], Role.RESPONDER)
+    assign_role(users["carol"], Role.VIEWER)
     return users
 
 

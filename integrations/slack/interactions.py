@@ -1,6 +1,10 @@
 """Slack, incoming: Bolt verifies the signature and acknowledges; the listeners here store the raw
 request and queue `integrations.tasks.process_slack_interaction`, which maps the Slack user to a
-Cleara user and makes the change as them, with origin "slack" (/cleara and the buttons)."""
+Cleara user and makes the change as them, with origin "slack" (/cleara and the buttons).
+
+A Slack user acts with the role of the Cleara user they map to (access.roles, the same check as the
+console); an unmapped Slack user changes nothing. Either refusal is the ephemeral answer, and every
+change or refused change is in the audit log (via "slack", actor "slack:UID as USER")."""
 from __future__ import annotations
 
 import functools
@@ -12,6 +16,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from access import audit
+from access.roles import AccessDenied, Action, check
 from incidents import services as incident_services
 from incidents.errors import IncidentError
 from incidents.models import Incident, TimelineEvent
@@ -164,6 +170,10 @@ def interaction_parse(body: dict) -> Interaction:
     )
 
 
+# What each verb needs of the Cleara user's role.
+VERB_ACTIONS: dict[str, tuple[Action, ...]] = {"ack": (Action.STATUS,), "investigate": (Action.ASSIGN, Action.STATUS), "resolve": (Action.RESOLVE,)}
+
+
 def _change(interaction: Interaction, incident: Incident, user) -> str:
     origin = TimelineEvent.Origin.SLACK
     if interaction.verb == "ack":
@@ -196,12 +206,27 @@ def _answer(interaction: Interaction, *, user, user_problem: str) -> tuple[dict,
     if interaction.verb == "incident":
         return blocks.incident_message(incident_facts(incident)), incident
     if user is None:
+        _audit(interaction, incident, user=None, allowed=False, outcome=user_problem)
         return blocks.text_message(f":warning: {user_problem}"), incident
     try:
+        for action in VERB_ACTIONS[interaction.verb]:
+            check(action, user=user)
+    except AccessDenied as exc:
+        _audit(interaction, incident, user=user, allowed=False, outcome=exc.message)
+        return blocks.text_message(f":no_entry: As Cleara user {user.get_username()}, {exc.message[0].lower()}{exc.message[1:]}."), incident
+    try:
         with transaction.atomic():
-            return blocks.text_message(_change(interaction, incident, user)), incident
+            answer = _change(interaction, incident, user)
     except IncidentError as exc:
         return blocks.text_message(f":warning: {exc}"), incident
+    _audit(interaction, incident, user=user, allowed=True, outcome="done")
+    return blocks.text_message(answer), incident
+
+
+def _audit(interaction: Interaction, incident: Incident, *, user, allowed: bool, outcome: str) -> None:
+    who = f"slack:{interaction.user_id}" + (f" as {user.get_username()}" if user is not None else " (no Cleara user)")
+    audit.record(actor=user, actor_label=who, via="slack", action=f"slack:{interaction.verb}", target=f"incident {incident.number}",
+                 allowed=allowed, details={"team": interaction.team_id, "outcome": outcome[:200]})
 
 
 def slack_interaction_process(*, payload_id: int) -> str:

@@ -98,8 +98,12 @@ def pagerduty(settings, pagerduty_receiver) -> PagerDutyReceiver:
 
 @pytest.fixture
 def oncall(django_user_model):
-    """The Cleara user behind Slack user U0ONCALL01 (same e-mail)."""
-    return django_user_model.objects.create_user(username="pat", email="oncall@example.com", password="pw-pat-12345")
+    """The Cleara user behind Slack user U0ONCALL01 (same e-mail), a responder."""
+    from access.roles import Role, assign_role
+
+    user = django_user_model.objects.create_user(username="pat", email="oncall@example.com", password="pw-pat-12345")
+    assign_role(user, Role.RESPONDER)
+    return user
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import pytest
 import time_machine
 from django.test import Client
 
+from access.models import AuditEntry
+from access.roles import Role, assign_role
 from incidents.models import Incident, TimelineEvent
 from integrations.factories import SlackUserLinkFactory
 from integrations.models import InboundPayload, OutboxMessage, SlackUserLink
@@ -179,10 +181,36 @@ def test_an_unknown_slack_user_changes_nothing(slack, make_incident, django_capt
     incident.refresh_from_db()
     assert incident.status == Incident.Status.OPEN
     assert "no Cleara user has the e-mail stranger@elsewhere.example" in slack.responses[-1]["text"]
+    entry = AuditEntry.objects.get(action="slack:ack")
+    assert (entry.actor, entry.actor_label, entry.via, entry.target, entry.allowed) == (None, "slack:U0STRANGER (no Cleara user)", "slack", "incident 12", False)
+
+
+@pytest.mark.parametrize("text", ["ack 15", "resolve 15", "investigate 15"])
+def test_a_slack_user_mapped_to_a_viewer_is_told_their_role_cannot(slack, make_incident, oncall, text, django_capture_on_commit_callbacks):
+    assign_role(oncall, Role.VIEWER)
+    incident = make_incident(number=15)
+    command(slack, text, django_capture_on_commit_callbacks)
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.OPEN and incident.assignee is None
+    assert not incident.timeline.filter(kind__in=[TimelineEvent.Kind.STATUS, TimelineEvent.Kind.ASSIGNED]).exists()
+    [reply] = slack.responses
+    assert reply["text"].startswith(":no_entry: As Cleara user pat, your role (viewer) cannot ")
+    assert "needs the responder role" in reply["text"]
+    assert reply["response_type"] == "ephemeral"
+    entry = AuditEntry.objects.get()
+    assert (entry.actor, entry.actor_label, entry.allowed) == (oncall, "slack:U0ONCALL01 as pat", False)
+
+
+def test_a_change_from_slack_is_in_the_audit_log_by_whom(slack, make_incident, oncall, django_capture_on_commit_callbacks):
+    make_incident(number=16)
+    command(slack, "resolve 16", django_capture_on_commit_callbacks)
+    entry = AuditEntry.objects.get()
+    assert (entry.actor, entry.actor_label, entry.via, entry.action, entry.target, entry.allowed) == (oncall, "slack:U0ONCALL01 as pat", "slack", "slack:resolve", "incident 16", True)
 
 
 def test_an_explicit_link_wins_over_the_email(slack, make_incident, django_user_model, django_capture_on_commit_callbacks):
     lee = django_user_model.objects.create_user(username="lee", email="lee@example.com")
+    assign_role(lee, Role.RESPONDER)
     SlackUserLinkFactory(team_id=TEAM, slack_user_id="U0NOEMAIL1", user=lee)
     incident = make_incident(number=13)
     command(slack, "ack 13", django_capture_on_commit_callbacks, user_id="U0NOEMAIL1")

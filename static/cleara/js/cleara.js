@@ -148,7 +148,10 @@
   }
   document.addEventListener("htmx:responseError", function (evt) {
     var status = evt.detail.xhr ? evt.detail.xhr.status : 0;
-    if (status === 403) {
+    var type = evt.detail.xhr ? evt.detail.xhr.getResponseHeader("Content-Type") || "" : "";
+    if (status === 403 && type.indexOf("text/plain") === 0 && evt.detail.xhr.responseText) {
+      showRequestError(evt.detail.xhr.responseText);  // a refusal that says why (cleara/errors.py)
+    } else if (status === 403) {
       showRequestError("Cleara refused that (403). Your session or this page may be out of date: reload the page and try again.");
     } else if (status === 404) {
       showRequestError("That is not there any more (404). Reload the page to see the current state.");
