@@ -251,8 +251,20 @@ def incident_get_for_row(*, incident_id: int) -> Incident | None:
     )
 
 
-def service_names() -> list[str]:
-    return list(Service.objects.order_by("name").values_list("name", flat=True))
+SERVICE_SEARCH_LIMIT = 20
+
+
+def service_search(*, q: str, limit: int = SERVICE_SEARCH_LIMIT) -> list[str]:
+    """Service names for a picker: those starting with `q` first, then those containing it, each
+    alphabetically; at most `limit` (there may be thousands of services: pages never list them all)."""
+    q = q.strip()
+    names = Service.objects.order_by("name").values_list("name", flat=True)
+    if not q:
+        return list(names[:limit])
+    found = list(names.filter(name__istartswith=q)[:limit])
+    if len(found) < limit:
+        found += list(names.filter(name__icontains=q).exclude(name__istartswith=q)[: limit - len(found)])
+    return found
 
 
 def stats_trend(*, since: datetime | None, until: datetime | None, now: datetime) -> dict:

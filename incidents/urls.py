@@ -8,6 +8,7 @@ app_name = "incidents"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("patterns/", views.pattern_list, name="patterns"),
+    path("services/options/", views.service_options, name="service_options"),
     path("incidents/<int:number>/", views.incident_detail, name="detail"),
     path("incidents/<int:number>/preview/", views.incident_preview, name="preview"),
     path("incidents/<int:number>/timeline/", views.incident_timeline, name="timeline"),

@@ -62,7 +62,7 @@ def _target(request) -> str:
 def _dashboard_context(request, *, now: datetime, rows: bool = True, stats: bool = True) -> tuple[dict, int]:
     """The dashboard's context; `rows` and `stats` say which halves the response draws."""
     form = forms.DashboardFilterForm(request.GET or None)
-    context: dict = {"form": form, "services": selectors.service_names(), "severities": Severity.choices,
+    context: dict = {"form": form, "severities": Severity.choices,
                      "statuses": Incident.Status.choices, "status_labels": dict(Incident.Status.choices), "ranges": forms.RANGE_CHOICES,
                      "stat_labels": ["Incidents", "Events", "Alerts", "Noise reduction", "Root cause right"]}
     if request.GET and not form.is_valid():
@@ -438,7 +438,8 @@ def _resolve_context(incident: Incident, *, resolve_form=None, feedback_form=Non
         "feedback_form": feedback_form or forms.FeedbackForm(),
         "feedback": selectors.incident_feedback(incident=incident),
         "incident_types": selectors.incident_types(),
-        "all_services": selectors.service_names(),
+        # Suggested first: the incident's own services; any other is found by typing (service_options).
+        "incident_services": sorted(s.name for s in incident.services.all())[: selectors.SERVICE_SEARCH_LIMIT],
     }
 
 
@@ -501,3 +502,17 @@ def incident_feedback(request, number: int) -> HttpResponse:
 @requires(Action.VIEW)
 def pattern_list(request) -> HttpResponse:
     return render(request, "incidents/pattern_list.html", {"patterns": selectors.pattern_list(), "discovery": selectors.pattern_discovery_report()})
+
+
+# --- Pickers ------------------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def service_options(request) -> HttpResponse:
+    """`<option>`s of the services matching what was typed, for a service input's `<datalist>`
+    (the dashboard filter, the feedback form): a search, because a `<select>` of every service is
+    megabytes once there are thousands. `field` names the parameter holding the text (htmx sends
+    the input under its own name)."""
+    q = request.GET.get(request.GET.get("field") or "q", "")[:200]
+    return render(request, "incidents/partials/service_options.html", {"names": selectors.service_search(q=q)})

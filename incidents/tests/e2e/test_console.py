@@ -207,7 +207,7 @@ def test_walk_the_nine_steps(console):
     expect(page.locator(f"#incident-{main.pk}-resolve")).to_contain_text("Resolved")
     expect(page.locator("[data-incident-status]")).to_have_text("Resolved")
     page.locator("label.chip-toggle", has_text="Wrong").click()
-    page.locator("#id_correct_service").select_option("payments")
+    page.locator("#id_correct_service").fill("payments")
     page.get_by_role("button", name="Send feedback").click()
     expect(page.locator("[data-feedback-applied]")).to_be_visible()
     console.shot(page, "09-resolve")
@@ -215,6 +215,27 @@ def test_walk_the_nine_steps(console):
     assert incident.status == "resolved" and incident.tags == ["batch-jobs", "database"]
     feedback = Feedback.objects.get(incident=main)
     assert feedback.verdict == "no" and feedback.correct_service.name == "payments" and feedback.applied_at
+    assert page.errors == []
+
+
+def test_the_service_filter_is_a_search(console):
+    """With thousands of services the dashboard has no <select> of them: typing asks the server
+    for at most 20 matches, offered as the input's suggestions; picking one filters the list."""
+    from incidents.models import Service
+
+    Service.objects.bulk_create([Service(name=f"bulk-{i:04d}") for i in range(3000)])
+    page = console.page("alice")
+    page.goto("/")
+    field = page.locator("#id_service")
+    with page.expect_response(lambda r: "/services/options/" in r.url and "service=bulk-29" in r.url):
+        field.press_sequentially("bulk-29")
+    expect(page.locator("#service-options option")).to_have_count(20)
+    assert page.locator("#service-options option").first.get_attribute("value") == "bulk-2900"
+    with page.expect_response(lambda r: "service=payments-db" in r.url and "/services/options/" not in r.url):
+        field.fill("payments-db")
+        field.dispatch_event("change")
+    expect(page.locator(f"#incident-{console.data.main.pk}-row")).to_be_visible()
+    assert "service=payments-db" in page.url
     assert page.errors == []
 
 
