@@ -508,7 +508,7 @@ def pattern_list(request) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@requires(Action.VIEW)
 def service_options(request) -> HttpResponse:
     """`<option>`s of the services matching what was typed, for a service input's `<datalist>`
     (the dashboard filter, the feedback form): a search, because a `<select>` of every service is
