@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents.analysis import AnalysisShapeError, Hypothesis, analysis_from_json
+from incidents.links import validate_http_url
 
 
 class Severity(models.TextChoices):
@@ -32,7 +33,7 @@ class Service(models.Model):
     name = models.CharField(max_length=200, unique=True)
     tier = models.CharField(max_length=50, blank=True, default="")
     team = models.CharField(max_length=200, blank=True, default="")
-    runbook_url = models.URLField(max_length=500, blank=True, default="")
+    runbook_url = models.URLField(max_length=500, blank=True, default="", validators=[validate_http_url])
     description = models.TextField(blank=True, default="")
     # "checkout depends on payments": a failure of payments spreads to checkout.
     depends_on = models.ManyToManyField("self", symmetrical=False, related_name="dependants", blank=True)
@@ -264,7 +265,7 @@ class Pattern(models.Model):
     # How it is recognised: {"keywords": [...], "metrics": [...], "min_score": float}
     signals = models.JSONField(default=dict, blank=True)
     remediation = models.JSONField(default=list, blank=True, help_text="Ordered remediation steps.")
-    runbook_url = models.URLField(max_length=500, blank=True, default="")
+    runbook_url = models.URLField(max_length=500, blank=True, default="", validators=[validate_http_url])
     class State(models.TextChoices):
         PROPOSED = "proposed", "Proposed"
         ACCEPTED = "accepted", "Accepted"

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Q
 
+from incidents.links import http_url_or_empty
 from incidents.graph import Topology, cascade
 from incidents.models import Event, Incident, Pattern, Service
 from incidents.resolution import time_to_resolve_estimate
@@ -153,14 +154,14 @@ def incident_recommendations(*, incident: Incident, limit: int = 5) -> dict:
     if generic:
         steps = _generic_steps(incident)
     runbooks = []
-    if pattern and pattern.runbook_url:
+    if pattern and http_url_or_empty(pattern.runbook_url):
         runbooks.append({"label": f"{pattern.name} runbook", "url": pattern.runbook_url, "kind": "pattern"})
     services = list(incident.services.all())
     if incident.root_cause_service_id and incident.root_cause_service not in services:
         services.insert(0, incident.root_cause_service)
     services.sort(key=lambda s: s.pk != incident.root_cause_service_id)
     for svc in services:
-        if svc.runbook_url:
+        if http_url_or_empty(svc.runbook_url):
             runbooks.append({"label": f"{svc.name} runbook", "url": svc.runbook_url, "kind": "service"})
     found = incident_similar(incident=incident, k=limit, resolved_only=True)
     if found["estimate"] is not None:

@@ -5,6 +5,7 @@ from django.db import transaction
 
 from incidents.errors import IngestValidationError
 from incidents.ingest import services_ensure
+from incidents.links import http_url_problem
 from incidents.models import Service
 
 
@@ -26,6 +27,8 @@ def topology_validate(data) -> list[dict]:
         for key in ("tier", "team", "runbook_url", "description"):
             if key in item and not isinstance(item[key], str):
                 errors.append({"index": i, "field": key, "reason": "expected a string"})
+        if isinstance(item.get("runbook_url"), str) and (problem := http_url_problem(item["runbook_url"])):
+            errors.append({"index": i, "field": "runbook_url", "reason": problem})
     if errors:
         raise IngestValidationError(errors, "invalid topology: nothing was changed")
     return data["services"]

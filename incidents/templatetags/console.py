@@ -14,6 +14,14 @@ register = template.Library()
 
 
 @register.filter
+def http_only(url) -> str:
+    """A stored link, or '' unless it is http(s) (incidents.links): `{% if x|http_only %}`."""
+    from incidents.links import http_url_or_empty
+
+    return http_url_or_empty(url)
+
+
+@register.filter
 def markdown_safe(text: str) -> SafeString:
     """Markdown to HTML, then sanitised by nh3: no script, no event handlers, links get rel=noopener."""
     html = md.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"], output_format="html")
