@@ -8,10 +8,11 @@ class CorrelationConfig(AppConfig):
     def ready(self) -> None:
         # What runs after a batch is stored (incidents.pipeline), and what learns from the
         # feedback the console records (incidents.hooks): incidents/ never imports this app.
-        from correlation import feedback, pipeline, templating
+        from correlation import anomaly, feedback, pipeline, templating
         from incidents import hooks
-        from incidents.pipeline import stage_register
+        from incidents.pipeline import history_learner_register, stage_register
 
         stage_register(templating.events_template)  # first: correlation reads the templates
         stage_register(pipeline.events_process)
         hooks.subscribe(feedback.feedback_recorded)
+        history_learner_register(anomaly.baselines_warm)

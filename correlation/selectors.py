@@ -1,8 +1,8 @@
 """Reads of the correlation app for the console."""
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import Length
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, Length
 
 from correlation.models import ModelVersion, SeriesBaseline
 
@@ -18,4 +18,6 @@ def series_baseline_summary() -> dict:
     return SeriesBaseline.objects.aggregate(
         series=Count("id"),
         warm=Count("id", filter=Q(points__gte=100)),
+        points=Coalesce(Sum("points"), 0),
+        anomalies=Coalesce(Sum("anomalies"), 0),
     )

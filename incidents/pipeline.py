@@ -42,6 +42,24 @@ def stage_register(stage: Stage) -> None:
         _stages.append(stage)
 
 
+HistoryLearner = Callable[[list[EventIn]], int]
+_learners: list[HistoryLearner] = []
+
+
+def history_learner_register(learner: HistoryLearner) -> None:
+    """Register what learns from history that is not stored (correlation: the anomaly baselines)."""
+    if learner not in _learners:
+        _learners.append(learner)
+
+
+def history_learn(*, events: list[EventIn]) -> int:
+    """Hand a stretch of history that is not to be stored to every registered learner, oldest
+    first (the demo warms its anomaly baselines on a simulated day this way; storing a day of
+    every series would take minutes). Returns how many points they learnt from."""
+    events = sorted(events, key=lambda e: e.timestamp)
+    return sum(learner(events) for learner in _learners)
+
+
 @dataclass
 class PipelineResult:
     accepted: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
@@ -20,6 +21,7 @@ def test_demo_setup_refuses_when_the_demo_is_off(monkeypatch):
         call_command("demo_setup", stdout=StringIO())
     assert not get_user_model().objects.exists()
     assert not Service.objects.exists() and not Event.objects.exists() and not Incident.objects.exists()
+    assert not apps.get_model("correlation", "SeriesBaseline").objects.exists()  # no warmed baselines either
 
 
 def test_first_admin_comes_from_the_environment_once_and_never_from_the_demo(monkeypatch):

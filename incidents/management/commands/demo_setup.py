@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,7 +16,7 @@ from evaluation import simulation
 from incidents.catalogue import builtin_patterns_install
 from incidents.ingest import batch_validate
 from incidents.models import Event, Incident
-from incidents.pipeline import events_ingest
+from incidents.pipeline import events_ingest, history_learn
 from incidents.topology import topology_apply
 
 USERNAME = "demo"
@@ -23,6 +24,9 @@ USERNAME = "demo"
 # login, simulated events and the incidents only they built) out again.
 DEMO_MARK = "Demo topology (manage.py demo_remove removes the demo)"
 HISTORY = timedelta(minutes=75)
+# Fault-free simulated time the anomaly baselines learn before HISTORY: a detector judges a series
+# after a day of it (correlation.detectors.statistical.SEASON_MIN_SECONDS), plus a margin.
+WARM = timedelta(hours=26)
 
 
 def demo_password() -> str:
@@ -47,21 +51,40 @@ def demo_user_ensure(password: str) -> bool:
     return created
 
 
-def demo_history(*, now: datetime, seed: int, progress=None) -> tuple[int, int]:
-    """Simulate the last HISTORY of the estate, faults included, through the real ingest.
-    Returns (events, incidents touched)."""
-    config = simulation.SimConfig.live(start=now - HISTORY, seed=seed, id_prefix=f"demo{int(now.timestamp())}-")
-    config.fault_every_min, config.fault_minutes, config.first_fault_after_min = 12.0, (4.0, 10.0), 8.0
+class DemoHistory(NamedTuple):
+    events: int  # stored
+    incidents: int  # touched
+    faults: list[dict]  # the simulator's ground truth (simulation.Fault.to_json)
+
+
+def demo_history(*, now: datetime, seed: int, warm: timedelta = WARM, progress=None) -> DemoHistory:
+    """Simulate the last HISTORY of the estate, faults included, through the real ingest, after
+    `warm` of the same estate without faults that is learnt from, not stored
+    (pipeline.history_learn: the anomaly baselines), so the injected faults raise anomalies and
+    a cold detector's noise does not."""
+    config = simulation.SimConfig.live(start=now - HISTORY - warm, seed=seed, id_prefix=f"demo{int(now.timestamp())}-")
+    config.fault_every_min, config.fault_minutes = 12.0, (4.0, 10.0)
+    config.first_fault_after_min = warm.total_seconds() / 60 + 8.0
     config.metric_interval_s = 60.0
     sim = simulation.Simulator(config)
+    if warm:
+        # One simulator for both stretches, so every series runs on without a seam; the warm-up
+        # needs its metrics only.
+        quiet = {"benign_logs_per_s": 0.0, "background_warnings_per_hour": 0.0, "background_errors_per_hour": 0.0}
+        usual = {name: getattr(config, name) for name in quiet}
+        vars(config).update(quiet)
+        warm_up = [e for e in sim.advance(now - HISTORY) if e["type"] == "metric"]
+        history_learn(events=batch_validate(warm_up))
+        vars(config).update(usual)
     events = sim.advance(now) + [e for e in sim.drain() if e["timestamp"] <= now.isoformat()]
+    events = [e for e in events if e["timestamp"] >= (now - HISTORY).isoformat()]  # warm-up stragglers stay out
     touched: set[int] = set()
     for start in range(0, len(events), 2000):
         result = events_ingest(events=batch_validate(events[start : start + 2000]), source=Event.Source.SIMULATOR)
         touched.update(result.incident_ids)
         if progress is not None:
             progress(min(2000, len(events) - start))
-    return len(events), len(touched)
+    return DemoHistory(len(events), len(touched), [f.to_json() for f in sim.faults if f.start < now.timestamp()])
 
 
 class Command(BaseCommand):
@@ -83,7 +106,7 @@ class Command(BaseCommand):
             self.stdout.write("Demo history: already there" if recent else "Demo history: skipped")
         else:
             with tqdm(unit="ev", desc=f"demo history (last {HISTORY.seconds // 60} min)") as bar:
-                events, touched = demo_history(now=now, seed=secrets.randbelow(1_000_000), progress=bar.update)
+                events, touched, _ = demo_history(now=now, seed=secrets.randbelow(1_000_000), progress=bar.update)
             self.stdout.write(f"Demo history: {events} events, {touched} incident(s)")
         port = os.environ.get("PORT", "8000")
         self.stdout.write(self.style.SUCCESS(
