@@ -6,6 +6,8 @@ sends: the sockets only push; every change goes through its URL, which checks th
 """
 from __future__ import annotations
 
+import logging
+
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import WebsocketConsumer
 from django.http import QueryDict
@@ -14,9 +16,12 @@ from django.utils import timezone
 from access.roles import Action, consumer_allows
 from incidents import broadcast
 
+log = logging.getLogger(__name__)
+
 # 4401, 4403: like HTTP 401 and 403, in the range the WebSocket spec leaves to applications.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455's "Try Again Later"
 REFUSED = '<div id="request-error" class="alert error request-error" role="alert" hx-swap-oob="true">This connection only carries updates; use the page\'s buttons to make changes.</div>'
 
 
@@ -42,7 +47,47 @@ class _PushOnly:
         self.send(text_data=REFUSED)
 
 
-class ConsoleConsumer(_PushOnly, WebsocketConsumer):
+def _layer_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # no Redis client installed: only the in-memory layer can be configured
+        return (OSError, TimeoutError)
+    return (RedisError, OSError, TimeoutError)
+
+
+LAYER_ERRORS = _layer_errors()
+
+
+class _SurvivesLayerOutage:
+    """A channel layer that cannot be reached (Redis down or cut off) ends the socket with 1013
+    "try again later", whether it fails while the socket connects (joining the group, the first
+    wait for a message) or after (the wait breaks): never a handshake answered 500 with a
+    traceback. htmx's ws extension reconnects after 1013 with a growing delay; until then the page
+    polls (static/cleara/js/cleara.js, clearaShouldPoll), and it is live again once Redis answers."""
+
+    async def __call__(self, scope, receive, send):
+        accepted = False
+
+        async def send_watching(message):
+            nonlocal accepted
+            if message.get("type") == "websocket.accept":
+                accepted = True
+            await send(message)
+
+        try:
+            await super().__call__(scope, receive, send_watching)
+        except LAYER_ERRORS as exc:
+            log.warning("channel layer unavailable (%s: %s): socket closed with %s, the page polls until it reconnects",
+                        type(exc).__name__, exc, CLOSE_TRY_AGAIN_LATER)
+            try:
+                if not accepted:
+                    await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
+            except Exception:  # noqa: BLE001 - the client may be gone already; nothing left to tell it
+                pass
+
+
+class ConsoleConsumer(_SurvivesLayerOutage, _PushOnly, WebsocketConsumer):
     """The dashboard's socket: ws/console/?<the dashboard's filters>."""
 
     def connect(self):
@@ -73,7 +118,7 @@ class ConsoleConsumer(_PushOnly, WebsocketConsumer):
         self.send(text_data=event["row"])
 
 
-class IncidentConsumer(_PushOnly, WebsocketConsumer):
+class IncidentConsumer(_SurvivesLayerOutage, _PushOnly, WebsocketConsumer):
     """An incident page's socket: ws/incidents/<pk>/."""
 
     def connect(self):
