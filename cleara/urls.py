@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("incidents.urls")),
     path("", include("integrations.urls")),
     path("", include("correlation.urls")),
+    path("", include("access.urls")),
 ]
 
 handler400 = "cleara.errors.bad_request"

@@ -40,3 +40,20 @@ def test_only_admins_read_the_audit_log_in_the_admin(client, seeded, django_user
     page = client.get("/admin/access/auditentry/")
     assert page.status_code == 200 and "incident 1" in page.content.decode()
     assert client.post("/admin/access/auditentry/add/", {}).status_code == 403  # read-only
+
+
+def test_the_console_audit_page_is_for_admins_and_filters(client, alice, seeded, django_user_model):
+    AuditEntry.objects.create(actor_label="bob", via="console", action="incidents:status", target="incident 1")
+    AuditEntry.objects.create(actor_label="token:exporter", via="api", action="api:services_post", target="", allowed=False, status_code=403)
+    page = alice.get("/audit/")  # alice is a superuser: an admin
+    html = page.content.decode()
+    assert page.status_code == 200 and "incidents:status" in html and "api:services_post" in html
+    assert 'href="/audit/"' in alice.get("/").content.decode()  # in the admin's navigation
+    refused = alice.get("/audit/", {"refused": "1"}).content.decode()
+    assert "api:services_post" in refused and "incidents:status" not in refused
+    assert "api:services_post" not in alice.get("/audit/", {"q": "bob"}).content.decode()
+    responder = django_user_model.objects.create_user("resp2", password=None)
+    roles.assign_role(responder, Role.RESPONDER)
+    client.force_login(responder)
+    assert client.get("/audit/").status_code == 403
+    assert 'href="/audit/"' not in client.get("/").content.decode()

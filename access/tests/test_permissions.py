@@ -190,6 +190,9 @@ CASES = [
     Case("console: roll back a model", frozenset(ADMINS), _post("/models/anomaly/rollback/"),
          lambda w, s: ModelVersion.objects.get(active=True).pk == w.old.pk),
     Case("console: start a Slack install", frozenset(ADMINS), *_get("/slack/install", "slack.com/oauth/v2/authorize")),
+    Case("console: read the audit log", frozenset(ADMINS), *_get("/audit/", 'id="audit-entries"')),
+    Case("console: send a test notification", frozenset(ADMINS), _post("/integrations/test", htmx=True),
+         lambda w, s: s == 200 and "nothing to send" in w.last_body),
     # the live socket
     Case("socket: watch an incident", frozenset(EVERYONE_LOGGED_IN), _socket, lambda w, s: w.socket_connected, refusals=(4401, 4403)),
     # the API, with a session or a token

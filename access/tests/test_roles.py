@@ -108,3 +108,32 @@ def test_consumer_allows_reads_the_socket_user(people):
     assert roles.consumer_allows({"user": people[Role.VIEWER]})
     assert not roles.consumer_allows({"user": AnonymousUser()})
     assert not roles.consumer_allows({"user": people[Role.VIEWER]}, Action.STATUS)
+
+
+def test_a_socket_refuses_who_may_not_view_and_acts_on_nothing_a_client_sends(people):
+    from asgiref.sync import async_to_sync
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+
+    from incidents.consumers import CLOSE_FORBIDDEN
+    from incidents.routing import websocket_urlpatterns
+
+    inactive = people[Role.ADMIN]
+    inactive.is_active = False  # signed in before being deactivated: authenticated, but no role
+    viewer = people[Role.VIEWER]
+    roles.user_can(viewer, Action.VIEW)  # the permission cache, filled in the test's transaction
+
+    async def scenario():
+        refused = WebsocketCommunicator(URLRouter(websocket_urlpatterns), "/ws/console/")
+        refused.scope["user"] = inactive
+        connected, code = await refused.connect()
+        assert (connected, code) == (False, CLOSE_FORBIDDEN)
+        watching = WebsocketCommunicator(URLRouter(websocket_urlpatterns), "/ws/console/")
+        watching.scope["user"] = viewer
+        assert (await watching.connect())[0]
+        await watching.send_to(text_data='{"status": "resolved", "HEADERS": {}}')
+        answer = await watching.receive_from()
+        assert "only carries updates" in answer
+        await watching.disconnect()
+
+    async_to_sync(scenario)()

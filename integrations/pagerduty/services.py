@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from access import audit
 from incidents import services as incident_services
 from incidents.errors import IncidentError
 from incidents.hooks import IncidentChange
@@ -311,4 +312,8 @@ def pagerduty_webhook_process(*, payload_id: int) -> str:
         InboundPayload.objects.filter(pk=record.pk).update(
             status=InboundPayload.Status.PROCESSED, processed_at=timezone.now(), error="" if incident else "no Cleara incident for this PagerDuty incident"
         )
+    if incident is not None and outcome != "ignored":
+        # A change made in PagerDuty, by a PagerDuty user (no Cleara user): the audit log says who.
+        audit.record(actor_label=f"pagerduty:{event.agent or 'unknown'}", via="webhook", action=f"pagerduty:{event.event_type}",
+                     target=f"incident {incident.number}", allowed=not outcome.startswith("not applied"), details={"outcome": outcome[:200]})
     return outcome

@@ -97,6 +97,11 @@ def test_the_rotation_vector_resolves_incident_42_with_either_secret(settings, m
     assert incident.status == Incident.Status.RESOLVED
     entry = incident.timeline.get(kind=TimelineEvent.Kind.STATUS)
     assert (entry.origin, entry.actor, entry.message) == ("pagerduty", None, "resolved in PagerDuty")
+    from access.models import AuditEntry
+
+    [audited] = AuditEntry.objects.all()
+    assert (audited.actor, audited.actor_label.startswith("pagerduty:"), audited.via, audited.action, audited.target, audited.allowed) == (
+        None, True, "webhook", "pagerduty:incident.resolved", "incident 42", True)
 
 
 @pytest.mark.parametrize("signature, secrets", [
