@@ -48,6 +48,7 @@ from datetime import datetime, timedelta
 
 from correlation import rca
 from correlation.patterns import PatternSpec
+from correlation.ranker import Ranker
 from incidents.analysis import Evidence, Hypothesis, IncidentAnalysis
 from incidents.models import SEVERITY_RANK, Event, Incident, Severity
 
@@ -67,6 +68,9 @@ ORIGIN_BONUS = 0.05
 OPEN_WEIGHT = 3.0
 LOG_UNWELL = 10  # error log lines that make a service clearly unwell, within CLUSTER_WINDOW
 ANOMALY_LOGS = 3  # error log lines of a service in an incident that let its anomalies join
+# Hysteresis: a new ranking takes the root cause from the one shown only when its top hypothesis
+# leads the shown root's by this much probability, so that a balanced incident does not flip.
+ROOT_HYSTERESIS = 0.1
 
 SIGNAL_TYPES = (Event.Type.ALERT, Event.Type.ANOMALY)
 EVIDENCE_SEVERITIES = (Severity.WARNING, Severity.CRITICAL)
@@ -137,11 +141,14 @@ class OpenIncident:
     live: dict[str, tuple[set[str], bool]] = field(default_factory=dict)  # service -> (fingerprints, any critical)
     unresolved: dict[str, int] = field(default_factory=dict)  # fingerprint -> firings not yet resolved
     error_logs: dict[str, int] = field(default_factory=dict)  # service -> error log lines
+    fp_service: dict[str, tuple[str, bool]] = field(default_factory=dict)  # live fingerprint -> (service, critical)
+    resolved_at: datetime | None = None  # the latest resolution of one of its alerts
     seed: Item | None = None
 
     @classmethod
-    def from_groups(cls, incident: Incident, groups: dict[GroupKey, Group]) -> OpenIncident:
+    def from_groups(cls, incident: Incident, groups: dict[GroupKey, Group], topology: rca.Topology) -> OpenIncident:
         state = cls(incident=incident, groups=groups, known_services={k[0] for k in groups})
+        criticals: list[tuple[str, datetime]] = []
         for (service, type_, severity, fingerprint, _metric, firing), g in groups.items():
             state.last_event = max(state.last_event or g.last, g.last)
             if type_ == Event.Type.LOG and severity == Severity.CRITICAL:
@@ -151,11 +158,20 @@ class OpenIncident:
             state.signal_services.add(service)
             state.fingerprints.add(fingerprint)
             state.unresolved[fingerprint] = state.unresolved.get(fingerprint, 0) + (g.n if firing else -g.n)
+            if not firing:
+                state.resolved_at = max(state.resolved_at or g.last, g.last)
             if firing and severity != Severity.INFO:
                 state._live(service, fingerprint, severity)
                 state.first = min(state.first or g.first, g.first)
-                active = g.last if severity == Severity.CRITICAL else g.first
-                state.activity = max(state.activity or active, active)
+                state.activity = max(state.activity or g.first, g.first)
+                if severity == Severity.CRITICAL:
+                    criticals.append((service, g.last))
+        # Repeated critical firings keep an incident going only where it started: a shared front
+        # door that alerts critical in every fault must not keep one incident open across faults.
+        origins = state.roots(topology)
+        for service, last in criticals:
+            if service in origins:
+                state.activity = max(state.activity or last, last)
         state.first = state.first or incident.started_at
         state.activity = state.activity or incident.last_event_at
         state.last_event = state.last_event or incident.last_event_at
@@ -163,7 +179,9 @@ class OpenIncident:
             state.signal_services.add(incident.root_cause_service.name)
         return state
 
-    def add(self, item: Item) -> None:
+    def add(self, item: Item, *, origin: bool = True) -> None:
+        """Attach `item`. A live alert extends the incident's activity when it is of a fingerprint new
+        here, or critical and `origin` (at a service where the incident could have started)."""
         item.attached = True
         self.new.append(item)
         key = (item.service, item.type, item.severity, item.fingerprint, item.metric, item.firing)
@@ -182,10 +200,12 @@ class OpenIncident:
             return
         self.signal_services.add(item.service)
         self.unresolved[item.fingerprint] = self.unresolved.get(item.fingerprint, 0) + (1 if item.firing else -1)
+        if not item.firing:
+            self.resolved_at = max(self.resolved_at or item.ts, item.ts)
         if item.live:
             self._live(item.service, item.fingerprint, item.severity)
             self.first = min(self.first or item.ts, item.ts)
-            if item.fingerprint not in self.fingerprints or item.severity == Severity.CRITICAL:
+            if item.fingerprint not in self.fingerprints or (item.severity == Severity.CRITICAL and origin):
                 self.activity = max(self.activity or item.ts, item.ts)
         self.fingerprints.add(item.fingerprint)
 
@@ -193,15 +213,50 @@ class OpenIncident:
         fps, critical = self.live.get(service, (set(), False))
         fps.add(fingerprint)
         self.live[service] = (fps, critical or severity == Severity.CRITICAL)
+        was = self.fp_service.get(fingerprint, (service, False))[1]
+        self.fp_service[fingerprint] = (service, was or severity == Severity.CRITICAL)
+
+    def active(self) -> dict[str, tuple[set[str], bool]]:
+        """The live signals still firing (not resolved), per service: (fingerprints, any critical)."""
+        out: dict[str, tuple[set[str], bool]] = {}
+        for fp, (service, critical) in self.fp_service.items():
+            if self.unresolved.get(fp, 0) > 0:
+                fps, crit = out.get(service, (set(), False))
+                out[service] = (fps | {fp}, crit or critical)
+        return out
+
+    def over(self, at: datetime) -> bool:
+        """Whether every alert of this incident had resolved (RESOLVED_BEFORE or more) before `at`:
+        its signals are over, it takes no new trouble (a later fault opens its own incident)."""
+        if not self.fp_service or self.resolved_at is None or at < self.resolved_at + RESOLVED_BEFORE:
+            return False
+        return all(self.unresolved.get(fp, 0) <= 0 for fp in self.fp_service)
 
     def roots(self, topology: rca.Topology, logging: set[str] = frozenset()) -> set[str]:
         """Where this incident could have started: the deepest of its clearly unwell services (a
-        critical signal, several fingerprints, or a stream of error logs: a root may not alert,
-        and `logging` names the services logging errors right now, whose logs may not be here yet)."""
-        unwell = strong(self.live) | {s for s, n in self.error_logs.items() if n >= LOG_UNWELL}
-        below = {d for s in self.signal_services for d, hops in topology.downstream(s).items() if 0 < hops <= CONE_HOPS}
-        unwell |= logging & below
-        return roots(topology, unwell or set(self.live) or self.signal_services)
+        critical signal, several fingerprints), or a dependency of those logging errors right now (a
+        root may not alert: `logging` names the services logging errors, whose logs may not be here
+        yet). Error logs attached as evidence do not count: a neighbour's errors are evidence, not
+        a place where this incident started."""
+        unwell = strong(self.live)
+        base = roots(topology, unwell or set(self.live) or self.signal_services)
+        below = {d for s in base for d, hops in topology.downstream(s).items() if 0 < hops <= CONE_HOPS}
+        return roots(topology, (unwell | (logging & below)) or set(self.live) or self.signal_services)
+
+    def explains(self, service: str, topology: rca.Topology, logging: set[str] = frozenset()) -> tuple[bool, set[str]]:
+        """Whether trouble at `service` belongs to this incident by where it sits, and the origins
+        it was measured from. It does when it calls one of the incident's origins (the failure
+        spread to it, even late), or when it is a dependency of an origin still in trouble (a deeper
+        cause). A dependency of an origin that has recovered, or a sibling that only shares a
+        caller with it (a front door that alerts in every fault), is a new origin of its own."""
+        origins = self.roots(topology, logging)
+        active = self.active()
+        current = {r for r in origins if r in active or r in logging}
+        for r in origins:
+            hops = topology.upstream(r).get(service)
+            if hops is not None and hops <= CONE_HOPS:
+                return True, origins
+        return in_cone(topology, service, current), origins
 
     def affinity(self, item: Item, topology: rca.Topology, *, chronic: bool, logging: set[str] = frozenset()) -> float:
         """How strongly a signal belongs here (0: not at all)."""
@@ -214,19 +269,22 @@ class OpenIncident:
                 if item.firing or self.unresolved.get(item.fingerprint, 0) > 0:
                     return 1.0
             return 0.0
-        if item.ts > self.activity + QUIET:
+        if item.ts > self.activity + QUIET or self.over(item.ts):
             return 0.0
-        if item.fingerprint in self.fingerprints:
+        active = self.active()
+        if self.unresolved.get(item.fingerprint, 0) > 0 or (chronic and item.fingerprint in self.fingerprints):
             relation = 1.0
-        elif item.service in self.signal_services:
+        elif item.service in active:
             relation = JOIN_HOPS[0]
-        elif chronic or not in_cone(topology, item.service, origins := self.roots(topology, logging)):
+        elif chronic or not (explained := self.explains(item.service, topology, logging))[0]:
             return 0.0
         else:
-            # Hops to the nearest service in trouble, its origin included (a silent dependency
-            # logging errors, which its other callers reach through it).
+            origins = explained[1]
+            # Hops to the nearest service still in trouble, its origin included (a silent dependency
+            # logging errors, which its other callers reach through it). A service that alerted
+            # here before and recovered is a new episode: it joins by where it sits, like any other.
             to_origin = [h for h in (topology.distance(item.service, r) for r in origins) if h is not None]
-            hops = [h for h in (topology.distance(item.service, s) for s in self.signal_services) if h is not None] + to_origin
+            hops = [h for h in (topology.distance(item.service, s) for s in active) if h is not None] + to_origin
             relation = JOIN_HOPS.get(min(hops), 0.0) if hops else 0.0
             # Between two incidents as near, the one whose origin is nearer wins (a gateway that
             # calls two failing branches goes with the branch that fails closer to it).
@@ -312,6 +370,7 @@ class Correlator:
         self.span: tuple[datetime, datetime] | None = None
         self._patterns: list[PatternSpec] | None = None
         self._priors: dict[str, float] | None = None
+        self._ranker: tuple[Ranker | None] | None = None
 
     # -- loading (through the store) ----------------------------------------------------------
 
@@ -319,7 +378,9 @@ class Correlator:
         # A resolution can rejoin an incident long quiet; anything else only one within QUIET.
         since = lo - (RESOLVE_GRACE if resolutions else QUIET)
         self.opens = [
-            OpenIncident.from_groups(incident, {key: Group(r["n"], r["first"], r["last"], r["pk"], None, r["message"]) for key, r in groups})
+            OpenIncident.from_groups(
+                incident, {key: Group(r["n"], r["first"], r["last"], r["pk"], None, r["message"]) for key, r in groups}, self.topology
+            )
             for incident, groups in self.store.open_incidents(since=since, started_before=hi + EARLY)
         ]
 
@@ -352,6 +413,12 @@ class Correlator:
         if self._priors is None:
             self._priors = self.store.priors()
         return self._priors
+
+    @property
+    def ranker(self) -> Ranker | None:
+        if self._ranker is None:
+            self._ranker = (self.store.ranker(),)
+        return self._ranker[0]
 
     # -- deciding ------------------------------------------------------------------------------
 
@@ -453,7 +520,9 @@ class Correlator:
             if score > best_score:
                 best, best_score = state, score
         if best is not None:
-            best.add(item)
+            best.add(item, origin=False)
+            if item.live and item.severity == Severity.CRITICAL and item.service in best.roots(self.topology, logging):
+                best.activity = max(best.activity, item.ts)
             return
         if not item.live or chronic:
             return  # stays pending
@@ -592,7 +661,12 @@ class Correlator:
     def _decide(self, changed: list[OpenIncident]) -> list[Decision]:
         if not changed:
             return []
-        results = [(state, rca.rank(signals=self._signals_of(state), topology=self.topology, patterns=self.patterns, priors=self.priors)) for state in changed]
+        results = [
+            (state, hold_root(state.incident, rca.rank(
+                signals=self._signals_of(state), topology=self.topology, patterns=self.patterns, priors=self.priors, ranker=self.ranker,
+            )))
+            for state in changed
+        ]
         self._fill_client_ids(results)
         return [Decision(state=state, analysis=self._analysis(state, result), new_services=self._new_services(state)) for state, result in results]
 
@@ -642,6 +716,22 @@ class Correlator:
         return [self.store.ids[s] for s in sorted({i.service for i in state.new} - state.known_services)]
 
 
+def hold_root(incident: Incident | None, result: rca.RcaResult) -> rca.RcaResult:
+    """Hysteresis: the root cause shown stays first unless the new top hypothesis leads it by
+    ROOT_HYSTERESIS of probability (the confidence is then the shown root's)."""
+    before = incident.root_cause_service.name if incident is not None and incident.root_cause_service_id else None
+    if not before or not result.hypotheses or result.root == before:
+        return result
+    top = result.hypotheses[0]
+    held = next((h for h in result.hypotheses if h.service == before), None)
+    if held is None or top.score - held.score >= ROOT_HYSTERESIS:
+        return result
+    result.hypotheses = [held, *(h for h in result.hypotheses if h is not held)]
+    result.confidence = round(result.confidence * held.score / top.score, 4) if top.score else result.confidence
+    result.pattern = held.pattern.pattern if held.pattern else result.pattern
+    return result
+
+
 def hypothesis_of(h: rca.Hypothesis) -> Hypothesis:
     """The engine's ranking of one service, in the analysis's one shape (incidents.analysis)."""
     return Hypothesis(
@@ -650,4 +740,5 @@ def hypothesis_of(h: rca.Hypothesis) -> Hypothesis:
         pattern=h.pattern.pattern.slug if h.pattern else None,
         reasons=tuple(h.reasons),
         evidence=tuple(Evidence(event=pk, client_id=cid, weight=round(w, 3)) for w, pk, cid in h.evidence),
+        features=tuple(sorted(h.features.items())),
     )

@@ -25,6 +25,9 @@ class MemoryStore:
     def priors(self):
         return {}
 
+    def ranker(self):
+        return None
+
     def open_incidents(self, *, since, started_before):
         return []
 
@@ -69,3 +72,53 @@ def test_a_cascade_opens_one_incident_rooted_at_its_deepest_service():
 def test_a_lone_warning_opens_nothing():
     items = [alert(1, 0, "mail", "warning")]
     assert Correlator(items, MemoryStore(DEPS, items)).run() == []
+
+
+def resolved(pk: int, minute: float, service: str, of: Item) -> Item:
+    return Item(pk=pk, ts=T0 + timedelta(minutes=minute), service=service, type="alert", severity=of.severity,
+                fingerprint=of.fingerprint, firing=False, client_id=f"evt-{pk}", message=of.message)
+
+
+def incidents_of(items: list[Item], deps: dict[str, set[str]]) -> list[list[int]]:
+    """The events of each incident the engine opens from one batch, in the order opened."""
+    return [sorted(i.pk for i in d.state.new) for d in Correlator(items, MemoryStore(deps, items)).run()]
+
+
+SHOP = {"web": {"api"}, "api": {"orders", "catalog"}, "orders": {"db"}, "catalog": {"db"}, "db": set()}
+
+
+def test_an_incident_whose_alerts_have_all_resolved_takes_no_new_trouble():
+    first = [alert(1, 0, "db"), alert(2, 1, "api")]
+    later = alert(5, 9, "api")
+    later.fingerprint = "api:latency"
+    items = [*first, resolved(3, 4, "db", first[0]), resolved(4, 4.5, "api", first[1]), later]
+    assert incidents_of(items, DEPS) == [[1, 2, 3, 4], [5]]
+
+
+def test_a_shared_front_door_does_not_glue_a_later_independent_fault_to_the_first():
+    # catalog fails and recovers; web and api (which call everything) are still firing when orders fails.
+    catalog, api, web = alert(1, 0, "catalog"), alert(2, 0.5, "api"), alert(3, 1, "web")
+    orders = alert(5, 6, "orders")
+    items = [catalog, api, web, resolved(4, 4, "catalog", catalog), orders]
+    opened = incidents_of(items, SHOP)
+    assert opened == [[1, 2, 3, 4], [5]]
+
+
+def test_a_sibling_of_the_origin_that_only_shares_a_caller_opens_its_own_incident():
+    items = [alert(1, 0, "catalog"), alert(2, 1, "api"), alert(3, 3, "orders")]
+    assert incidents_of(items, SHOP) == [[1, 2], [3]]
+
+
+def test_a_deeper_cause_of_an_origin_still_in_trouble_joins_its_incident():
+    # dependants first: the callers alert, then the database they all use.
+    items = [alert(1, 0, "catalog"), alert(2, 1, "api"), alert(3, 4, "db")]
+    [decision] = Correlator(items, MemoryStore(SHOP, items)).run()
+    assert sorted(i.pk for i in decision.state.new) == [1, 2, 3]
+    assert "db" in [h.service for h in decision.analysis.hypotheses]
+
+
+def test_a_late_alert_of_a_caller_of_a_recovered_origin_still_joins_its_incident():
+    db = alert(1, 0, "db")
+    items = [db, alert(2, 1, "orders"), resolved(3, 3, "db", db), alert(4, 3.5, "api", "warning")]
+    [decision] = Correlator(items, MemoryStore(SHOP, items)).run()
+    assert sorted(i.pk for i in decision.state.new) == [1, 2, 3, 4]
