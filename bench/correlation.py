@@ -188,7 +188,7 @@ def report_families(families: dict[str, tuple[dict, list[dict]]], charts: Path |
     if charts is not None:  # what was scored, per family, for calibration fits and later looks
         charts.mkdir(parents=True, exist_ok=True)
         for name, (truth, incidents) in families.items():
-            slim = [{k: v for k, v in i.items() if k in ("id", "event_ids", "root_cause_service", "root_cause_candidates", "confidence")}
+            slim = [{k: v for k, v in i.items() if k in ("id", "event_ids", "root_cause_service", "root_cause_candidates", "confidence", "hypotheses")}
                     for i in incidents]
             (charts / f"scored-{name.replace(':', '-')}.json").write_text(json.dumps({"truth": truth, "incidents": slim}))
     for name, (truth, incidents) in families.items():
@@ -231,7 +231,7 @@ def fit_calibration(directory: Path, fit_on: str) -> int:
     reads the scored-*.json a run wrote under --charts, prints (slope, intercept) and each family's
     gap before and after. The confidences read are those the run showed (uncalibrated when
     correlation.rca.CALIBRATION is (1, 0))."""
-    import numpy as np
+    from correlation.ranker import calibrate, platt_fit
 
     rows: dict[str, list[tuple[float, bool]]] = {}
     for path in sorted(directory.glob("scored-*.json")):
@@ -242,21 +242,22 @@ def fit_calibration(directory: Path, fit_on: str) -> int:
     if not train:
         print(f"no scored family starts with {fit_on!r} in {directory}")
         return 2
-    logit = lambda c: np.log(np.clip(c, 1e-4, 1 - 1e-4) / (1 - np.clip(c, 1e-4, 1 - 1e-4)))  # noqa: E731
-    x = logit(np.array([c for c, _ in train]))
-    y = np.array([float(t) for _, t in train])
-    a, b = 1.0, 0.0
-    for _ in range(5000):  # logistic regression on one feature, plain gradient descent
-        p = 1 / (1 + np.exp(-(a * x + b)))
-        a -= 0.05 * float(np.mean((p - y) * x))
-        b -= 0.05 * float(np.mean(p - y))
+    print("out of family: each family scored by Platt scaling fitted on the other families that start with "
+          f"{fit_on!r} (or on all of them, for a family that does not)")
+    for name, rs in rows.items():
+        others = [r for other, rest in rows.items() if other != name and other.startswith(fit_on) for r in rest]
+        a, b = platt_fit([c for c, _ in others], [t for _, t in others])
+        shown, right = sum(c for c, _ in rs) / len(rs), sum(t for _, t in rs) / len(rs)
+        after = sum(calibrate(c, (a, b)) for c, _ in rs) / len(rs)
+        print(f"  {name:16} {len(rs):4} faults: gap {100 * (shown - right):+6.1f} -> {100 * (after - right):+6.1f} points")
+    a, b = platt_fit([c for c, _ in train], [t for _, t in train])
     print(f"Platt scaling fitted on {len(train)} faults of the families {fit_on}*: CALIBRATION = ({a:.3f}, {b:.3f})")
     for name, rs in rows.items():
-        c = np.array([c for c, _ in rs])
-        t = np.array([float(t) for _, t in rs])
-        cal = 1 / (1 + np.exp(-(a * logit(c) + b)))
+        shown = sum(c for c, _ in rs) / len(rs)
+        right = sum(t for _, t in rs) / len(rs)
+        after = sum(calibrate(c, (a, b)) for c, _ in rs) / len(rs)
         tag = "fitted on" if name.startswith(fit_on) else "held out"
-        print(f"  {name:16} ({tag:9}) {len(rs):4} faults: gap {100 * (c.mean() - t.mean()):+6.1f} -> {100 * (cal.mean() - t.mean()):+6.1f} points")
+        print(f"  {name:16} ({tag:9}) {len(rs):4} faults: gap {100 * (shown - right):+6.1f} -> {100 * (after - right):+6.1f} points")
     return 0
 
 

@@ -6,6 +6,10 @@ little. The priors are a versioned model in the registry (kind `rca_priors`), re
 feedback each time a verdict is applied, so a bad version can be rolled back like any other.
 `correlation.rca.rank` adds `PRIOR_WEIGHT * prior` to a service's raw score: enough to break a
 near tie the way engineers said, never enough to outvote the evidence of a clear cascade.
+
+The learned root-cause ranker (correlation.ranker) is a model version of its own kind
+(`rca_ranker`), registered from a benchmark's out-of-family training (`manage.py rca_ranker`) and
+read by the engine when one is active.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from correlation.models import ModelVersion
+from correlation.ranker import Ranker
 from incidents.models import Feedback
 
 KIND = "rca_priors"
@@ -72,3 +77,28 @@ def rca_priors_train() -> ModelVersion:
 def rca_priors_active() -> dict[str, float]:
     version = ModelVersion.objects.filter(kind=KIND, active=True).only("parameters").first()
     return dict(version.parameters.get("priors", {})) if version else {}
+
+
+# --- the learned root-cause ranker (correlation.ranker) ---------------------------------------
+
+RANKER_KIND = "rca_ranker"
+
+
+@transaction.atomic
+def rca_ranker_register(*, parameters: dict, metrics: dict, notes: str = "", activate: bool = False) -> ModelVersion:
+    """Register a trained ranker (correlation.ranker.Ranker parameters: plain numbers) as a new
+    version; make it live only when asked (when it beat the rules out of family)."""
+    Ranker.from_parameters(parameters)  # refuse a malformed one before it is stored
+    latest = ModelVersion.objects.select_for_update().filter(kind=RANKER_KIND).aggregate(v=Max("version"))["v"] or 0
+    version = ModelVersion.objects.create(kind=RANKER_KIND, version=latest + 1, parameters=parameters, metrics=metrics, notes=notes)
+    if activate:
+        ModelVersion.objects.filter(kind=RANKER_KIND, active=True).update(active=False)
+        version.active = True
+        version.save(update_fields=["active"])
+    return version
+
+
+def rca_ranker_active() -> Ranker | None:
+    """The live ranker, or None: the engine then ranks by its rules (correlation.rca.WEIGHTS)."""
+    version = ModelVersion.objects.filter(kind=RANKER_KIND, active=True).only("parameters").first()
+    return Ranker.from_parameters(version.parameters) if version else None

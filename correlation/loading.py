@@ -2,8 +2,8 @@
 
 `Store` is everything correlation.grouping asks while it decides one batch: the topology, the open
 incidents around the batch (aggregated per group of alike events), the pending signals and the
-history of every fingerprint, error-log times, earlier evidence, the pattern library and the
-learned priors. Each method is one bounded query; the decisions (correlation.grouping,
+history of every fingerprint, error-log times, earlier evidence, the pattern library, the
+learned priors and the learned ranker. Each method is one bounded query; the decisions (correlation.grouping,
 correlation.rca) see plain values only, so that they can be tested with an in-memory store.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.db.models import Count, Max, Min
 from django.db.models.fields.json import KT
 
 from correlation import rca
-from correlation.learning import rca_priors_active
+from correlation.learning import rca_priors_active, rca_ranker_active
 from correlation.patterns import PatternSpec
 from incidents.models import Event, Incident, Pattern, Service, Severity
 
@@ -53,6 +53,10 @@ class Store:
 
     def priors(self) -> dict[str, float]:
         return rca_priors_active()
+
+    def ranker(self):
+        """The active learned root-cause ranker (correlation.ranker.Ranker), or None."""
+        return rca_ranker_active()
 
     def open_incidents(self, *, since: datetime, started_before: datetime) -> list[tuple[Incident, list[tuple[tuple, dict]]]]:
         """The open incidents active since `since`, each with its events grouped by (service, type,

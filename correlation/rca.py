@@ -18,10 +18,12 @@ clearly dominates and falls towards 1/n when several explain the data equally we
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from correlation.patterns import PatternMatch, PatternSpec, pattern_best
+from correlation.ranker import Ranker, calibrate, softmax
 from incidents.graph import Topology  # noqa: F401 (re-exported: the engine's graph is the domain's)
 
 WEIGHTS = {"onset": 0.24, "healthy": 0.22, "coverage": 0.26, "pattern": 0.14, "severity": 0.09, "volume": 0.05}
@@ -38,6 +40,9 @@ CLEAR_SHARE = 0.5
 MAX_HYPOTHESES = 5
 MAX_EVIDENCE = 5
 SEVERITY_SCORE = {"critical": 1.0, "warning": 0.6, "info": 0.3}
+# Platt scaling (slope, intercept on the logit) of the rules' confidence, fitted on the fuzzer's
+# families (bench/correlation.py --fit-calibration) and checked on the chaos lab: bench/README.md.
+CALIBRATION = (1.0, 0.0)
 
 
 @dataclass
@@ -79,6 +84,7 @@ class Hypothesis:
     pattern: PatternMatch | None
     reasons: list[str]
     evidence: list[tuple[float, int, str | None]]
+    features: dict[str, float] = field(default_factory=dict)  # correlation.ranker.FEATURES
 
     def to_json(self) -> dict:
         return {
@@ -106,8 +112,9 @@ class RcaResult:
         return [h.service for h in self.hypotheses]
 
 
-def _candidates(signals: dict[str, ServiceSignals], topology: Topology) -> dict[str, ServiceSignals]:
-    """The affected services, plus any silent direct dependency that two or more signalling services share."""
+def _candidates(signals: dict[str, ServiceSignals], topology: Topology, named: dict[str, int]) -> dict[str, ServiceSignals]:
+    """The affected services, plus any silent direct dependency that two or more signalling services
+    share, or that an affected service's messages name (a third party seen only through its callers)."""
     out = dict(signals)
     signalling = [s for s, sig in signals.items() if sig.is_signalling]
     shared: dict[str, int] = {}
@@ -115,9 +122,26 @@ def _candidates(signals: dict[str, ServiceSignals], topology: Topology) -> dict[
         for dep in topology.deps.get(s, ()):
             shared[dep] = shared.get(dep, 0) + 1
     for dep, n in shared.items():
-        if n >= 2 and dep not in out:
+        if (n >= 2 or named.get(dep)) and dep not in out:
             out[dep] = ServiceSignals(service=dep, tier=topology.tier(dep))
     return out
+
+
+def _named(signals: dict[str, ServiceSignals], topology: Topology) -> dict[str, int]:
+    """For each direct dependency of an affected service: how many affected services' messages name
+    it ("upstream request timeout calling payments", "connection refused (redis)")."""
+    out: dict[str, int] = {}
+    for name, sig in signals.items():
+        for dep in _blamed(sig, topology):
+            out[dep] = out.get(dep, 0) + 1
+    return out
+
+
+def _blamed(sig: ServiceSignals, topology: Topology) -> list[str]:
+    """The direct dependencies a service's own messages name."""
+    if not sig.text:
+        return []
+    return [dep for dep in topology.deps.get(sig.service, ()) if re.search(rf"(?<![\w-]){re.escape(dep.lower())}(?![\w-])", sig.text)]
 
 
 def _fmt_delay(seconds: float) -> str:
@@ -129,12 +153,16 @@ def _fmt_delay(seconds: float) -> str:
 
 
 def rank(
-    *, signals: dict[str, ServiceSignals], topology: Topology, patterns: list[PatternSpec], priors: dict[str, float] | None = None
+    *, signals: dict[str, ServiceSignals], topology: Topology, patterns: list[PatternSpec], priors: dict[str, float] | None = None,
+    ranker: Ranker | None = None,
 ) -> RcaResult:
-    """Rank the services of one incident as its root cause; `priors` are learned from feedback (correlation.learning)."""
+    """Rank the services of one incident as its root cause; `priors` are learned from feedback
+    (correlation.learning); `ranker`, a learned model over the same evidence (correlation.ranker),
+    replaces the rules' weights when given."""
     if not signals:
         return RcaResult([], 0.0, None, "")
-    candidates = _candidates(signals, topology)
+    named = _named(signals, topology)
+    candidates = _candidates(signals, topology, named)
     strength = {name: sig.strength for name, sig in signals.items()}
     affected = {name for name, st in strength.items() if st > 0}
     max_strength = max(strength.values(), default=0.0) or 1.0
@@ -213,21 +241,42 @@ def rank(
         if prior:
             raw += PRIOR_WEIGHT * prior
             reasons.append(f"engineers' feedback {'favours' if prior > 0 else 'disfavours'} it ({prior:+.2f})")
-        scored.append(Hypothesis(name, 0.0, raw, match, reasons, sorted(sig.evidence, key=lambda e: (-e[0], e[1]))[:MAX_EVIDENCE]))
+        n_named = named.get(name, 0)
+        if n_named:
+            reasons.append(f"named in the errors of {n_named} affected service(s)")
+        deps = topology.deps.get(name, ())
+        callers = [c for c in topology.dependants.get(name, ()) if c in affected]
+        features = {
+            **{k: round(v, 4) for k, v in parts.items()},
+            "named": round(min(1.0, n_named / len(callers)), 4) if callers else 0.0,
+            "blames": 1.0 if _blamed(sig, topology) else 0.0,
+            "silent": 0.0 if (sig.is_signalling or sig.error_logs or sig.warning_logs) else 1.0,
+            "anomalous": 1.0 if sig.anomalies else 0.0,
+            "error_logs": round(math.log1p(sig.error_logs) / 5, 4),
+            "callers": round(len(others & topology.upstream(name).keys()) / len(others), 4) if others else 0.0,
+            "deps": round(sum(1 for d in deps if d in affected) / len(deps), 4) if deps else 0.0,
+            "prior": prior,
+        }
+        scored.append(Hypothesis(name, 0.0, raw, match, reasons, sorted(sig.evidence, key=lambda e: (-e[0], e[1]))[:MAX_EVIDENCE],
+                                 features))
 
+    if ranker is not None:
+        for h in scored:
+            h.raw = ranker.score(h.features)
     scored.sort(key=lambda h: (-h.raw, h.service))
-    top_raw = scored[0].raw
-    exps = [math.exp((h.raw - top_raw) / TEMPERATURE) for h in scored]
-    total = sum(exps)
-    for h, e in zip(scored, exps):
-        h.score = e / total
+    probabilities = softmax([h.raw if ranker is not None else h.raw / TEMPERATURE for h in scored])
+    for h, p in zip(scored, probabilities):
+        h.score = p
     hypotheses = scored[:MAX_HYPOTHESES]
 
     # Little evidence (one service, one alert) earns less confidence than a corroborated cascade.
     signalling = sum(1 for s in signals.values() if s.is_signalling)
     total_signals = sum(s.alerts + s.anomalies for s in signals.values())
     support = min(1.0, 0.55 + 0.15 * min(signalling, 2) + 0.05 * min(total_signals, 3))
-    confidence = round(hypotheses[0].score * support, 4)
+    if ranker is not None:  # its Platt scaling was fitted on the top probability itself
+        confidence = round(calibrate(hypotheses[0].score, ranker.calibration), 4)
+    else:
+        confidence = round(calibrate(hypotheses[0].score * support, CALIBRATION), 4)
 
     pattern = hypotheses[0].pattern.pattern if hypotheses[0].pattern else None
     if pattern is None:

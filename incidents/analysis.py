@@ -7,7 +7,8 @@ incident_analysis_update), the console's root-cause step, the API, the live upda
 notifications read it. Stored JSON of one hypothesis:
 
     {"service": "payments-db", "score": 0.72, "pattern": "db-connection-pool-exhaustion" | null,
-     "reasons": ["..."], "evidence": [{"event": 123, "client_id": "evt-1" | null, "weight": 0.9 | null}]}
+     "reasons": ["..."], "evidence": [{"event": 123, "client_id": "evt-1" | null, "weight": 0.9 | null}],
+     "features": {"onset": 1.0, "healthy": 0.8, ...}}   (optional: correlation.ranker.FEATURES)
 
 `event` is the Event's primary key; `weight` is the engine's weight of that event for this
 hypothesis, or null when nobody weighed it (the console then weighs events by severity and type).
@@ -53,15 +54,21 @@ class Hypothesis:
     pattern: str | None = None  # slug of the pattern library's entry that fits
     reasons: tuple[str, ...] = ()
     evidence: tuple[Evidence, ...] = field(default=())
+    # What the engine measured about this candidate (correlation.ranker.FEATURES): what the learned
+    # ranker scores, and what a labelled incident teaches it. Absent from rows written before.
+    features: tuple[tuple[str, float], ...] = ()
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "service": self.service,
             "score": round(self.score, 4),
             "pattern": self.pattern,
             "reasons": list(self.reasons),
             "evidence": [e.to_json() for e in self.evidence],
         }
+        if self.features:
+            data["features"] = dict(self.features)
+        return data
 
     @classmethod
     def from_json(cls, raw) -> Hypothesis:
@@ -73,12 +80,16 @@ class Hypothesis:
         pattern = raw.get("pattern")
         if pattern is not None and not isinstance(pattern, str):
             raise AnalysisShapeError(f"hypothesis 'pattern' must be a slug or null, not {pattern!r}")
+        features = raw.get("features") or {}
+        if not isinstance(features, dict) or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in features.values()):
+            raise AnalysisShapeError(f"hypothesis 'features' must be an object of numbers, not {features!r}")
         return cls(
             service=raw["service"],
             score=float(score),
             pattern=pattern or None,
             reasons=tuple(str(r) for r in raw.get("reasons") or ()),
             evidence=tuple(Evidence.from_json(e) for e in raw.get("evidence") or ()),
+            features=tuple((str(k), float(v)) for k, v in features.items()),
         )
 
 
