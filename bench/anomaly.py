@@ -52,7 +52,7 @@ SHARED = REPO.parent / "shared"
 CACHE = REPO / "bench" / "out" / "anomaly"
 DATASETS = ("nab", "msft-cloud")
 #: Parts whose votes the ensemble may use (the zscore baseline is a part as well as a row).
-PARTS = ("zscore", "robust", "robust_gated", "robust_seasonal", "statistical", "iforest", "lstm")
+PARTS = ("zscore", "robust", "robust_gated", "robust_seasonal", "spectral", "statistical", "iforest", "lstm")
 #: Alarm thresholds tried: a fixed grid (no data looked at) fine near 1, where calibrated scores live.
 THRESHOLDS = np.unique(np.round(np.concatenate([
     np.linspace(0.5, 0.98, 49), np.linspace(0.88, 0.98, 41), 1.0 - np.logspace(-1.7, -4.5, 57)]), 6))
@@ -303,7 +303,7 @@ def evaluate(scorer, name: str, rules: dict[tuple, dict[str, np.ndarray]], serie
 #: Parts whose scores are calibrated against their own history (records score above 0.9) ...
 CALIBRATED = ("statistical", "iforest", "lstm")
 #: ... and parts on a fixed scale (z / (1 + z)); these vote rescaled to z / (z + unit).
-FIXED_SCALE = ("zscore", "robust", "robust_gated", "robust_seasonal")
+FIXED_SCALE = ("zscore", "robust", "robust_gated", "robust_seasonal", "spectral")
 UNITS = (0.5, 0.625, 0.75, 1.0)
 
 
@@ -319,7 +319,7 @@ def ensemble_rules(parts: dict[str, dict[str, np.ndarray]], series: list[Series]
     def add(votes, combine, units=()):
         u = dict(units)
         rules[(votes, combine, units)] = {s.key: dec.combine_votes(
-            np.stack([dec.rescale(parts[v][s.key], u.get(v, 1.0)) for v in votes]), combine) for s in series}
+            np.stack([dec.rescale(parts[v][s.key], u.get(v, 1.0)) for v in votes]), *dec.split_combine(combine)) for s in series}
 
     for k in (2, 3):
         for votes in itertools.combinations(cal, k):
@@ -332,6 +332,15 @@ def ensemble_rules(parts: dict[str, dict[str, np.ndarray]], series: list[Series]
         for f in fixed:
             for unit in UNITS:
                 add((*base, f), "max", ((f, unit),))
+    # a young series is judged on a fixed scale, an old one against its own records: the calibrated
+    # view needs a long memory to know what a record is (experiment, issue 10)
+    if "statistical" in parts:
+        for f in ("spectral",):
+            if f not in parts:
+                continue
+            for unit in (0.5, 0.75, 1.0):
+                for young in (1000, 2500):
+                    add(("statistical", f), f"young{young}", ((f, unit),))
     return rules
 
 
@@ -423,8 +432,10 @@ def write_decision(ens: dict, series: list[Series]) -> None:
     (votes, combine, units), thr, quiet = ens["all_folds"]
     o = ens["oof"]
     row = ens["name"]
+    combine, young = dec.split_combine(combine)
     data = {
-        "votes": list(votes), "combine": combine, "units": dict(units), "threshold": thr, "quiet": quiet,
+        "votes": list(votes), "combine": combine, **({"young": young} if young else {}), "units": dict(units),
+        "threshold": thr, "quiet": quiet,
         "measured": {
             "by": f"bench/anomaly.py, row {row!r} (best out of fold); cross-validation by file, folds by category;"
                   " threshold and quiet spell (seconds) chosen on all folds",
@@ -448,7 +459,8 @@ def verify(series: list[Series], chosen) -> None:
     cpu = 0.0
     mismatched = 0
     for s in series:
-        det = EnsembleDetector(votes=votes, combine=combine, units=dict(units), threshold=thr, quiet=quiet)
+        rule, young = dec.split_combine(combine)
+        det = EnsembleDetector(votes=votes, combine=rule, young=young, units=dict(units), threshold=thr, quiet=quiet)
         t0 = time.process_time()
         flags = [det.update(t, v).is_anomaly for t, v in zip(s.epochs.tolist(), s.values)]
         cpu += time.process_time() - t0
@@ -456,7 +468,7 @@ def verify(series: list[Series], chosen) -> None:
         parts = {v: np.load(CACHE / f"{v}-{part_hash(v)}" / (s.key + ".npy")) for v in votes}
         u = dict(units)
         stacked = np.stack([dec.rescale(parts[v], u.get(v, 1.0)) for v in votes])
-        expect = dec.alarm_rows(np.flatnonzero(dec.combine_votes(stacked, combine) >= thr), quiet, s.epochs)
+        expect = dec.alarm_rows(np.flatnonzero(dec.combine_votes(stacked, rule, young) >= thr), quiet, s.epochs)
         mismatched += not np.array_equal(np.flatnonzero(flags), expect)
     bar.close()
     n = sum(len(s.values) for s in series)

@@ -14,6 +14,7 @@ from .ensemble import THRESHOLD, EnsembleDetector
 from .isolation_forest import IsolationForestDetector
 from .lstm import LSTMDetector
 from .robust import RobustDetector, RobustGatedDetector, RobustSeasonalDetector
+from .spectral import SpectralResidualDetector
 from .statistical import StatisticalDetector
 from .zscore import ZScoreDetector
 
@@ -25,6 +26,7 @@ DETECTORS: dict[str, type] = {
     "robust": RobustDetector,
     "robust_seasonal": RobustSeasonalDetector,
     "robust_gated": RobustGatedDetector,
+    "spectral": SpectralResidualDetector,
     "ensemble": EnsembleDetector,
 }
 
@@ -44,6 +46,6 @@ def detector_from_state(state: dict[str, Any]) -> StreamingDetector:
 
 __all__ = [
     "DETECTORS", "THRESHOLD", "EnsembleDetector", "IsolationForestDetector", "LSTMDetector",
-    "PointScore", "RobustDetector", "RobustGatedDetector", "RobustSeasonalDetector", "StatisticalDetector", "StreamingDetector", "ZScoreDetector", "detector_from_state",
+    "PointScore", "RobustDetector", "RobustGatedDetector", "RobustSeasonalDetector", "SpectralResidualDetector", "StatisticalDetector", "StreamingDetector", "ZScoreDetector", "detector_from_state",
     "make_detector", "score_series",
 ]

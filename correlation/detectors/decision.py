@@ -3,8 +3,11 @@
 The same functions run in the benchmark (``bench/anomaly.py``, on whole cached score arrays) and
 in the live path (``EnsembleDetector.update``, one point at a time), and give identical results:
 
-* ``combine_votes``: the parts' scores become one score: their maximum, their mean, or the mean
-  of the two highest ("top2": a point scores high only when two parts find it extreme);
+* ``combine_votes``: the parts' scores become one score: their maximum, their mean, the mean
+  of the two highest ("top2": a point scores high only when two parts find it extreme), or by the
+  series' age ("young": the second vote, on a fixed scale, for the first ``young`` points of a
+  series, the first vote, calibrated against the series' own records, after: a record means
+  little until the series has a long memory, so a young series is judged on a fixed scale);
 * an alarm is raised at a point whose score reaches the threshold when no point in the previous
   ``quiet`` seconds did (``alarm_rows`` / ``AlarmGate``): one alarm per excursion, a new one only
   after a quiet spell. NAB rewards only the first detection in a window and charges for every
@@ -26,10 +29,17 @@ from typing import Any, Sequence
 import numpy as np
 
 DECISION_PATH = Path(__file__).with_name("decision.json")
-COMBINES = ("max", "mean", "top2")
+COMBINES = ("max", "mean", "top2", "young")
 
 _FALLBACK = {"votes": ["statistical", "iforest", "lstm"], "combine": "top2", "units": {}, "threshold": 0.9045, "quiet": 3600,
              "measured": {"by": "bench/nab.py, in-sample on the 35 shared NAB files (no decision.json)"}}
+
+
+def split_combine(combine: str) -> tuple[str, int]:
+    """``"young1000"`` -> ``("young", 1000)``; any other rule -> ``(rule, 0)`` (the bench's names)."""
+    if combine.startswith("young") and combine[5:].isdigit():
+        return "young", int(combine[5:])
+    return combine, 0
 
 
 def load_decision(path: Path = DECISION_PATH) -> dict[str, Any]:
@@ -42,6 +52,8 @@ def load_decision(path: Path = DECISION_PATH) -> dict[str, Any]:
             raise ValueError(f"{path.name}: missing {key!r}")
     if data["combine"] not in COMBINES:
         raise ValueError(f"{path.name}: unknown combine rule {data['combine']!r}")
+    if data["combine"] == "young" and (len(data["votes"]) != 2 or int(data.get("young", 0)) < 1):
+        raise ValueError(f"{path.name}: the young rule takes two votes and a positive 'young' (points)")
     return data
 
 
@@ -56,8 +68,11 @@ def rescale(score, unit: float):
     return score / (score + unit * (1.0 - score))
 
 
-def combine_scalar(votes: Sequence[float], combine: str) -> float:
-    """One point's combined score (the same float ``combine_votes`` gives for that column)."""
+def combine_scalar(votes: Sequence[float], combine: str, index: int = 0, young: int = 0) -> float:
+    """One point's combined score (the same float ``combine_votes`` gives for that column);
+    ``index`` is the point's position in its series (the young rule needs it)."""
+    if combine == "young":
+        return votes[1] if index < young else votes[0]
     if combine == "max":
         return max(votes)
     if combine == "mean":
@@ -71,9 +86,11 @@ def combine_scalar(votes: Sequence[float], combine: str) -> float:
     raise ValueError(f"unknown combine rule {combine!r}")
 
 
-def combine_votes(votes: np.ndarray, combine: str) -> np.ndarray:
+def combine_votes(votes: np.ndarray, combine: str, young: int = 0) -> np.ndarray:
     """Combined scores of whole series: ``votes`` is (parts, points)."""
     votes = np.asarray(votes, dtype=float)
+    if combine == "young":
+        return np.where(np.arange(votes.shape[1]) < young, votes[1], votes[0])
     if combine == "max":
         return votes.max(axis=0)
     if combine == "mean":

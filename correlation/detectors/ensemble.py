@@ -1,8 +1,10 @@
 """One verdict per point from several detectors ("parts"), by the rule the benchmark chose.
 
 Each part votes with its own score: the calibrated parts (statistical, isolation forest, LSTM)
-with a rank against their own history, the fixed-scale ones (robust, zscore) with ``z / (z + unit)``. ``decision.combine_scalar`` turns the votes into one
-score (their maximum, their mean, or the mean of the two highest), and ``decision.AlarmGate``
+with a rank against their own history, the fixed-scale ones (robust, zscore, spectral) with
+``z / (z + unit)``. ``decision.combine_scalar`` turns the votes into one score (their maximum,
+their mean, the mean of the two highest, or by the series' age: the fixed-scale vote for its first
+``young`` points, the calibrated one after), and ``decision.AlarmGate``
 raises an anomaly when that score reaches the threshold after a quiet spell (no point at or above
 it in the previous ``quiet`` seconds): one alarm per excursion.
 
@@ -40,9 +42,11 @@ class EnsembleDetector:
 
     def __init__(self, seed: int = 0, threshold: float | None = None, votes: Sequence[str] | None = None,
                  combine: str | None = None, quiet: float | None = None, units: dict[str, float] | None = None,
-                 _parts: dict | None = None):
+                 young: int | None = None, _parts: dict | None = None):
         self.votes = tuple(votes if votes is not None else DECISION["votes"])
         self.combine = combine if combine is not None else DECISION["combine"]
+        self.young = int(young if young is not None else DECISION.get("young", 0))
+        self.n = 0  # points seen (the young rule's clock)
         # fixed-scale parts (z / (1 + z)) vote as z / (z + unit)
         self.units = {k: float(u) for k, u in (units if units is not None else DECISION.get("units", {})).items()}
         self.unit_list = [self.units.get(v, 1.0) for v in self.votes]
@@ -55,15 +59,23 @@ class EnsembleDetector:
         self.below = math.nextafter(self.threshold, -math.inf)
 
     def update(self, ts: float, value: float) -> PointScore:
-        verdicts = {name: part.update(ts, value) for name, part in self.parts.items()}
-        scores = [rescale(verdicts[v].score, u) for v, u in zip(self.votes, self.unit_list)]
-        raw = combine_scalar(scores, self.combine)
+        if self.combine == "young" and self.n >= self.young:
+            # only the calibrated vote counts from now on: the young vote's part is not run
+            verdicts = {self.votes[0]: self.parts[self.votes[0]].update(ts, value)}
+            scores = [rescale(verdicts[self.votes[0]].score, self.unit_list[0]), 0.0]
+        else:
+            verdicts = {name: part.update(ts, value) for name, part in self.parts.items()}
+            scores = [rescale(verdicts[v].score, u) for v, u in zip(self.votes, self.unit_list)]
+        raw = combine_scalar(scores, self.combine, self.n, self.young)
+        self.n += 1
         raised = self.gate.step(raw, ts)
         if all(p.warming_up for p in verdicts.values()):
             return warming(0, 16)
         top = max(scores)
         second = sorted(scores)[-2] if len(scores) > 1 else top
         ready = sum(not p.warming_up for p in verdicts.values()) / len(verdicts)
+        if self.combine == "young":  # one vote decides at a time: no agreement to weigh
+            second = top
         main = verdicts.get("statistical") or next(iter(verdicts.values()))
         st = verdicts.get("statistical")
         return PointScore(
@@ -76,7 +88,7 @@ class EnsembleDetector:
                 "raw_score": raw,
                 "confidence": ready * (second / top if top > 0 else 0.0),
                 "suppressed": raw >= self.threshold and not raised,
-                "votes": {k: None if p.warming_up else p.score for k, p in verdicts.items()},
+                "votes": {k: None if k not in verdicts or verdicts[k].warming_up else verdicts[k].score for k in self.votes},
                 "parts": {**({k: st.details[k] for k in STAT_PARTS} if st is not None and not st.warming_up else {}),
                           **{k: p.score for k, p in verdicts.items() if k != "statistical"}},
                 "forecast": verdicts["lstm"].details.get("forecast", math.nan) if "lstm" in verdicts else math.nan,
@@ -91,6 +103,8 @@ class EnsembleDetector:
             "votes": list(self.votes),
             "combine": self.combine,
             "units": dict(self.units),
+            "young": self.young,
+            "n": self.n,
             "quiet": self.quiet,
             "parts": {k: p.get_state() for k, p in self.parts.items()},
             "gate": self.gate.get_state(),
@@ -102,6 +116,8 @@ class EnsembleDetector:
 
         parts = {k: detector_from_state(s) for k, s in state["parts"].items()}
         det = cls(seed=int(state["seed"]), threshold=float(state["threshold"]), votes=state["votes"],
-                  combine=state["combine"], quiet=float(state["quiet"]), units=state["units"], _parts=parts)
+                  combine=state["combine"], quiet=float(state["quiet"]), units=state["units"],
+                  young=int(state.get("young", 0)), _parts=parts)
         det.gate = AlarmGate.from_state(state["gate"])
+        det.n = int(state.get("n", 0))
         return det
