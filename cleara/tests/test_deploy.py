@@ -85,14 +85,27 @@ def test_entrypoint_refuses_an_unknown_command():
 def test_dockerfile_is_multi_stage_slim_non_root_with_cpu_torch_and_a_healthcheck():
     text = (ROOT / "Dockerfile").read_text()
     stages = re.findall(r"^FROM (\S+)(?: AS (\w+))?", text, re.M)
-    assert [name for _, name in stages if name] == ["build", "runtime", "nginx"]
+    assert [name for _, name in stages if name] == ["assets", "build", "runtime", "nginx"]
     assert "slim" in re.search(r"ARG PYTHON_IMAGE=(\S+)", text).group(1)
     runtime = text.split("AS runtime")[1].split("AS nginx")[0]
     assert re.search(r"^USER 10001$", runtime, re.M) and "HEALTHCHECK" in runtime and "/healthz" in runtime
     assert "download.pytorch.org/whl/cpu" in text and "collectstatic" in text
     assert 'ENTRYPOINT ["/app/scripts/entrypoint"]' in runtime
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".venv", ".git", "var", "static_root"} <= set(ignored)
+    assert {".venv", ".git", "var", "static_root", "node_modules"} <= set(ignored)
+
+
+def test_the_image_serves_plotlys_basic_bundle_from_the_npm_lock_file():
+    text = (ROOT / "Dockerfile").read_text()
+    assets = text.split("AS assets")[1].split("AS build")[0]
+    assert "COPY package.json package-lock.json" in assets and "npm ci --omit=dev" in assets
+    build = text.split("AS build")[1].split("AS runtime")[0]
+    # node_modules is in place before collectstatic (settings.PLOTLY_JS picks the bundle from it),
+    # and the build fails if the basic bundle did not make it into the static files.
+    assert build.index("COPY --from=assets /assets/node_modules ./node_modules") < build.index("manage.py collectstatic")
+    assert "plotly-basic.min" in build.split("manage.py collectstatic", 1)[1]
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/plotly.js-basic-dist-min"]["version"] == json.loads((ROOT / "package.json").read_text())["dependencies"]["plotly.js-basic-dist-min"]
 
 
 # --- GitHub workflows --------------------------------------------------------------------------
