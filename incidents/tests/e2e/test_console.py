@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, transaction
 from playwright.sync_api import expect
 
-from incidents import hooks
+from incidents import hooks, services
 from incidents.models import Feedback, Incident, Note
 from incidents.services import incident_number_next
 
@@ -379,3 +379,59 @@ def test_login_logout_and_the_user_menu(console):
     expect(page).to_have_url(re.compile(r"/login/$"))
     page.goto("/patterns/")
     expect(page).to_have_url(re.compile(r"/login/\?next=/patterns/"))
+
+
+def test_no_errors_in_the_browser_console_on_any_of_the_nine_steps(console):
+    """Each step, while other people change incidents: the pushes over the socket and the polling
+    fallback's answers carry fragments for parts a step may not show (rows filtered out, step 8's
+    notes and controls), and none of them may end in an error such as htmx:oobErrorNoTarget."""
+    data = console.data
+    main, other = data.main, data.memory  # `other` is a warning: the critical-only list leaves it out
+    page = console.page("alice")
+
+    def someone_changes(incident, text: str, *, pushed_here: bool = True) -> None:
+        def change():
+            try:
+                services.note_add(incident=incident, body=text, author=data.users["carol"])
+            finally:
+                connection.close()
+
+        before = page.evaluate("window.cleara.wsMessages")
+        worker = threading.Thread(target=change)
+        worker.start()
+        worker.join()
+        if pushed_here and os.environ.get("REDIS_URL"):  # the push crosses processes: wait until it has arrived
+            page.wait_for_function("n => window.cleara.wsMessages > n", arg=before, timeout=10_000)
+        live = page.locator("[data-live-poll]").first
+        if live.count():  # and what the polling fallback would bring, now rather than in 10 s
+            page.evaluate("""elt => new Promise(done => { htmx.ajax("GET", elt.getAttribute("hx-get"), {source: elt, swap: "none"})
+                .then(done, done); })""", live.element_handle())
+
+    def check(label: str, *, dashboard: bool = False) -> None:
+        someone_changes(main, f"{label}: checking the pool")
+        someone_changes(other, f"{label}: catalog looks fine", pushed_here=dashboard)  # an incident page hears of its own only
+        assert page.errors == [], (label, page.errors)
+        assert page.console_errors == [], (label, page.console_errors)
+        console.shot(page, f"errors-{label}")
+
+    # 1. The dashboard, filtered to critical incidents: `other`'s row is not on the page.
+    page.goto("/?severity=critical")
+    expect(page.locator("[data-live-indicator]")).to_have_text("Live")
+    expect(page.locator(f"#incident-{other.pk}-row")).to_have_count(0)
+    check("1-dashboard", dashboard=True)
+    # 2. The preview panel.
+    page.locator(f"#incident-{main.pk}-row .col-num a").click()
+    expect(page.locator("#incident-preview").get_by_role("heading", name=main.title)).to_be_visible()
+    check("2-preview", dashboard=True)
+    # 3-9. The incident's steps, each opened as a page of its own and through its tab.
+    page.goto(f"/incidents/{main.number}/")
+    expect(page.locator("[data-live-indicator]")).to_have_text("Live")
+    check("overview")
+    for n, (name, path) in enumerate([("Timeline", "/timeline/"), ("Root cause", "/rca/"), ("Service map", "/map/"),
+                                      ("Recommendations", "/recommendations/"), ("Investigate", "/investigate/"),
+                                      ("Collaborate", "/collaborate/"), ("Resolve", "/resolve/")], start=3):
+        step(page, name, path)
+        check(f"{n}-{name.lower().replace(' ', '-')}")
+    page.goto(f"/incidents/{main.number}/rca/")
+    expect(page.locator("[data-live-indicator]")).to_have_text("Live")
+    check("4-root-cause-loaded")

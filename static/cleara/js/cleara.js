@@ -103,6 +103,33 @@
     if (target && target.dataset && target.dataset.dirty) evt.detail.shouldSwap = false;
   });
 
+  // Pushes and polls carry fragments for parts a page may not show: a changed incident's row on
+  // a dashboard filtered or paged past it, step 8's notes and controls on the other steps. htmx
+  // swaps each by its target and reports a missing one as htmx:oobErrorNoTarget (an error in
+  // the browser console); this extension (hx-ext="live-fragments", beside "ws") leaves them out
+  // first. Over the socket every top-level element is swapped out of band; in an HTTP answer
+  // only those marked hx-swap-oob are.
+  function oobTarget(elt, always) {
+    var spec = elt.getAttribute("hx-swap-oob");
+    if (spec === null && !always) return null;
+    var colon = spec ? spec.indexOf(":") : -1;
+    if (colon >= 0) return spec.slice(colon + 1);
+    return elt.id ? "#" + CSS.escape(elt.id) : null;
+  }
+  htmx.defineExtension("live-fragments", {
+    transformResponse: function (text, xhr) {
+      if (!text || text.indexOf("<") < 0) return text;
+      var holder = document.createElement("template");
+      holder.innerHTML = text;
+      var dropped = 0;
+      Array.from(holder.content.children).forEach(function (child) {
+        var selector = oobTarget(child, !xhr);
+        if (selector && !document.querySelector(selector)) { child.remove(); dropped += 1; }
+      });
+      return dropped ? holder.innerHTML : text;
+    },
+  });
+
   // Flash what a push or a poll just changed.
   document.addEventListener("htmx:oobAfterSwap", function (evt) {
     var el = evt.detail && evt.detail.target;
