@@ -329,6 +329,17 @@ def test_service_map(alice, seeded):
     assert 'href="https://runbooks.example.com/services/payments-db"' in page
 
 
+def test_an_alternative_scored_zero_shows_its_figure_not_an_empty_bar(alice, seeded):
+    main = seeded.main
+    main.hypotheses = [{**h, "score": 0.0} if h["service"] == "stripe-proxy" else h for h in main.hypotheses]
+    main.save(update_fields=["hypotheses"])
+    page = body(alice.get(reverse("incidents:rca", args=[main.number])))
+    row = re.search(r"<tr><td class=\"card-title\">stripe-proxy</td>(.*?)</tr>", page, re.S).group(1)
+    assert "<meter" not in row and "&lt; 0.01" in row
+    payments = re.search(r"<tr><td class=\"card-title\">payments</td>(.*?)</tr>", page, re.S).group(1)
+    assert '<meter class="bar"' in payments and 'aria-label="score 0.19"' in payments
+
+
 def test_recommendations(alice, seeded):
     page = body(alice.get(reverse("incidents:recommendations", args=[seeded.main.number])))
     pattern = seeded.patterns["db-connection-pool-exhaustion"]
