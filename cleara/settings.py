@@ -344,5 +344,7 @@ PAGERDUTY_FROM_EMAIL = env("PAGERDUTY_FROM_EMAIL", default="")
 PAGERDUTY_WEBHOOK_SECRET = env.list("PAGERDUTY_WEBHOOK_SECRET", default=[])
 PAGERDUTY_MIN_SEVERITY = env("PAGERDUTY_MIN_SEVERITY", default="critical")
 PAGERDUTY_ENABLED = bool(PAGERDUTY_ROUTING_KEY)
+# A delivery's lease on its outbox row (integrations/outbox.py); longer than any one send takes.
+OUTBOX_CLAIM_SECONDS = env.int("OUTBOX_CLAIM_SECONDS", default=60)
 PAGERDUTY_API_ENABLED = bool(PAGERDUTY_API_TOKEN and PAGERDUTY_FROM_EMAIL)
 # --- end of integrations ---------------------------------------------------------------------

@@ -38,7 +38,12 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_CAP_SECONDS = 600
 # Longer than any one delivery can take (two calls of at most 10 s each, plus slack).
-CLAIM_SECONDS = 60
+def claim_seconds() -> int:
+    """How long a delivery holds its row (OUTBOX_CLAIM_SECONDS): a worker killed mid-delivery lets
+    go after this, and the next sweep delivers it, checking first whether it landed."""
+    from django.conf import settings
+
+    return settings.OUTBOX_CLAIM_SECONDS
 STREAM_BATCH = 200
 
 
@@ -140,10 +145,10 @@ def _claim_head(stream: Stream, *, now: datetime) -> OutboxMessage | None:
     maybe_sent = head.maybe_sent or head.claimed_until is not None
     claimed = OutboxMessage.objects.filter(pk=head.pk, status=OutboxMessage.Status.PENDING).filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
-    ).update(claimed_until=now + timedelta(seconds=CLAIM_SECONDS), attempts=head.attempts + 1, maybe_sent=maybe_sent)
+    ).update(claimed_until=now + timedelta(seconds=claim_seconds()), attempts=head.attempts + 1, maybe_sent=maybe_sent)
     if claimed != 1:
         return None
-    head.claimed_until, head.attempts, head.maybe_sent = now + timedelta(seconds=CLAIM_SECONDS), head.attempts + 1, maybe_sent
+    head.claimed_until, head.attempts, head.maybe_sent = now + timedelta(seconds=claim_seconds()), head.attempts + 1, maybe_sent
     return head
 
 

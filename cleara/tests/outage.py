@@ -158,3 +158,44 @@ def database_url(settings_dict: dict, *, host: str | None = None, port: int | No
     password = f":{quote(settings_dict['PASSWORD'])}" if settings_dict.get("PASSWORD") else ""
     auth = f"{user}{password}@" if user else ""
     return f"postgres://{auth}{host or settings_dict.get('HOST') or '127.0.0.1'}:{port or settings_dict.get('PORT') or 5432}/{settings_dict['NAME']}"
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc), children before grandchildren."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in sorted(parents.get(queue.pop(0), [])):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def pid_with_local_port(pids: list[int], port: int) -> int | None:
+    """Which of `pids` holds a TCP socket bound to local `port` (the client end of a connection)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    for pid in pids:
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        if any(link.startswith("socket:[") and link[8:-1] in inodes for link in links):
+            return pid
+    return None

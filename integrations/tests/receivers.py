@@ -37,6 +37,7 @@ class Call:
     body: bytes
     data: Any
     status: int = 0
+    client_port: int = 0  # the caller's local port: which process sent it (a test may kill that one)
     at: float = field(default_factory=time.monotonic)
     wall: float = field(default_factory=time.time)  # comparable with other processes' clocks
 
@@ -51,6 +52,7 @@ class Planned:
     body: Any = None
     act_then_drop: bool = False  # handle the request, then close the connection without an answer
     path_contains: str = ""
+    hang_after_acting: float = 0.0  # handle the request, then wait this long before answering
 
 
 class Receiver:
@@ -122,6 +124,11 @@ class Receiver:
         with self.lock:
             self._plans.append(Planned(count, act_then_drop=True, path_contains=path_contains))
 
+    def hang_after_acting_next(self, count: int = 1, *, seconds: float = 60.0, path_contains: str = "") -> None:
+        """Act on the next request(s), then hold the answer back (a caller killed meanwhile never gets it)."""
+        with self.lock:
+            self._plans.append(Planned(count, hang_after_acting=seconds, path_contains=path_contains))
+
     def rate_limited_body(self) -> Any:
         return {"error": "rate limited"}
 
@@ -140,13 +147,19 @@ class Receiver:
         body = handler.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in handler.headers.items()}
         query = {k: v if len(v) > 1 else v[0] for k, v in urllib.parse.parse_qs(parsed.query).items()}
-        call = Call(handler.command, parsed.path, query, headers, body, self.decode(headers, body))
+        call = Call(handler.command, parsed.path, query, headers, body, self.decode(headers, body), client_port=handler.client_address[1])
         plan = self._plan_for(parsed.path)
-        if plan is not None and not plan.act_then_drop:
+        if plan is not None and not plan.act_then_drop and not plan.hang_after_acting:
             status, out_headers, out_body = plan.status, plan.headers, plan.body
         else:
             with self.lock:
                 status, out_headers, out_body = self.answer(call)
+        if plan is not None and plan.hang_after_acting:
+            with self.lock:
+                self.calls.append(call)
+            time.sleep(plan.hang_after_acting)
+            handler.close_connection = True
+            return
         call.status = 0 if plan is not None and plan.act_then_drop else status
         with self.lock:
             self.calls.append(call)
