@@ -15,41 +15,56 @@ from access.roles import Action
 from cleara.auth import allowed
 from incidents import selectors, topology
 from incidents.errors import IngestRejected
-from incidents.ingest import TimestampWindow, batch_parse, batch_validate, services_new_check, timestamp_parse
+from incidents.ingest import MAX_LEN, TimestampWindow, batch_parse, batch_validate, services_new_check, timestamp_parse
 from incidents.models import Event, Incident, Severity
 from incidents.pipeline import events_ingest
 
 events_router = Router(tags=["events"])
 
+# The published schema is as strict as ingest.event_validate (Schemathesis checks that what it
+# describes is accepted), except for what JSON Schema cannot say: the timestamp window around now
+# (INGEST_MAX_PAST_DAYS / INGEST_MAX_FUTURE_HOURS) and the cap on new services per request.
+TEXT = {"type": "string", "pattern": "^[^\\u0000]*$"}  # no NUL: PostgreSQL text cannot hold it
+INT64 = {"minimum": -(2**63) + 1, "maximum": 2**63 - 1}  # a longer integer literal is refused (cleara.inputguard)
+SCALAR = {"anyOf": [{**TEXT, "maxLength": 20000}, {"type": "number", **INT64}, {"type": "boolean"}, {"type": "null"}]}
 EVENT_SCHEMA = {
     "type": "object",
     "required": ["timestamp", "service", "type"],
+    "additionalProperties": False,
     "properties": {
-        "id": {"type": "string", "description": "client id; the same id is never stored twice"},
-        "timestamp": {"type": "string", "format": "date-time"},
-        "service": {"type": "string"},
+        "id": {**TEXT, "minLength": 1, "maxLength": MAX_LEN["id"], "description": "client id; the same id is never stored twice"},
+        "timestamp": {"type": "string", "format": "date-time",
+                      "description": "from INGEST_MAX_PAST_DAYS (30) days ago to INGEST_MAX_FUTURE_HOURS (24) hours ahead"},
+        "service": {**TEXT, "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$", "maxLength": MAX_LEN["service"]},
         "type": {"type": "string", "enum": ["alert", "log", "metric"]},
         "severity": {"type": "string", "enum": ["critical", "warning", "info"]},
-        "message": {"type": "string"},
-        "metric": {"type": "string"},
-        "value": {"type": "number"},
-        "host": {"type": "string"},
-        "fingerprint": {"type": "string"},
-        "attributes": {"type": "object"},
+        "message": {**TEXT, "maxLength": MAX_LEN["message"]},
+        "metric": {**TEXT, "maxLength": MAX_LEN["metric"]},
+        "value": {"type": "number", **INT64},
+        "host": {**TEXT, "maxLength": MAX_LEN["host"]},
+        "fingerprint": {**TEXT, "maxLength": MAX_LEN["fingerprint"]},
+        "attributes": {"type": "object", "maxProperties": 100, "propertyNames": {**TEXT, "maxLength": 200}, "additionalProperties": SCALAR},
     },
+    # A metric event names its metric and value; an alert or a log says something.
+    "allOf": [
+        {"if": {"properties": {"type": {"const": "metric"}}, "required": ["type"]},
+         "then": {"required": ["metric", "value"], "properties": {"metric": {"minLength": 1}}}},
+        {"if": {"properties": {"type": {"enum": ["alert", "log"]}}, "required": ["type"]},
+         "then": {"required": ["message"]}},
+    ],
 }
 
 
 @events_router.post(
     "/events",
     auth=allowed(Action.INGEST),
-    response={202: dict, 400: dict, 401: dict, 413: dict, 415: dict},
+    response={202: dict, 400: dict, 401: dict, 403: dict, 413: dict, 415: dict, 422: dict, 503: dict},
     summary="Ingest a batch of events",
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": {"type": "array", "maxItems": 5000, "items": EVENT_SCHEMA}},
+                "application/json": {"schema": {"type": "array", "minItems": 1, "maxItems": 5000, "items": EVENT_SCHEMA}},
                 "application/x-ndjson": {"schema": EVENT_SCHEMA},
             },
         }

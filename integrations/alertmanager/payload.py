@@ -97,6 +97,8 @@ def batch_parse(data, *, window: TimestampWindow | None = None, max_alerts: int 
     truncated = data.get("truncatedAlerts", 0)
     if truncated is None:
         truncated = 0
+    if isinstance(truncated, float) and truncated.is_integer() and abs(truncated) < 2**63:
+        truncated = int(truncated)  # 3.0 is an integer to JSON Schema (and to the OpenAPI we publish)
     if isinstance(truncated, bool) or not isinstance(truncated, int) or truncated < 0:
         errors.append({"index": None, "field": "truncatedAlerts", "reason": f"expected a whole number 0 or more, got {truncated!r}"[:200]})
         truncated = 0

@@ -110,7 +110,7 @@ def errors_of(response, status: int = 400) -> set[tuple]:
 
 
 @pytest.mark.parametrize("field, value", [
-    ("truncatedAlerts", "abc"), ("truncatedAlerts", -1), ("truncatedAlerts", True), ("truncatedAlerts", 1.5),
+    ("truncatedAlerts", "abc"), ("truncatedAlerts", -1), ("truncatedAlerts", True), ("truncatedAlerts", 1.5), ("truncatedAlerts", 1e300),
     ("commonLabels", ["service", "checkout"]), ("groupLabels", "alertname"), ("commonAnnotations", 7),
     ("commonLabels", {"service": 3}), ("groupKey", {"a": 1}), ("receiver", 1),
 ])
@@ -125,6 +125,7 @@ def test_a_truncated_count_is_kept():
     from integrations.alertmanager.payload import batch_parse
 
     assert batch_parse({**PAYLOAD, "truncatedAlerts": 12}).truncated_alerts == 12
+    assert batch_parse({**PAYLOAD, "truncatedAlerts": 3.0}).truncated_alerts == 3  # an integer to JSON Schema
 
 
 def test_label_and_annotation_values_are_strings_of_bounded_length(api):
