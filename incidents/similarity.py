@@ -26,7 +26,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-WEIGHTS = {"services": 0.25, "templates": 0.25, "types": 0.2, "root_cause": 0.2, "topology": 0.1}
+# Chosen by bench/similarity.py on the scenario fuzzer, cross-validated by family: with weights
+# chosen on three families, the most similar past incident is of the same kind 80% of the time on
+# the fourth (chance 13%; the former hand-set 0.25 / 0.25 / 0.2 / 0.2 / 0.1: 37%). What the systems said (templates and
+# alert names) tells the kind of incident; shared services and the same root service mostly tell
+# the neighbourhood (the grid gave them 0). They keep 0.05 each (78% on all four families with them, a
+# figure on the data that chose the rest): enough to order equal templates by place, and to rank
+# at all for a fresh incident that has no templates yet. The type view was not measured (its values come from the pattern
+# matcher and classifier, not from the fuzzer's truth): kept at 0.2.
+WEIGHTS = {"services": 0.05, "templates": 0.9, "types": 0.2, "root_cause": 0.05, "topology": 0.1}
 MIN_SCORE = 0.25
 
 

@@ -137,11 +137,13 @@ def test_recommendations_estimate_from_the_most_similar_resolved_incidents(seede
     rec = screens.incident_recommendations(incident=seeded.main)
     assert not rec["generic"] and rec["steps"]
     # The three past pool exhaustions of payments-db first (same root cause, pattern, services,
-    # alerts), the checkout deploy far behind; the estimate is their similarity-weighted median.
+    # alerts); the checkout deploy, which said other things, is not offered (below MIN_SCORE since
+    # the weights favour what the systems said: bench/similarity.py); the estimate is their
+    # similarity-weighted median.
     assert rec["estimate"]["basis"] == "a similar history (similarity-weighted)" and rec["estimate"]["minutes"] == 50
     assert sorted(s.minutes_to_resolve for s in rec["similar"][:3]) == [35, 50, 80]
     assert all("same root cause: payments-db" in s.similarity_reasons for s in rec["similar"][:3])
-    assert rec["similar"][-1].minutes_to_resolve == 25 and rec["similar"][-1].similarity_score < rec["similar"][0].similarity_score
+    assert len(rec["similar"]) == 3 and all(s.minutes_to_resolve != 25 for s in rec["similar"])
     kinds = [r["kind"] for r in rec["runbooks"]]
     assert kinds[0] == "pattern" and "payments-db" in rec["runbooks"][1]["label"]
 

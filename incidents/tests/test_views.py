@@ -344,7 +344,7 @@ def test_recommendations(alice, seeded):
     page = body(alice.get(reverse("incidents:recommendations", args=[seeded.main.number])))
     pattern = seeded.patterns["db-connection-pool-exhaustion"]
     assert f"From the pattern <strong>{pattern.name}</strong>" in page
-    assert 'data-eta>50 min<' in page and "median of 4 resolved incidents with a similar history (similarity-weighted)" in page
+    assert 'data-eta>50 min<' in page and "median of 3 resolved incidents with a similar history (similarity-weighted)" in page
     assert f'href="{pattern.runbook_url}"' in page or not pattern.runbook_url
     assert 'href="https://runbooks.example.com/services/payments-db"' in page
     assert "Killed a runaway" in page and "<code>ledger_entries</code>" in page
