@@ -166,6 +166,14 @@ def _slack_refused(world, status) -> bool:
     return status == 200 and world.slack_reply.startswith((":no_entry:", ":warning:"))
 
 
+def _alertmanager() -> dict:
+    now = timezone.now().isoformat()
+    alert = {"status": "firing", "labels": {"alertname": "PermCheck", "service": "checkout", "severity": "warning"}, "annotations": {},
+             "startsAt": now, "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "0123456789abcdef"}
+    return {"receiver": "cleara", "status": "firing", "alerts": [alert], "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093", "version": "4", "groupKey": "{}:{alertname=\"PermCheck\"}", "truncatedAlerts": 0}
+
+
 def _event(world):
     return [{"id": "perm-1", "timestamp": timezone.now().isoformat(), "service": "checkout", "type": "log", "severity": "info", "message": "hello"}]
 
@@ -198,6 +206,8 @@ CASES = [
     # the API, with a session or a token
     Case("api: send events", frozenset({"token:ingest"}), _post("/api/v1/events", json_body=_event),
          lambda w, s: Event.objects.filter(client_id="perm-1").exists()),
+    Case("api: Alertmanager webhook", frozenset({"token:ingest"}), _post("/api/v1/integrations/alertmanager", json_body=lambda w: _alertmanager()),
+         lambda w, s: Event.objects.filter(attributes__alertname="PermCheck").exists()),
     Case("api: list incidents", frozenset(EVERYONE_LOGGED_IN | READ_TOKENS), *_get("/api/v1/incidents", '"results"')),
     Case("api: incident detail", frozenset(EVERYONE_LOGGED_IN | READ_TOKENS), *_get("/api/v1/incidents/{pk}", '"root_cause_service"')),
     Case("api: stats", frozenset(EVERYONE_LOGGED_IN | READ_TOKENS), *_get("/api/v1/stats", '"events"')),

@@ -137,3 +137,34 @@ def test_a_socket_refuses_who_may_not_view_and_acts_on_nothing_a_client_sends(pe
         await watching.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_the_console_shows_each_role_only_the_controls_it_may_use(seeded, client, people):
+    users = {**seeded.users, "carol": people[Role.VIEWER]}  # carol: a viewer here
+
+    def page(username: str, path: str) -> str:
+        client.force_login(users[username])
+        return client.get(path).content.decode()
+
+    incident = f"/incidents/{seeded.main.number}/collaborate/"
+    viewer, responder = page("carol", incident), page("bob", incident)
+    # Responder controls carry data-needs="respond"; the CSS hides them unless the body allows it.
+    assert 'data-needs="respond"' in viewer and "data-can-respond" not in viewer.split("<body", 1)[1].split(">", 1)[0]
+    assert "data-can-respond" in responder.split("<body", 1)[1].split(">", 1)[0]
+    assert "Train a new version" not in page("bob", "/models/") and "Train a new version" in page("alice", "/models/")
+    assert "Send test notification" not in page("bob", "/integrations/") and "Send test notification" in page("alice", "/integrations/")
+    assert "Curate in the admin" not in page("carol", "/patterns/") and "Curate in the admin" in page("alice", "/patterns/")
+
+
+def test_set_role_puts_a_user_in_one_role_and_is_audited(people):
+    from django.core.management import CommandError, call_command
+
+    from access.models import AuditEntry
+
+    user = people["nobody"]
+    call_command("set_role", user.username, "responder")
+    assert roles.role_of(type(user).objects.get(pk=user.pk)) is Role.RESPONDER
+    entry = AuditEntry.objects.get(action="set_role")
+    assert (entry.via, entry.target, entry.details) == ("command", f"user {user.username}", {"from": "viewer", "to": "responder"})
+    with pytest.raises(CommandError, match="no user named"):
+        call_command("set_role", "ghost", "admin")

@@ -84,7 +84,7 @@ def test_cleara_through_nginx_login_ingest_live_update_static_worker_and_prometh
     from playwright.sync_api import expect
 
     assert "test is successful" in stack.nginx_test_output
-    token = stack.manage("create_api_token", "stack-test").strip()
+    token = stack.manage("create_api_token", "stack-test", "--scope", "ingest", "--scope", "read", "--scope", "admin").strip()
 
     # --- a person logs in through nginx; the dashboard's WebSocket goes through the proxy --------
     context = chromium.new_context(base_url=stack.url)

@@ -163,11 +163,11 @@ def seed_users() -> dict:
             user = User.objects.create(username=username, password=_password_hash(f"pw-{username}-123"), first_name=first, last_name=last,
                                        email=f"{username}@example.com", is_staff=staff, is_superuser=staff)
         users[username] = user
-    # alice is a superuser (an admin); bob responds; carol only watches.
+    # alice is a superuser (an admin); bob and carol respond (the e2e tests have both write).
     from access.roles import Role, assign_role
 
     assign_role(users["bob"], Role.RESPONDER)
-    assign_role(users["carol"], Role.VIEWER)
+    assign_role(users["carol"], Role.RESPONDER)
     return users
 
 
