@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from correlation.ranker import Ranker, platt_fit, ranker_fit, softmax, top1  # noqa: E402
+from correlation.ranker import Ranker, calibrate, platt_fit, ranker_fit, softmax, top1  # noqa: E402
 from evaluation import scoring  # noqa: E402
 
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
@@ -74,38 +74,50 @@ def confidences(model: Ranker, groups: list) -> list[tuple[float, bool]]:
     return out
 
 
+def train(families: dict[str, list], c: float | None) -> Ranker:
+    """A ranker trained on `families` (C chosen inside them), with Platt scaling fitted on the
+    confidences it shows on each of them when trained on the others (never on its own training data)."""
+    c = c if c is not None else choose_c(families)
+    held_out: list[tuple[float, bool]] = []
+    for name, groups in families.items():
+        rest = [g for other, gs in families.items() if other != name for g in gs]
+        held_out += confidences(ranker_fit(rest, c=c), groups)
+    calibration = platt_fit([p for p, _ in held_out], [ok for _, ok in held_out])
+    return ranker_fit([g for gs in families.values() for g in gs], c=c).with_calibration(calibration)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("charts", type=Path, help="a --charts directory of bench/correlation.py")
     parser.add_argument("--c", type=float, default=None, help="regularisation (default: chosen inside the training families)")
     parser.add_argument("--save", type=Path, default=None, help="write the fuzz-trained ranker's parameters (JSON) there")
+    parser.add_argument("--save-held-out", type=Path, default=None,
+                        help="write there, per fuzz family, the ranker trained on the other fuzz families (ranker-<family>.json)")
     args = parser.parse_args()
     families = {p.stem[len("scored-"):]: groups_of(json.loads(p.read_text())) for p in sorted(args.charts.glob("scored-*.json"))}
     fuzz = {k: v for k, v in families.items() if k.startswith("fuzz-")}
     if not fuzz:
         print(f"no scored fuzz family in {args.charts}")
         return 2
-    print(f"{'held-out family':18} {'faults':>6} {'rules top-1':>11} {'ranker top-1':>12} {'trained on':>30} {'C':>5}")
-    held_out_conf: list[tuple[float, bool]] = []
+    print("top-1 of the candidates the engine stored, re-ranked; out of family: each family scored by a ranker that never saw it")
+    print(f"{'held-out family':18} {'faults':>6} {'rules top-1':>11} {'ranker top-1':>12} {'gap after':>9} {'trained on':>28}")
     for name, groups in families.items():
-        train = {k: v for k, v in fuzz.items() if k != name}
-        c = args.c if args.c is not None else choose_c(train)
-        model = ranker_fit([g for gs in train.values() for g in gs], c=c)
-        if name in fuzz:
-            held_out_conf += confidences(model, groups)
-        print(f"{name:18} {len(groups):6} {top1(groups, rules):11.1%} {top1(groups, model.score):12.1%} "
-              f"{'+'.join(k[5:] for k in train):>30} {c:5g}")
-    c = args.c if args.c is not None else choose_c(fuzz)
-    model = ranker_fit([g for gs in fuzz.values() for g in gs], c=c)
-    print(f"\nranker trained on every fuzz family (C={c:g}): in-sample top-1 "
-          f"{top1([g for gs in fuzz.values() for g in gs], model.score):.1%} (in-sample, for comparison only)")
+        train_on = {k: v for k, v in fuzz.items() if k != name}
+        model = train(train_on, args.c)
+        shown = confidences(model, groups)
+        gap = sum(calibrate(p, model.calibration) - ok for p, ok in shown) / len(shown) if shown else 0.0
+        print(f"{name:18} {len(groups):6} {top1(groups, rules):11.1%} {top1(groups, model.score):12.1%} {100 * gap:+9.1f} "
+              f"{'+'.join(k[5:] for k in train_on):>28}")
+        if args.save_held_out and name in fuzz:
+            args.save_held_out.mkdir(parents=True, exist_ok=True)
+            (args.save_held_out / f"ranker-{name}.json").write_text(json.dumps({**model.to_parameters(), "trained_on": sorted(train_on)}))
+    model = train(fuzz, args.c)
+    print(f"\nranker trained on every fuzz family: in-sample top-1 {top1([g for gs in fuzz.values() for g in gs], model.score):.1%} "
+          f"(in-sample, for comparison only); Platt scaling {tuple(round(x, 3) for x in model.calibration)}")
     for f, w in sorted(zip(model.features, model.coef), key=lambda t: -abs(t[1])):
         print(f"  {f:12} {w:+.3f}")
-    calibration = platt_fit([p for p, _ in held_out_conf], [ok for _, ok in held_out_conf])
-    print(f"Platt scaling on the fuzz families' out-of-family confidences ({len(held_out_conf)} faults): {calibration}")
     if args.save:
-        args.save.write_text(json.dumps({**model.with_calibration(calibration).to_parameters(),
-                                         "trained_on": sorted(fuzz), "c": c}, indent=1))
+        args.save.write_text(json.dumps({**model.to_parameters(), "trained_on": sorted(fuzz)}, indent=1))
         print(f"saved: {args.save}")
     return 0
 
