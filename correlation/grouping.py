@@ -10,15 +10,19 @@ decisions through incidents.services.
 The rules, all by event time (events arrive late and out of order); a batch is decided as if its
 alerts came one by one, in event-time order:
 
-- An alert joins the open incident it is most related to: the same fingerprint, the same service,
-  or a service a few hops away in the incident's cone (the services that call where it started,
-  where a failure spreads, and the ones it calls, where a deeper cause may show), within the
-  incident's window. Where it started: its deepest clearly unwell services (a critical alert,
-  alerts of two fingerprints, or a stream of error logs: a root may not alert at all). The window
-  opens `EARLY` before the incident's first alert and closes `QUIET` after its last activity: a
-  quiet incident stops accepting, and a later burst opens a new one. Only a new fingerprint (or a
-  critical alert) counts as activity, so that an alert that keeps flapping does not hold an
-  incident open forever.
+- An alert joins the open incident it is most related to: a fingerprint still firing there, a
+  service still alerting there, or a service a few hops from it in the incident's cone, within the
+  incident's window. Boundaries come from evidence, not only time: the cone is the services that
+  call where the incident started (its origins: the deepest clearly unwell services, a critical
+  alert or alerts of two fingerprints, or a dependency logging errors right now, since a root may
+  not alert), where a failure spreads, even late; and the dependencies of an origin still in
+  trouble, where a deeper cause may show. A service with healthy dependencies that only shares a
+  caller with the origin (a front door that alerts in every fault), or a dependency of an origin
+  that has recovered, is a new origin: it opens its own incident, even inside another's window. An
+  incident whose alerts have all resolved takes no new trouble; a service that alerted and
+  recovered joins again only by where it sits. The window opens `EARLY` before the incident's first
+  alert and closes `QUIET` after its last activity: a new fingerprint, or a critical alert at one
+  of its origins (a caller's repeated critical firings do not keep an incident open across faults).
 - An alert that joins nothing stays pending. An incident opens when a critical alert arrives, or
   when pending signals that one failure explains (a root and its callers) pile up to
   `OPEN_WEIGHT` within `CLUSTER_WINDOW`: an alert fingerprint counts 1, an anomalous series 0.5 (1
@@ -34,9 +38,10 @@ alerts came one by one, in event-time order:
   incidents), so that an incident's events are what supports it, not everything that happened
   meanwhile. Raw metric points do not: their anomalies do.
 
-After the assignments, the root cause of every changed incident is ranked again (correlation.rca);
-incidents.services writes a changed top hypothesis or a higher severity to the timeline and tells
-incidents.hooks.
+After the assignments, the root cause of every changed incident is ranked again (correlation.rca,
+with the learned ranker of correlation.ranker when one is live), with hysteresis: the root shown
+changes only when the new one leads it by ROOT_HYSTERESIS; incidents.services writes a changed top
+hypothesis or a higher severity to the timeline and tells incidents.hooks.
 """
 from __future__ import annotations
 
@@ -144,6 +149,7 @@ class OpenIncident:
     fp_service: dict[str, tuple[str, bool]] = field(default_factory=dict)  # live fingerprint -> (service, critical)
     resolved_at: datetime | None = None  # the latest resolution of one of its alerts
     seed: Item | None = None
+    apart_from: list[Incident] = field(default_factory=list)  # open in its window, but explaining none of it
 
     @classmethod
     def from_groups(cls, incident: Incident, groups: dict[GroupKey, Group], topology: rca.Topology) -> OpenIncident:
@@ -528,7 +534,9 @@ class Correlator:
             return  # stays pending
         cluster = self._cluster(item)
         if self._opens(cluster):
-            state = OpenIncident(incident=None, seed=min(cluster, key=lambda i: (i.ts, i.pk)))
+            # A split by evidence: incidents open at that time that this trouble did not join.
+            apart = [s.incident for s in self.opens if s.incident is not None and s.first - EARLY <= item.ts <= s.activity + QUIET]
+            state = OpenIncident(incident=None, seed=min(cluster, key=lambda i: (i.ts, i.pk)), apart_from=apart)
             for member in sorted(cluster, key=lambda i: i.ts):
                 state.add(member)
             self.opens.append(state)

@@ -39,6 +39,15 @@ def _lock() -> None:
     # SQLite: the transaction is IMMEDIATE (settings), so it already holds the write lock.
 
 
+def apart_note(incidents: list) -> str:
+    """The timeline's record of a split by evidence: which open incidents this one was kept apart from."""
+    if not incidents:
+        return ""
+    numbers = ", ".join(f"#{i.number}" for i in incidents)
+    return (f" Kept apart from {numbers}, open at the time: {'it does' if len(incidents) == 1 else 'they do'} not explain this "
+            "(a new origin with its own onset, or trouble that had resolved).")
+
+
 def decision_write(decision: Decision):
     """Open the incident or write its new analysis, with its new events and services."""
     state, analysis = decision.state, decision.analysis
@@ -51,7 +60,8 @@ def decision_write(decision: Decision):
             analysis=analysis,
             event_ids=event_ids,
             service_ids=decision.new_services,
-            message=f"Opened by correlation from {analysis.alert_count} alert(s) on {', '.join(services)}. {analysis.summary}",
+            message=f"Opened by correlation from {analysis.alert_count} alert(s) on {', '.join(services)}. {analysis.summary}"
+            + apart_note(state.apart_from),
         )
     else:
         incident_analysis_update(incident=state.incident, analysis=analysis, event_ids=event_ids, service_ids=decision.new_services)

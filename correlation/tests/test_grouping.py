@@ -301,3 +301,23 @@ def test_concurrent_requests_correlate_one_after_the_other():
         assert not failures
         assert Incident.objects.count() == round_ + 1, f"round {round_}: the two halves of one cascade opened two incidents"
         assert Incident.objects.order_by("-number").first().alert_count == 4
+
+
+def test_a_new_origin_behind_a_shared_gateway_opens_its_own_incident_and_the_split_is_in_the_timeline(topology):
+    # elasticsearch fails (search and the gateway alert); while the gateway still alerts, kafka fails.
+    ingest(
+        ev("elasticsearch", 0, severity="critical", message="elasticsearch cluster status red"),
+        ev("search", 1, severity="critical", message="search 5xx rate above 5%"),
+        ev("api-gateway", 2, severity="critical", message="api-gateway 5xx rate above 2%"),
+    )
+    first = Incident.objects.get()
+    ingest(
+        ev("kafka", 5, severity="critical", message="kafka under-replicated partitions"),
+        ev("notifications", 6, message="notifications consumer lag above 10000"),
+    )
+    second = Incident.objects.exclude(pk=first.pk).get()
+    assert second.root_cause_service.name == "kafka"
+    assert sorted(s.name for s in second.services.all()) == ["kafka", "notifications"]
+    opened = TimelineEvent.objects.get(incident=second, kind=TimelineEvent.Kind.OPENED)
+    assert f"Kept apart from #{first.number}" in opened.message
+    assert "Kept apart" not in TimelineEvent.objects.get(incident=first, kind=TimelineEvent.Kind.OPENED).message
