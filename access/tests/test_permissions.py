@@ -166,6 +166,12 @@ def _slack_refused(world, status) -> bool:
     return status == 200 and world.slack_reply.startswith((":no_entry:", ":warning:"))
 
 
+def _task_ran(func: str) -> bool:
+    from django_q.models import Task  # tasks run inline in tests (conftest), and are recorded
+
+    return Task.objects.filter(func=func).exists()
+
+
 def _alertmanager() -> dict:
     now = timezone.now().isoformat()
     alert = {"status": "firing", "labels": {"alertname": "PermCheck", "service": "checkout", "severity": "warning"}, "annotations": {},
@@ -226,6 +232,10 @@ CASES = [
          lambda w, s: ModelVersion.objects.get(active=True).pk == w.old.pk),
     Case("api: roll back a model", frozenset(ADMINS | {"token:admin"}), _post("/api/v1/ml/models/anomaly/rollback"),
          lambda w, s: ModelVersion.objects.get(active=True).pk == w.old.pk),
+    Case("api: discover patterns", frozenset(ADMINS | {"token:admin"}), _post("/api/v1/ml/patterns/discover"),
+         lambda w, s: _task_ran("correlation.tasks.discover_patterns")),
+    Case("api: retrain the type classifier", frozenset(ADMINS | {"token:admin"}), _post("/api/v1/ml/models/incident-types/train"),
+         lambda w, s: _task_ran("correlation.tasks.retrain_type_classifier")),
     # Slack buttons, as the Cleara user the Slack user maps to
     Case("slack: acknowledge button", frozenset(RESPONDERS), _slack("incident_acknowledge"),
          lambda w, s: _incident(w).status == Incident.Status.INVESTIGATING, refusals=(200,),
