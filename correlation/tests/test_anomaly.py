@@ -265,5 +265,5 @@ def test_demo_faults_raise_anomalies_on_warm_baselines_that_join_incidents_as_ev
     client.force_login(django_user_model.objects.create_user("viewer", password="pw-viewer-12345"))
     page = client.get("/models/").content.decode()
     raised = SeriesBaseline.objects.aggregate(n=Sum("anomalies"))["n"]
-    assert raised > 0 and f"<strong>{raised} anomal" in page
+    assert raised > 0 and f"<strong>{raised:,} anomal" in page
     assert Event.objects.filter(type=Event.Type.ANOMALY, timestamp__lt=now - HISTORY).count() == 0

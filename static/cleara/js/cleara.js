@@ -116,7 +116,7 @@
     if (colon >= 0) return spec.slice(colon + 1);
     return elt.id ? "#" + CSS.escape(elt.id) : null;
   }
-  htmx.defineExtension("live-fragments", {
+  if (window.htmx) htmx.defineExtension("live-fragments", {
     transformResponse: function (text, xhr) {
       if (!text || text.indexOf("<") < 0) return text;
       var holder = document.createElement("template");
