@@ -291,11 +291,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_daphne(env: dict) -> tuple[subprocess.Popen, str]:
+def start_daphne(env: dict, log=None) -> tuple[subprocess.Popen, str]:
+    """collectstatic, then daphne on a free port (or BENCH_PORT) until /healthz answers; its output to
+    ``log`` (an open file) or nowhere."""
     port = int(os.environ.get("BENCH_PORT") or free_port())  # a fixed port on a machine whose sessions share ports out
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True)
     proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cleara.asgi:application"],
-                            cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=BASE_DIR, env=env, stdout=log or subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:

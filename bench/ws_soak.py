@@ -23,14 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
 
 from bench.db import named_database  # noqa: E402
-from bench.pages import CHROMIUM, CHROMIUM_ARGS, SEEN, WATCH, free_port, in_thread, pct  # noqa: E402
+from bench.pages import CHROMIUM, CHROMIUM_ARGS, SEEN, WATCH, in_thread, pct, start_daphne  # noqa: E402
 
 DB_NAME = "cleara_bench_soak"
 
@@ -39,22 +38,6 @@ COUNT_SOCKET = """window.__soak = {open: 0, close: 0, error: 0};
 document.addEventListener('htmx:wsOpen', () => window.__soak.open++);
 document.addEventListener('htmx:wsClose', () => window.__soak.close++);
 document.addEventListener('htmx:wsError', () => window.__soak.error++);"""
-
-
-def start_daphne(env: dict, log) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True)
-    proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cleara.asgi:application"],
-                            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                return proc, url
-        except Exception:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("daphne did not start")
 
 
 def main() -> None:
