@@ -376,6 +376,7 @@ class Correlator:
         self.span: tuple[datetime, datetime] | None = None
         self._patterns: list[PatternSpec] | None = None
         self._priors: dict[str, float] | None = None
+        self._corrections: list[rca.Correction] | None = None
         self._ranker: tuple[Ranker | None] | None = None
 
     # -- loading (through the store) ----------------------------------------------------------
@@ -419,6 +420,12 @@ class Correlator:
         if self._priors is None:
             self._priors = self.store.priors()
         return self._priors
+
+    @property
+    def corrections(self) -> list[rca.Correction]:
+        if self._corrections is None:
+            self._corrections = self.store.corrections()
+        return self._corrections
 
     @property
     def ranker(self) -> Ranker | None:
@@ -672,6 +679,7 @@ class Correlator:
         results = [
             (state, hold_root(state.incident, rca.rank(
                 signals=self._signals_of(state), topology=self.topology, patterns=self.patterns, priors=self.priors, ranker=self.ranker,
+                corrections=self.corrections,
             )))
             for state in changed
         ]

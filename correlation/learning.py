@@ -7,6 +7,12 @@ feedback each time a verdict is applied, so a bad version can be rolled back lik
 `correlation.rca.rank` adds `PRIOR_WEIGHT * prior` to a service's raw score: enough to break a
 near tie the way engineers said, never enough to outvote the evidence of a clear cascade.
 
+Corrections are narrower and stronger: a "no" or "partly" naming the right service records that
+service as the root of an incident of those services (a "yes" confirms the named root the same
+way), and the next incident of (nearly) the same services ranks it first
+(`rca.CORRECTION_WEIGHT`): the same recurring fault is not guessed wrong twice. Per set of
+services the root with the most verdicts is kept. They live in the same versioned model.
+
 The learned root-cause ranker (correlation.ranker) is a model version of its own kind
 (`rca_ranker`), registered from a benchmark's out-of-family training (`manage.py rca_ranker`) and
 read by the engine when one is active.
@@ -21,6 +27,7 @@ from django.db.models import Max
 
 from correlation.models import ModelVersion
 from correlation.ranker import Ranker
+from correlation.rca import Correction
 from incidents.models import Feedback
 
 KIND = "rca_priors"
@@ -59,13 +66,34 @@ def rca_priors_compute() -> tuple[dict[str, float], dict]:
     return priors, metrics
 
 
+def rca_corrections_compute() -> list[dict]:
+    """Per set of services of a judged incident, the root engineers named most: [{services, root, count}]."""
+    votes: dict[frozenset[str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    rows = (Feedback.objects.select_related("incident__root_cause_service", "correct_service")
+            .prefetch_related("incident__services").order_by("pk"))
+    for fb in rows.iterator(chunk_size=500):
+        if fb.verdict == Feedback.Verdict.YES:
+            root = fb.incident.root_cause_service.name if fb.incident.root_cause_service_id else None
+        else:
+            root = fb.correct_service.name if fb.correct_service_id else None
+        services = frozenset(s.name for s in fb.incident.services.all())
+        if root and services:
+            votes[services | {root}][root] += 1
+    out = []
+    for services, roots in votes.items():
+        root, count = max(roots.items(), key=lambda kv: (kv[1], kv[0]))
+        out.append({"services": sorted(services), "root": root, "count": count})
+    return sorted(out, key=lambda c: (c["root"], c["services"]))
+
+
 @transaction.atomic
 def rca_priors_train() -> ModelVersion:
     """Register a new version of the priors from all feedback and make it live."""
     priors, metrics = rca_priors_compute()
     latest = ModelVersion.objects.select_for_update().filter(kind=KIND).aggregate(v=Max("version"))["v"] or 0
     version = ModelVersion.objects.create(
-        kind=KIND, version=latest + 1, parameters={"priors": priors, "saturation": SATURATION}, metrics=metrics,
+        kind=KIND, version=latest + 1, parameters={"priors": priors, "saturation": SATURATION, "corrections": rca_corrections_compute()},
+        metrics=metrics,
         notes=f"from {metrics['feedback']} feedback verdict(s)",
     )
     ModelVersion.objects.filter(kind=KIND, active=True).update(active=False)
@@ -77,6 +105,12 @@ def rca_priors_train() -> ModelVersion:
 def rca_priors_active() -> dict[str, float]:
     version = ModelVersion.objects.filter(kind=KIND, active=True).only("parameters").first()
     return dict(version.parameters.get("priors", {})) if version else {}
+
+
+def rca_corrections_active() -> list[Correction]:
+    version = ModelVersion.objects.filter(kind=KIND, active=True).only("parameters").first()
+    rows = version.parameters.get("corrections", []) if version else []
+    return [Correction(frozenset(c["services"]), c["root"], int(c["count"])) for c in rows]
 
 
 # --- the learned root-cause ranker (correlation.ranker) ---------------------------------------

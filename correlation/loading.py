@@ -15,7 +15,7 @@ from django.db.models import Count, Max, Min
 from django.db.models.fields.json import KT
 
 from correlation import rca
-from correlation.learning import rca_priors_active, rca_ranker_active
+from correlation.learning import rca_corrections_active, rca_priors_active, rca_ranker_active
 from correlation.patterns import PatternSpec
 from incidents.models import Event, Incident, Pattern, Service, Severity
 
@@ -53,6 +53,10 @@ class Store:
 
     def priors(self) -> dict[str, float]:
         return rca_priors_active()
+
+    def corrections(self):
+        """Engineers' corrections of root causes (correlation.rca.Correction), from the live priors version."""
+        return rca_corrections_active()
 
     def ranker(self):
         """The active learned root-cause ranker (correlation.ranker.Ranker), or None."""

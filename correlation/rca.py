@@ -31,6 +31,12 @@ WEIGHTS = {"onset": 0.24, "healthy": 0.22, "coverage": 0.26, "pattern": 0.14, "s
 TEMPERATURE = 0.07
 # How far a learned prior in [-1, 1] moves a service's raw score (raw scores span about 0 to 1).
 PRIOR_WEIGHT = 0.08
+# An engineer's correction of the root cause of an incident like this one (the same services,
+# Jaccard >= CORRECTION_MIN_OVERLAP) adds up to this to the corrected service's raw score: enough to
+# outvote the evidence the engine read wrongly last time (a correction is a person who looked),
+# unlike a service's general prior above. Not fitted: no labelled feedback exists to fit it on.
+CORRECTION_WEIGHT = 0.5
+CORRECTION_MIN_OVERLAP = 0.6
 # A service's onset counts this much less per second after the incident's first onset.
 ONSET_TAU_S = 150.0
 # A dependency that went wrong this long after the candidate is taken for a consequence, not a cause.
@@ -76,6 +82,29 @@ class ServiceSignals:
     @property
     def is_signalling(self) -> bool:
         return self.alerts > 0 or self.anomalies > 0
+
+
+@dataclass(frozen=True)
+class Correction:
+    """Engineers named `root` the root cause of `count` incident(s) of these `services`."""
+
+    services: frozenset[str]
+    root: str
+    count: int = 1
+
+
+def corrections_for(services: set[str], corrections: list[Correction] | None) -> dict[str, tuple[float, int]]:
+    """The corrections that speak to an incident of `services`: per corrected service, the best
+    overlap (Jaccard) of a corrected incident's services with these, and how many incidents."""
+    out: dict[str, tuple[float, int]] = {}
+    for c in corrections or ():
+        if c.root not in services:
+            continue
+        overlap = len(services & c.services) / len(services | c.services)
+        if overlap >= CORRECTION_MIN_OVERLAP:
+            best, n = out.get(c.root, (0.0, 0))
+            out[c.root] = (max(best, overlap), n + c.count)
+    return out
 
 
 @dataclass
@@ -156,13 +185,15 @@ def _fmt_delay(seconds: float) -> str:
 
 def rank(
     *, signals: dict[str, ServiceSignals], topology: Topology, patterns: list[PatternSpec], priors: dict[str, float] | None = None,
-    ranker: Ranker | None = None,
+    ranker: Ranker | None = None, corrections: list[Correction] | None = None,
 ) -> RcaResult:
-    """Rank the services of one incident as its root cause; `priors` are learned from feedback
-    (correlation.learning); `ranker`, a learned model over the same evidence (correlation.ranker),
-    replaces the rules' weights when given."""
+    """Rank the services of one incident as its root cause; `priors` and `corrections` are learned
+    from feedback (correlation.learning); `ranker`, a learned model over the same evidence
+    (correlation.ranker), replaces the rules' weights when given."""
     if not signals:
         return RcaResult([], 0.0, None, "")
+    corrected = corrections_for(set(signals), corrections)
+    boost: dict[str, float] = {}
     named = _named(signals, topology)
     candidates = _candidates(signals, topology, named)
     strength = {name: sig.strength for name, sig in signals.items()}
@@ -243,6 +274,11 @@ def rank(
         if prior:
             raw += PRIOR_WEIGHT * prior
             reasons.append(f"engineers' feedback {'favours' if prior > 0 else 'disfavours'} it ({prior:+.2f})")
+        if name in corrected:
+            overlap, n = corrected[name]
+            boost[name] = CORRECTION_WEIGHT * overlap
+            raw += boost[name]
+            reasons.insert(0, f"engineers named it the root cause of {n} earlier incident(s) of these services")
         n_named = named.get(name, 0)
         if n_named:
             reasons.append(f"named in the errors of {n_named} affected service(s)")
@@ -266,7 +302,7 @@ def rank(
         # No labelled incident carries engineers' feedback yet, so the ranker cannot have learnt
         # its weight: a prior moves a candidate's logit as much as it moves the rules' score.
         for h in scored:
-            h.raw = ranker.score(h.features) + PRIOR_WEIGHT / TEMPERATURE * h.features["prior"]
+            h.raw = ranker.score(h.features) + (PRIOR_WEIGHT * h.features["prior"] + boost.get(h.service, 0.0)) / TEMPERATURE
     scored.sort(key=lambda h: (-h.raw, h.service))
     probabilities = softmax([h.raw if ranker is not None else h.raw / TEMPERATURE for h in scored])
     for h, p in zip(scored, probabilities):

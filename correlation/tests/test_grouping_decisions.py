@@ -25,6 +25,9 @@ class MemoryStore:
     def priors(self):
         return {}
 
+    def corrections(self):
+        return []
+
     def ranker(self):
         return None
 
