@@ -70,8 +70,9 @@ def alertmanager_webhook(request: HttpRequest):
         data = json.loads(request.body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise IngestRejected(f"invalid JSON: {exc}") from exc
-    result = alertmanager_receive(data=data)
-    return Status(202, {"accepted": result.accepted, "duplicates": result.duplicates, "incidents": result.incident_ids})
+    result, skipped = alertmanager_receive(data=data)
+    return Status(202, {"accepted": result.accepted, "duplicates": result.duplicates, "incidents": result.incident_ids,
+                        "skipped": skipped})
 
 
 @router.post("/pagerduty/webhook", response={200: dict, 202: dict, 400: dict, 401: dict})

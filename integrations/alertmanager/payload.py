@@ -42,6 +42,11 @@ class AlertmanagerBatch:
     common_labels: dict = field(default_factory=dict)
     alerts: list[AlertmanagerAlert] = field(default_factory=list)
     truncated_alerts: int = 0
+    # Firing alerts that started before the window (INGEST_MAX_PAST_DAYS): Alertmanager resends
+    # every firing alert of a group with its original startsAt, so an alert firing for weeks comes
+    # back in every notification of its group. It is left out (named here), not the whole batch:
+    # a 4xx would lose the group's new alerts, since Alertmanager does not retry one.
+    skipped: list[dict] = field(default_factory=list)
 
 
 MAX_LABEL_VALUE = 1024  # a label value longer than this is not a label (Prometheus has no limit)
@@ -115,6 +120,7 @@ def batch_parse(data, *, window: TimestampWindow | None = None, max_alerts: int 
             "lower max_alerts in the receiver's webhook_config", status=413,
         )
     alerts = []
+    skipped: list[dict] = []
     for i, raw in enumerate(alerts_raw):
         if not isinstance(raw, dict):
             errors.append({"index": i, "field": "", "reason": "expected an object"})
@@ -125,6 +131,10 @@ def batch_parse(data, *, window: TimestampWindow | None = None, max_alerts: int 
             errors.append({"index": i, "field": "status", "reason": f"expected firing or resolved, got {status!r}"[:200]})
         labels = _strings(raw.get("labels"), "labels", errors, i, limit=MAX_LABEL_VALUE, required=True)
         annotations = _strings(raw.get("annotations"), "annotations", errors, i, limit=MAX_ANNOTATION)
+        if status == "firing" and window is not None and _long_firing(raw.get("startsAt"), window):
+            skipped.append({"index": i, "field": "startsAt",
+                            "reason": f"firing since before the ingest window ({window.past.days} days; INGEST_MAX_PAST_DAYS): not stored again"})
+            continue
         starts_at = _time(raw.get("startsAt"), i, "startsAt", errors, window, check_window=status == "firing")
         ends_at = None
         ends_raw = raw.get("endsAt")
@@ -154,8 +164,17 @@ def batch_parse(data, *, window: TimestampWindow | None = None, max_alerts: int 
     return AlertmanagerBatch(
         version=version, group_key=data.get("groupKey") or "", status=data.get("status") or "",
         receiver=data.get("receiver") or "", external_url=data.get("externalURL") or "",
-        common_labels=common_labels, alerts=alerts, truncated_alerts=truncated,
+        common_labels=common_labels, alerts=alerts, truncated_alerts=truncated, skipped=skipped,
     )
+
+
+def _long_firing(raw, window: TimestampWindow) -> bool:
+    """A well-formed startsAt before the window's start (and after 1970: older is a broken clock)."""
+    try:
+        ts = timestamp_parse(raw)
+    except ValueError:
+        return False
+    return timestamp_computable(ts) and ts < window.now - window.past
 
 
 def _service_label(labels: dict, common_labels: dict) -> tuple[str, str]:
