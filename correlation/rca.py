@@ -189,7 +189,7 @@ def rank(
 ) -> RcaResult:
     """Rank the services of one incident as its root cause; `priors` and `corrections` are learned
     from feedback (correlation.learning); `ranker`, a learned model over the same evidence
-    (correlation.ranker), replaces the rules' weights when given."""
+    (correlation.ranker), orders the candidates instead of the rules' weights where `ranker_decides`."""
     if not signals:
         return RcaResult([], 0.0, None, "")
     corrected = corrections_for(set(signals), corrections)
@@ -298,12 +298,16 @@ def rank(
         scored.append(Hypothesis(name, 0.0, raw, match, reasons, sorted(sig.evidence, key=lambda e: (-e[0], e[1]))[:MAX_EVIDENCE],
                                  features))
 
+    scored.sort(key=lambda h: (-h.raw, h.service))
+    if ranker is not None and not ranker_decides(scored):
+        ranker = None  # the rules' choice stands
     if ranker is not None:
         # No labelled incident carries engineers' feedback yet, so the ranker cannot have learnt
         # its weight: a prior moves a candidate's logit as much as it moves the rules' score.
         for h in scored:
             h.raw = ranker.score(h.features) + (PRIOR_WEIGHT * h.features["prior"] + boost.get(h.service, 0.0)) / TEMPERATURE
-    scored.sort(key=lambda h: (-h.raw, h.service))
+        scored.sort(key=lambda h: (-h.raw, h.service))
+        scored[0].reasons.append("ranked by the learned ranker: the rules' first choice blames a dependency in its own errors")
     probabilities = softmax([h.raw if ranker is not None else h.raw / TEMPERATURE for h in scored])
     for h, p in zip(scored, probabilities):
         h.score = p
@@ -325,6 +329,15 @@ def rank(
         overall = pattern_best(patterns, text=text, metrics=metrics)
         pattern = overall.pattern if overall else None
     return RcaResult(hypotheses, confidence, pattern, _summary(hypotheses, confidence, pattern, len(affected)))
+
+
+def ranker_decides(scored: list[Hypothesis]) -> bool:
+    """Whether the learned ranker orders this incident: only when the rules' first choice names one
+    of its own dependencies in its errors while another candidate is named by its callers (the
+    trouble is further down: a silent third party, a root whose dependants alerted first). Out of
+    family this gate keeps all of the ranker's gains (bench/README.md) and leaves the rules' clear
+    cascades alone, which the ranker, trained on the fuzzer alone, sometimes gets wrong."""
+    return bool(scored) and scored[0].features.get("blames", 0.0) > 0 and any(h.features.get("named", 0.0) > 0 for h in scored[1:])
 
 
 def _summary(hypotheses: list[Hypothesis], confidence: float, pattern: PatternSpec | None, n_affected: int) -> str:

@@ -52,11 +52,12 @@ def test_training_refuses_data_that_teaches_nothing():
 @pytest.mark.django_db
 def test_a_ranker_round_trips_through_the_registry_and_only_an_activated_one_is_used():
     model = ranker_fit(synthetic_groups(60, seed=3)).with_calibration((0.8, -0.2))
-    assert rca_ranker_active() is None  # none is live by default: the engine ranks by its rules
+    shipped = rca_ranker_active()
+    assert shipped is not None and set(shipped.features) == set(FEATURES)  # registered by migration 0008
     before = ModelVersion.objects.filter(kind=RANKER_KIND).count()
     first = rca_ranker_register(parameters=model.to_parameters(), metrics={"top1_out_of_family": 0.7}, notes="test")
     assert first.kind == RANKER_KIND and first.version == before + 1 and not first.active
-    assert rca_ranker_active() is None
+    assert rca_ranker_active() == shipped
     second = rca_ranker_register(parameters=model.to_parameters(), metrics={}, activate=True)
     assert second.version == before + 2
     assert rca_ranker_active() == model
@@ -127,3 +128,17 @@ def test_platt_scaling_brings_an_overconfident_score_down_to_how_often_it_is_rig
     assert a > 0
     mean = sum(calibrate(c, (a, b)) for c in shown) / len(shown)
     assert abs(mean - sum(right) / len(right)) < 0.05
+
+
+def test_the_ranker_leaves_a_clear_cascade_to_the_rules():
+    # kafka fails critical first; its consumer lags and its warning matches a pattern. The rules'
+    # choice (kafka) blames no dependency, so even a ranker that loves patterns does not decide.
+    topology = rca.Topology({"notifications": {"kafka"}, "kafka": set()}, {})
+    signals = {
+        "kafka": rca.ServiceSignals("kafka", onset=T0, alerts=1, critical=1, max_severity="critical", text="under-replicated partitions"),
+        "notifications": rca.ServiceSignals("notifications", onset=T0 + timedelta(minutes=1), alerts=1, max_severity="warning",
+                                            text="consumer lag above 10000"),
+    }
+    loves_patterns = Ranker(("onset", "pattern", "callers"), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (0.0, 0.0, -5.0), 0.0)
+    assert rca.rank(signals=signals, topology=topology, patterns=[], ranker=loves_patterns).root == "kafka"
+    assert not rca.ranker_decides(rca.rank(signals=signals, topology=topology, patterns=[]).hypotheses)
