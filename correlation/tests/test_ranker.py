@@ -52,12 +52,11 @@ def test_training_refuses_data_that_teaches_nothing():
 @pytest.mark.django_db
 def test_a_ranker_round_trips_through_the_registry_and_only_an_activated_one_is_used():
     model = ranker_fit(synthetic_groups(60, seed=3)).with_calibration((0.8, -0.2))
-    shipped = rca_ranker_active()
-    assert shipped is not None and set(shipped.features) == set(FEATURES)  # registered by migration 0008
+    assert rca_ranker_active() is None  # none is live until one is registered and activated
     before = ModelVersion.objects.filter(kind=RANKER_KIND).count()
     first = rca_ranker_register(parameters=model.to_parameters(), metrics={"top1_out_of_family": 0.7}, notes="test")
     assert first.kind == RANKER_KIND and first.version == before + 1 and not first.active
-    assert rca_ranker_active() == shipped
+    assert rca_ranker_active() is None
     second = rca_ranker_register(parameters=model.to_parameters(), metrics={}, activate=True)
     assert second.version == before + 2
     assert rca_ranker_active() == model
@@ -142,3 +141,13 @@ def test_the_ranker_leaves_a_clear_cascade_to_the_rules():
     loves_patterns = Ranker(("onset", "pattern", "callers"), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (0.0, 0.0, -5.0), 0.0)
     assert rca.rank(signals=signals, topology=topology, patterns=[], ranker=loves_patterns).root == "kafka"
     assert not rca.ranker_decides(rca.rank(signals=signals, topology=topology, patterns=[]).hypotheses)
+
+
+@pytest.mark.django_db
+def test_the_shipped_ranker_registers_and_reads_back():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "rankers" / "rca_ranker_v1.json"
+    call_command("rca_ranker", str(path), "--activate")
+    shipped = rca_ranker_active()
+    assert shipped is not None and set(shipped.features) == set(FEATURES) and shipped.calibration[0] > 0
