@@ -289,6 +289,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BYTES + 1024 * 1024
 # What a client may send over the network (events API, Alertmanager webhook): timestamps from
 # INGEST_MAX_PAST_DAYS ago to INGEST_MAX_FUTURE_HOURS ahead; at most INGEST_MAX_NEW_SERVICES new
 # services per request; at most ALERTMANAGER_MAX_ALERTS alerts per webhook call.
+# The learned root-cause ranker shipped in correlation/rankers/ runs while the model registry holds
+# no ranker of its own (README).
+CORRELATION_SHIPPED_RANKER = env.bool("CORRELATION_SHIPPED_RANKER", default=True)
 INGEST_MAX_PAST_DAYS = env.int("INGEST_MAX_PAST_DAYS", default=30)
 INGEST_MAX_FUTURE_HOURS = env.int("INGEST_MAX_FUTURE_HOURS", default=24)
 INGEST_MAX_NEW_SERVICES = env.int("INGEST_MAX_NEW_SERVICES", default=100)

@@ -19,9 +19,13 @@ read by the engine when one is active.
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
+from pathlib import Path
 from collections import defaultdict
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
@@ -132,7 +136,22 @@ def rca_ranker_register(*, parameters: dict, metrics: dict, notes: str = "", act
     return version
 
 
+SHIPPED_RANKER = Path(__file__).resolve().parent / "rankers" / "rca_ranker_v1.json"
+
+
+@functools.cache
+def _shipped_ranker() -> Ranker:
+    return Ranker.from_parameters(json.loads(SHIPPED_RANKER.read_text()))
+
+
 def rca_ranker_active() -> Ranker | None:
-    """The live ranker, or None: the engine then ranks by its rules (correlation.rca.WEIGHTS)."""
+    """The live ranker: the registry's active version; with none registered at all, the one shipped
+    in correlation/rankers/ (trained on the scenario fuzzer, better than the rules out of family:
+    bench/README.md), unless CORRELATION_SHIPPED_RANKER is off; None (the rules,
+    correlation.rca.WEIGHTS) when versions exist and none is active, or the shipped one is off."""
     version = ModelVersion.objects.filter(kind=RANKER_KIND, active=True).only("parameters").first()
-    return Ranker.from_parameters(version.parameters) if version else None
+    if version is not None:
+        return Ranker.from_parameters(version.parameters)
+    if settings.CORRELATION_SHIPPED_RANKER and not ModelVersion.objects.filter(kind=RANKER_KIND).exists():
+        return _shipped_ranker()
+    return None

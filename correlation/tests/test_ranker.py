@@ -52,7 +52,8 @@ def test_training_refuses_data_that_teaches_nothing():
 @pytest.mark.django_db
 def test_a_ranker_round_trips_through_the_registry_and_only_an_activated_one_is_used():
     model = ranker_fit(synthetic_groups(60, seed=3)).with_calibration((0.8, -0.2))
-    assert rca_ranker_active() is None  # none is live until one is registered and activated
+    shipped = rca_ranker_active()  # none registered: the one shipped in correlation/rankers/
+    assert shipped is not None and shipped != model
     before = ModelVersion.objects.filter(kind=RANKER_KIND).count()
     first = rca_ranker_register(parameters=model.to_parameters(), metrics={"top1_out_of_family": 0.7}, notes="test")
     assert first.kind == RANKER_KIND and first.version == before + 1 and not first.active
@@ -61,8 +62,17 @@ def test_a_ranker_round_trips_through_the_registry_and_only_an_activated_one_is_
     assert second.version == before + 2
     assert rca_ranker_active() == model
     assert ModelVersion.objects.filter(kind=RANKER_KIND, active=True).get() == second
+    second.active = False
+    second.save(update_fields=["active"])
+    assert rca_ranker_active() is None  # versions registered, none live (rolled back): the rules
     ModelVersion.objects.filter(kind=RANKER_KIND).delete()
-    assert rca_ranker_active() is None  # no version: the engine ranks by its rules
+    assert rca_ranker_active() == shipped  # none registered again: the shipped one
+
+
+@pytest.mark.django_db
+def test_the_shipped_ranker_can_be_switched_off(settings):
+    settings.CORRELATION_SHIPPED_RANKER = False
+    assert rca_ranker_active() is None
 
 
 @pytest.mark.django_db
