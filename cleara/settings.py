@@ -349,5 +349,8 @@ PAGERDUTY_MIN_SEVERITY = env("PAGERDUTY_MIN_SEVERITY", default="critical")
 PAGERDUTY_ENABLED = bool(PAGERDUTY_ROUTING_KEY)
 # A delivery's lease on its outbox row (integrations/outbox.py); longer than any one send takes.
 OUTBOX_CLAIM_SECONDS = env.int("OUTBOX_CLAIM_SECONDS", default=60)
+# A training run's lease (correlation.runs): a worker killed mid-training lets go after this, and the
+# minute sweep queues the run again.
+TRAINING_RUN_LEASE_SECONDS = env.int("TRAINING_RUN_LEASE_SECONDS", default=1800)
 PAGERDUTY_API_ENABLED = bool(PAGERDUTY_API_TOKEN and PAGERDUTY_FROM_EMAIL)
 # --- end of integrations ---------------------------------------------------------------------

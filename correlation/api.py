@@ -4,7 +4,6 @@ import math
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from django_q.tasks import async_task
 from ninja import Field, Router, Schema, Status
 
 from access.roles import Action
@@ -12,6 +11,7 @@ from cleara.auth import allowed
 from correlation import selectors
 from correlation.detectors import DETECTORS, make_detector
 from correlation.models import ModelVersion
+from correlation.runs import training_request
 from correlation.training import ANOMALY_KIND, TRAIN_DAYS, ModelRegistryError, model_activate, model_rollback
 from incidents.errors import IngestRejected
 from incidents.ingest import timestamp_parse
@@ -63,8 +63,8 @@ def ml_models_train(request: HttpRequest, payload: TrainIn):
         raise IngestRejected(f"unknown detector {payload.detector!r}; choose from {', '.join(DETECTORS)}")
     if not 1 <= payload.days <= 365:
         raise IngestRejected("days must be between 1 and 365")
-    task_id = async_task("correlation.tasks.train_model", payload.kind, parameters, payload.days, payload.activate)
-    return Status(202, {"task": task_id, "kind": payload.kind})
+    run = training_request(kind=payload.kind, parameters=parameters, days=payload.days, activate=payload.activate, reason="api")
+    return Status(202, {"run": run.pk, "kind": payload.kind, "status": run.status})
 
 
 @ml_router.post("/models/{int:model_id}/activate", auth=allowed(Action.MANAGE_MODELS), summary="Make a model version live")

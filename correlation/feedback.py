@@ -63,12 +63,9 @@ def _anomaly_retrain_queue() -> None:
     if recent:
         return
 
-    def queue() -> None:
-        from django_q.tasks import async_task
+    from correlation.runs import training_request
 
-        async_task("correlation.tasks.train_model", ANOMALY_KIND, None, TRAIN_DAYS, True, task_name="retrain:feedback")
-
-    transaction.on_commit(queue)
+    training_request(kind=ANOMALY_KIND, days=TRAIN_DAYS, activate=True, reason="feedback")
 
 
 TYPE_RETRAIN_AFTER = timedelta(minutes=10)

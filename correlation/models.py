@@ -74,3 +74,33 @@ class TemplateMinerState(models.Model):
     state = models.JSONField(default=dict, blank=True)
     stamp = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class TrainingRun(models.Model):
+    """One requested training, kept until it has produced its model version: a worker killed in the
+    middle leaves the row leased and unfinished, and the sweep queues it again (correlation.runs)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=50)
+    parameters = models.JSONField(default=dict, blank=True)
+    days = models.PositiveIntegerField()
+    activate = models.BooleanField(default=False)
+    reason = models.CharField(max_length=100, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "lease_until"], name="training_run_status_lease")]
+
+    def __str__(self) -> str:
+        return f"training {self.kind} #{self.pk} ({self.status})"

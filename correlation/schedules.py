@@ -39,6 +39,13 @@ SCHEDULES = [
         "next_run": lambda: _next_at(3, 30),
     },
     {
+        # training runs whose worker died mid-training (lease ran out) or whose task was lost
+        "name": "correlation: sweep training runs",
+        "func": "correlation.tasks.training_runs_sweep",
+        "schedule_type": Schedule.MINUTES,
+        "next_run": timezone.now,
+    },
+    {
         # integrations: outbox messages whose after-commit kick was lost (broker down) or that wait for a retry.
         "name": "integrations: deliver due outbox messages",
         "func": "integrations.tasks.deliver_due_outbox",

@@ -30,6 +30,21 @@ def train_model(kind: str = training.ANOMALY_KIND, parameters: dict | None = Non
     return _version_out(training.model_train(kind=kind, parameters=parameters, days=days, activate=activate))
 
 
+def training_run_execute(run_id: int) -> dict | None:
+    """One stored training run (correlation.runs): leased, trained, its version registered once."""
+    from correlation.runs import training_run_execute as execute
+
+    version = execute(run_id)
+    return _version_out(version) if version else None
+
+
+def training_runs_sweep() -> list[int]:
+    """Every minute: queue again the training runs whose worker died or whose task was lost."""
+    from correlation.runs import training_runs_sweep as sweep
+
+    return sweep()
+
+
 def retrain_models_nightly() -> dict:
     """The nightly schedule (correlation.schedules): retrain the live configuration and activate it."""
     return _version_out(training.models_retrain_nightly())

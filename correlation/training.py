@@ -12,6 +12,8 @@ Versions are numbered per kind; one version per kind is active (a database const
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pickle
 import time
 from collections import defaultdict
@@ -130,8 +132,11 @@ def model_train(
     nab_dir: str | None = None,
     activate: bool = False,
     progress: bool = False,
+    registering: Callable[[ModelVersion], None] | None = None,
 ) -> ModelVersion:
-    """Train a new version of ``kind`` on the last ``days`` of stored metrics and register it."""
+    """Train a new version of ``kind`` on the last ``days`` of stored metrics and register it;
+    ``registering(version)`` runs inside the transaction that stores the version (and may raise to
+    store nothing: correlation.runs uses it so that a training's effect happens once)."""
     if kind != ANOMALY_KIND:
         raise ModelRegistryError(f"unknown model kind {kind!r}; this registry trains {ANOMALY_KIND!r}")
     if days < 1:
@@ -169,6 +174,8 @@ def model_train(
         )
         version.full_clean(exclude=["artefact"])
         version.save()
+        if registering is not None:
+            registering(version)
     if activate:
         model_activate(model_version=version)
     return version

@@ -2,9 +2,9 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_q.tasks import async_task
 
 from access.roles import Action, requires
+from correlation.runs import training_request
 from correlation import charts, selectors, training
 from correlation.models import ModelVersion
 
@@ -27,7 +27,7 @@ def model_list(request):
 @require_POST
 @requires(Action.MANAGE_MODELS)
 def model_train(request):
-    async_task("correlation.tasks.train_model", training.ANOMALY_KIND, None, training.TRAIN_DAYS, False)
+    training_request(kind=training.ANOMALY_KIND, days=training.TRAIN_DAYS, activate=False, reason="console")
     messages.success(request, "Training queued: the new version appears here when the worker has run it.")
     return redirect("correlation:models")
 

@@ -4,7 +4,9 @@ application without stopping the shared PostgreSQL or Redis."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -199,3 +201,48 @@ def pid_with_local_port(pids: list[int], port: int) -> int | None:
         if any(link.startswith("socket:[") and link[8:-1] in inodes for link in links):
             return pid
     return None
+
+
+def wait_for(predicate, timeout: float, what: str, *, every: float = 0.2):
+    """The first truthy value of `predicate()` within `timeout` seconds, or an AssertionError naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def qcluster(settings, monkeypatch, *, env: dict, log_name: str):
+    """A real `manage.py qcluster` (one worker) on the test database, with `env` added; tasks the
+    test queues go to it instead of running inline. Yields its process; stops it (and anything of
+    it left) at the end, and empties the broker."""
+    from django.db import connection
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
+    get_broker().purge_queue()
+    full_env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict), "Q_WORKERS": "1", "Q_SYNC": "0",
+                "LOG_FORMAT": "plain", "PYTHONUNBUFFERED": "1", **env}
+    log_path = BASE_DIR / "test-artifacts" / log_name
+    log_path.parent.mkdir(exist_ok=True)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=BASE_DIR, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            # The guard, then one worker, the monitor and the pusher.
+            wait_for(lambda: len(descendants(proc.pid)) >= 4, 60, "the cluster's processes")
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                for pid in descendants(proc.pid):
+                    os.kill(pid, signal.SIGKILL)
+                proc.kill()
+                proc.wait()
+            get_broker().purge_queue()

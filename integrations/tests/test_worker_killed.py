@@ -14,63 +14,25 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-from django.db import connection
 
-from cleara.tests.outage import BASE_DIR, database_url, descendants, pid_with_local_port
+from cleara.tests.outage import descendants, pid_with_local_port, qcluster, wait_for
 from integrations.models import OutboxMessage
 from integrations.tests.conftest import BOT_TOKEN, CHANNEL, SIGNING_SECRET
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def cluster(slack, settings, monkeypatch):
     """A django-q2 cluster with one worker, on the test database, delivering to the receiver."""
-    from django_q.brokers import get_broker
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", False)  # this test queues for the cluster instead of running inline
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
-    get_broker().purge_queue()
-    env = {
-        **os.environ, "DATABASE_URL": database_url(connection.settings_dict), "Q_WORKERS": "1", "Q_SYNC": "0",
+    with qcluster(settings, monkeypatch, log_name="worker-killed.log", env={
         "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_CHANNEL": CHANNEL, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.api_url, "CLEARA_BASE_URL": settings.CLEARA_BASE_URL, "OUTBOX_CLAIM_SECONDS": "3",
-        "LOG_FORMAT": "plain", "PYTHONUNBUFFERED": "1",
-    }
-    log_path = BASE_DIR / "test-artifacts" / "worker-killed.log"
-    log_path.parent.mkdir(exist_ok=True)
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            # The guard, then one worker, the monitor and the pusher.
-            wait_for(lambda: len(descendants(proc.pid)) >= 4, 60, "the cluster's processes")
-            yield proc
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                for pid in descendants(proc.pid):
-                    os.kill(pid, signal.SIGKILL)
-                proc.kill()
-                proc.wait()
-            get_broker().purge_queue()
+    }) as proc:
+        yield proc
 
 
 def test_a_worker_killed_mid_send_is_replaced_and_slack_gets_the_message_once(cluster, slack, open_incident, settings):
