@@ -106,15 +106,20 @@ def rca_priors_train() -> ModelVersion:
     return version
 
 
-def rca_priors_active() -> dict[str, float]:
+def rca_feedback_model() -> tuple[dict[str, float], list[Correction]]:
+    """The live priors and corrections, read in one query (the engine wants both per batch)."""
     version = ModelVersion.objects.filter(kind=KIND, active=True).only("parameters").first()
-    return dict(version.parameters.get("priors", {})) if version else {}
+    parameters = version.parameters if version else {}
+    corrections = [Correction(frozenset(c["services"]), c["root"], int(c["count"])) for c in parameters.get("corrections", [])]
+    return dict(parameters.get("priors", {})), corrections
+
+
+def rca_priors_active() -> dict[str, float]:
+    return rca_feedback_model()[0]
 
 
 def rca_corrections_active() -> list[Correction]:
-    version = ModelVersion.objects.filter(kind=KIND, active=True).only("parameters").first()
-    rows = version.parameters.get("corrections", []) if version else []
-    return [Correction(frozenset(c["services"]), c["root"], int(c["count"])) for c in rows]
+    return rca_feedback_model()[1]
 
 
 # --- the learned root-cause ranker (correlation.ranker) ---------------------------------------

@@ -15,7 +15,7 @@ from django.db.models import Count, Max, Min
 from django.db.models.fields.json import KT
 
 from correlation import rca
-from correlation.learning import rca_corrections_active, rca_priors_active, rca_ranker_active
+from correlation.learning import rca_feedback_model, rca_ranker_active
 from correlation.patterns import PatternSpec
 from incidents.models import Event, Incident, Pattern, Service, Severity
 
@@ -47,16 +47,22 @@ class Store:
 
     def __init__(self):
         self.topology, self.names, self.ids = topology_load()
+        self._feedback_model = None  # (priors, corrections): one read per batch
 
     def patterns(self) -> list[PatternSpec]:
         return patterns_load()
 
     def priors(self) -> dict[str, float]:
-        return rca_priors_active()
+        return self._feedback()[0]
 
     def corrections(self):
         """Engineers' corrections of root causes (correlation.rca.Correction), from the live priors version."""
-        return rca_corrections_active()
+        return self._feedback()[1]
+
+    def _feedback(self):
+        if self._feedback_model is None:
+            self._feedback_model = rca_feedback_model()
+        return self._feedback_model
 
     def ranker(self):
         """The active learned root-cause ranker (correlation.ranker.Ranker), or None."""
