@@ -11,9 +11,10 @@ follows merges.
 """
 from __future__ import annotations
 
+import json
 import threading
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from correlation.logtemplates import TemplateMiner
@@ -75,9 +76,25 @@ def events_template(events: list[Event]) -> StageResult:
         rows.sort(key=lambda r: r.merged_into_id is not None)
         LogTemplate.objects.bulk_create(rows, update_conflicts=True, unique_fields=["id"],
                                         update_fields=["text", "size", "merged_into", "last_seen"])
-        Event.objects.bulk_update(logs, ["template", "template_params"], batch_size=1000)
+        events_template_save(logs)
         row.state = miner.to_dict()
         row.stamp += 1
         row.save(update_fields=["state", "stamp", "updated_at"])
         _cache.stamp = row.stamp
     return StageResult()
+
+
+def events_template_save(events: list[Event]) -> None:
+    """Store the events' template ids and parameters. On PostgreSQL one UPDATE joined to the values
+    as arrays: Django's bulk_update writes a CASE with a branch per event, which took 80% of the
+    stage's time (bench/templating.py)."""
+    if connection.vendor != "postgresql":
+        Event.objects.bulk_update(events, ["template", "template_params"], batch_size=1000)
+        return
+    table = connection.ops.quote_name(Event._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS e SET template_id = v.template_id, template_params = v.params "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::jsonb[]) AS v(id, template_id, params) WHERE e.id = v.id",
+            [[e.pk for e in events], [e.template_id for e in events], [json.dumps(e.template_params) for e in events]],
+        )
