@@ -12,6 +12,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.views import defaults
 
+from cleara import dbpool
+
 
 def _api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
@@ -37,14 +39,26 @@ def page_not_found(request: HttpRequest, exception=None):
     return defaults.page_not_found(request, exception)
 
 
-def database_unavailable(request: HttpRequest):
-    """503 with Retry-After: the database is down or unreachable, so nothing was done (a batch was
-    not stored; the client should send it again). Touches nothing that needs the database (no
+def _pool_exhausted(exc: BaseException | None) -> bool:
+    """The request waited DATABASE_POOL_TIMEOUT for a connection while this process's pool had
+    every one of its DATABASE_POOL_MAX_SIZE connections in use (busy, not down)."""
+    if exc is None or type(exc.__cause__).__name__ not in ("PoolTimeout", "TooManyRequests"):
+        return False
+    stats = dbpool.pool_stats()
+    return bool(stats) and stats.get("pool_size", 0) >= stats["max_size"]
+
+
+def database_unavailable(request: HttpRequest, exc: BaseException | None = None):
+    """503 with Retry-After: the database is down or unreachable, or every connection of this
+    process's pool stayed busy (DATABASE_POOL_TIMEOUT), so nothing was done (a batch was not
+    stored; the client should send it again). Touches nothing that needs the database (no
     session, no user, no context processors) and names no host or port."""
-    retry_after = settings.DATABASE_UNAVAILABLE_RETRY_AFTER
+    busy = _pool_exhausted(exc)
+    retry_after = settings.DATABASE_POOL_BUSY_RETRY_AFTER if busy else settings.DATABASE_UNAVAILABLE_RETRY_AFTER
     if _api(request):
+        what = "database busy (every pooled connection in use)" if busy else "database unavailable"
         response = JsonResponse(
-            {"detail": f"database unavailable: nothing was stored; retry in {retry_after} s", "retry_after": retry_after}, status=503,
+            {"detail": f"{what}: nothing was stored; retry in {retry_after} s", "retry_after": retry_after}, status=503,
         )
     else:
         response = HttpResponse(loader.get_template("503.html").render({"retry_after": retry_after}), status=503)
@@ -54,8 +68,9 @@ def database_unavailable(request: HttpRequest):
 
 def server_error(request: HttpRequest):
     # Called inside Django's `except` for the request's exception (views, ninja, middleware alike).
-    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
-        return database_unavailable(request)
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return database_unavailable(request, exc)
     if _api(request):
         return JsonResponse({"detail": "internal error: the server log says why"}, status=500)
     return defaults.server_error(request)

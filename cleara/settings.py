@@ -197,13 +197,36 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     # A database host that does not answer fails a request after this many seconds (503), instead
     # of holding it (and the liveness probe) until the kernel gives up.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
+    DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+    # A pool of connections per process (psycopg_pool, through Django's "pool" option): a request
+    # borrows one for its duration and gives it back when it ends (CONN_MAX_AGE=0), so a process
+    # holds at most DATABASE_POOL_MAX_SIZE connections however many threads serve requests (under
+    # ASGI every request runs in its own thread: with persistent connections each thread kept its
+    # own, and 16 clients exhausted the server's max_connections). A request that waits longer
+    # than DATABASE_POOL_TIMEOUT for a free connection (all in use, or the database unreachable)
+    # answers 503 with Retry-After (cleara/errors.py). cleara.dbpool makes a forked child (the
+    # django-q2 workers) start its own pool instead of sharing its parent's sockets.
+    if env.bool("DATABASE_POOL", default=True):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8),
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=float(DATABASE_CONNECT_TIMEOUT)),
+            # Connections above min_size that sat idle this long are closed.
+            "max_idle": env.float("DATABASE_POOL_MAX_IDLE", default=300.0),
+            "name": "cleara",
+        }
+        from cleara import dbpool  # noqa: F401  (registers the fork handler)
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
 # With the database unreachable every request answers 503 with this Retry-After (cleara/errors.py).
 DATABASE_UNAVAILABLE_RETRY_AFTER = env.int("DATABASE_UNAVAILABLE_RETRY_AFTER", default=10)
+# ...and when every pooled connection of the process stayed in use for DATABASE_POOL_TIMEOUT.
+DATABASE_POOL_BUSY_RETRY_AFTER = env.int("DATABASE_POOL_BUSY_RETRY_AFTER", default=2)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -181,9 +181,9 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def pid_with_local_port(pids: list[int], port: int) -> int | None:
-    """Which of `pids` holds a TCP socket bound to local `port` (the client end of a connection)."""
-    inodes = set()
+def socket_owners(pids: list[int]) -> dict[int, int]:
+    """{local TCP port: pid} of the sockets the processes `pids` hold (Linux /proc)."""
+    inode_port: dict[str, int] = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -191,16 +191,22 @@ def pid_with_local_port(pids: list[int], port: int) -> int | None:
             continue
         for line in lines:
             fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
+            inode_port[fields[9]] = int(fields[1].rsplit(":", 1)[1], 16)
+    owners = {}
     for pid in pids:
         try:
             links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
         except OSError:
             continue
-        if any(link.startswith("socket:[") and link[8:-1] in inodes for link in links):
-            return pid
-    return None
+        for link in links:
+            if link.startswith("socket:[") and link[8:-1] in inode_port:
+                owners[inode_port[link[8:-1]]] = pid
+    return owners
+
+
+def pid_with_local_port(pids: list[int], port: int) -> int | None:
+    """Which of `pids` holds a TCP socket bound to local `port` (the client end of a connection)."""
+    return socket_owners(pids).get(port)
 
 
 def wait_for(predicate, timeout: float, what: str, *, every: float = 0.2):
