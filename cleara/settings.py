@@ -212,10 +212,16 @@ else:
     # django-q2 workers) start its own pool instead of sharing its parent's sockets.
     if env.bool("DATABASE_POOL", default=True):
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=float(DATABASE_CONNECT_TIMEOUT))
         DATABASES["default"]["OPTIONS"]["pool"] = {
             "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
             "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8),
-            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=float(DATABASE_CONNECT_TIMEOUT)),
+            "timeout": DATABASE_POOL_TIMEOUT,
+            # The pool retries a failed connection with a growing delay (1, 2, 4 ... s) for this
+            # long, then gives up and the next request starts again at once: kept as short as a
+            # request's wait, so that the first request after the database comes back gets a
+            # connection instead of waiting out a backoff grown during the outage.
+            "reconnect_timeout": DATABASE_POOL_TIMEOUT,
             # Connections above min_size that sat idle this long are closed.
             "max_idle": env.float("DATABASE_POOL_MAX_IDLE", default=300.0),
             "name": "cleara",
