@@ -1,12 +1,14 @@
 """The HTTP API (django-ninja): one NinjaAPI, the apps' routers mounted under /api/v1/.
 
-OpenAPI at /api/v1/openapi.json, interactive docs at /api/v1/docs.
+OpenAPI at /api/v1/openapi.json; the reference at /api/v1/docs (cleara/apidocs.py), Swagger UI at
+/api/v1/docs?try=1.
 """
 from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
 from access.roles import AccessDenied
+from cleara.apidocs import Reference
 from cleara.auth import ApiAuthError
 from incidents.errors import IncidentError, IngestRejected, IngestValidationError
 
@@ -15,6 +17,7 @@ api = NinjaAPI(
     version="1.0",
     description="Events in, incidents out: ingest, topology, incidents, stats, integrations' webhooks.",
     urls_namespace="api",
+    docs=Reference(),  # the reference rendered on the server; Swagger UI with ?try=1
 )
 
 
