@@ -310,6 +310,28 @@ def start_daphne(env: dict, log=None) -> tuple[subprocess.Popen, str]:
     raise SystemExit("daphne did not start")
 
 
+def seeded_console(db_name: str, username: str):
+    """Django set up on database `db_name`, recreated and seeded with the e2e tests' data
+    (`incidents.tests.seed.seed_console`); returns the seed and `username`'s session cookie value.
+    The channel layer is the one the environment's REDIS_URL chooses at this point."""
+    os.environ["DATABASE_URL"] = named_database(db_name, recreate=True)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cleara.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test import Client
+
+    from incidents.tests.seed import seed_console
+
+    call_command("migrate", verbosity=0)
+    data = seed_console()
+    client = Client()
+    client.force_login(data.users[username])
+    return data, client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
 def in_thread(fn):
     """Run `fn` in a thread of its own: Playwright keeps an event loop in this one, where the
     on-commit push (async_to_sync) refuses to run."""

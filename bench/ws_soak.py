@@ -28,8 +28,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
 
-from bench.db import named_database  # noqa: E402
-from bench.pages import CHROMIUM, CHROMIUM_ARGS, SEEN, WATCH, in_thread, pct, start_daphne  # noqa: E402
+from bench.pages import CHROMIUM, CHROMIUM_ARGS, SEEN, WATCH, in_thread, pct, seeded_console, start_daphne  # noqa: E402
 
 DB_NAME = "cleara_bench_soak"
 
@@ -47,29 +46,16 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=10.0, help="an update not seen within this many seconds is missed")
     args = parser.parse_args()
 
-    url = named_database(DB_NAME, recreate=True)
-    os.environ["DATABASE_URL"] = url
     os.environ["REDIS_URL"] = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cleara.settings")
-    import django
-
-    django.setup()
+    data, session = seeded_console(DB_NAME, "bob")
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import transaction
-    from django.test import Client
     from django.utils import timezone
     from playwright.sync_api import sync_playwright
 
     from incidents import hooks, services
     from incidents.models import Incident
-    from incidents.tests.seed import seed_console
 
-    call_command("migrate", verbosity=0)
-    data = seed_console()
-    client = Client()
-    client.force_login(data.users["bob"])
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
     incident = data.main
 
     log_path = Path(tempfile.gettempdir()) / f"cleara-soak-daphne-{os.getpid()}.log"

@@ -88,12 +88,11 @@ def type_of(schema: dict, node: dict) -> str:
         text = str(kind)
     if node.get("format"):
         text += f" ({node['format']})"
-    bounds = [(node.get("minimum"), node.get("maximum")), (node.get("minLength"), node.get("maxLength")),
-              (node.get("minItems"), node.get("maxItems"))]
-    for low, high in bounds:
-        text += _bounds(low, high)
-        if low is not None or high is not None:
-            break
+    bounds = [(node.get("minimum"), node.get("maximum"), ""), (node.get("minLength"), node.get("maxLength"), " chars"),
+              (node.get("minItems"), node.get("maxItems"), " items")]
+    for low, high, unit in bounds:
+        if _bounds(low, high):
+            return text + _bounds(low, high) + unit
     return text
 
 

@@ -189,10 +189,12 @@ def event_timeline(events: Sequence) -> go.Figure:
             )
         )
     # The mode bar stands upright at the right edge, clear of the range buttons (top left); on a
-    # phone a horizontal one covered "1h" and "all".
-    _layout(fig, height=max(260, 120 + 36 * len(services)), margin={"l": 10, "r": 34, "t": 70, "b": 40},
-            dragmode="zoom", hovermode="closest", modebar={"orientation": "v", "bgcolor": "rgba(0,0,0,0)"})
-    fig.update_layout(legend={"traceorder": "reversed"})
+    # phone a horizontal one covered "1h" and "all" (and on a phone charts.js shows none: it covered
+    # the newest points). The legend is the page's (HTML, above the chart): Plotly's wrapped onto
+    # two rows at 390 px and slid under the range buttons. The Type filter does what clicking a
+    # legend entry did.
+    _layout(fig, height=max(230, 90 + 36 * len(services)), margin={"l": 10, "r": 34, "t": 40, "b": 40},
+            dragmode="zoom", hovermode="closest", showlegend=False, modebar={"orientation": "v", "bgcolor": "rgba(0,0,0,0)"})
     fig.update_xaxes(
         type="date",
         rangeselector={
@@ -202,7 +204,7 @@ def event_timeline(events: Sequence) -> go.Figure:
                 {"count": 1, "label": "1h", "step": "hour", "stepmode": "backward"},
                 {"step": "all", "label": "all"},
             ],
-            "bgcolor": "#1e293b", "activecolor": "#475569", "font": {"color": FONT}, "y": 1.18,
+            "bgcolor": "#1e293b", "activecolor": "#475569", "font": {"color": FONT}, "x": 0, "y": 1.0, "yanchor": "bottom",
         },
     )
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=services[::-1], fixedrange=True, automargin=True)

@@ -37,7 +37,7 @@ def test_types_read_as_text():
     schema = {"components": {"schemas": {"Kind": {"enum": ["a", "b"], "type": "string"}}}}
     assert type_of(schema, {"$ref": "#/components/schemas/Kind"}) == "one of: a, b"
     assert type_of(schema, {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]}) == "integer ≥ 1"
-    assert type_of(schema, {"type": "array", "items": {"type": "string", "maxLength": 5}}) == "array of string ≤ 5"
+    assert type_of(schema, {"type": "array", "items": {"type": "string", "maxLength": 5}}) == "array of string ≤ 5 chars"
     assert type_of(schema, {}) == "any"
 
 

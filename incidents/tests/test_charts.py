@@ -158,3 +158,15 @@ def test_a_single_day_of_trend_spans_a_week_of_day_wide_bars():
     start, end = (datetime.fromisoformat(str(x)) for x in fig.layout.xaxis.range)
     assert end - start == timedelta(days=7) and fig.layout.xaxis.tickformat == "%b %-d"
     assert charts.trend_unit([T0]) == "hour" and charts.trend_unit([T0 + timedelta(minutes=5)]) == "minute"
+
+
+def test_the_timeline_legend_is_the_pages_in_the_charts_own_colours():
+    """Plotly's legend wrapped onto two rows at 390 px, under the range buttons: the page draws it."""
+    from pathlib import Path
+
+    fig = charts.event_timeline([event(1, 0, "db", "alert", "critical")])
+    assert fig.layout.showlegend is False
+    assert fig.layout.xaxis.rangeselector.yanchor == "bottom" and fig.layout.xaxis.rangeselector.y == 1.0
+    css = (Path(__file__).resolve().parents[2] / "static" / "cleara" / "css" / "cleara.css").read_text()
+    for kind, colour in charts.TYPE_COLOURS.items():
+        assert f".swatch.type-{kind} {{ background: {colour}; }}" in css

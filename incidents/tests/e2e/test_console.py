@@ -66,6 +66,12 @@ def test_walk_the_nine_steps(console):
     expect(page.locator("[data-live-indicator]")).to_have_text("Live")
     expect(page.locator("[data-stat='incidents']")).to_have_text("6")
     expect(page.locator("#stats-trend-chart .main-svg").first).to_be_visible()
+    # The trend chart spans the stats' row (it was once left one narrow grid column).
+    trend, stats = page.locator(".stat.trend").bounding_box(), page.locator("#dashboard-stats").bounding_box()
+    assert trend["width"] >= 0.9 * stats["width"], (trend, stats)
+    # On a laptop too an incident is above the fold (the risk forecast comes after the list).
+    first_row = page.locator(".incident-row").first.bounding_box()
+    assert first_row["y"] + first_row["height"] <= 900, first_row
     console.shot(page, "01-dashboard")
     # "Custom..." waits for a date: no request, no 422, the date field is there to type into.
     statuses = []

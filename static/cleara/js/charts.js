@@ -56,6 +56,9 @@
     gd.dataset.plotlyDrawn = "1";
     var figure = JSON.parse(gd.dataset.plotlyFigure);
     var config = JSON.parse(gd.dataset.plotlyConfig || "{}");
+    // On a phone (narrow, or a touch screen without hover) Plotly shows its mode bar for good,
+    // over the chart's newest points: none there. Drag to zoom, double-tap and the range buttons stay.
+    if (window.matchMedia && window.matchMedia("(max-width: 720px), (hover: none)").matches) config.displayModeBar = false;
     window.Plotly.newPlot(gd, figure.data || [], figure.layout || {}, config).then(function () {
       var handler = clickHandlers[gd.dataset.plotlyClick];
       if (handler) gd.on("plotly_click", function (data) { handler(gd, data); });
