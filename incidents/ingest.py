@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from incidents.errors import IngestRejected, IngestValidationError
 from incidents.fingerprints import message_signature
+from incidents import rollups
 from incidents.models import Event, Service, Severity
 
 JSON_TYPES = {"application/json"}
@@ -342,6 +343,7 @@ def _events_store_once(*, events: list[EventIn], source: str) -> IngestResult:
             )
         )
     Event.objects.bulk_create(rows, batch_size=1000)
+    rollups.rollups_add(rows)  # last: its row locks are held only until the commit
     return IngestResult(accepted=len(rows), duplicates=duplicates, events=rows)
 
 

@@ -96,6 +96,30 @@ class Event(models.Model):
         return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.service_id} {self.type} {self.message[:60]}"
 
 
+class EventRollup(models.Model):
+    """Events counted per hour, service, type, severity and source: written at ingest in the
+    transaction that stores the batch (incidents.rollups), so the stats and the dashboard's
+    trend read a row per hour and key whatever the number of events, and keep counting events
+    that retention has dropped (incidents.partitions)."""
+
+    hour = models.DateTimeField(help_text="Start of the hour (UTC) of the events' timestamp.")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+", db_index=False)
+    type = models.CharField(max_length=10, choices=Event.Type.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    source = models.CharField(max_length=20, choices=Event.Source.choices)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # The upsert's conflict target; it also serves every read (hour first).
+            models.UniqueConstraint(fields=["hour", "service", "type", "severity", "source"], name="event_rollup_key"),
+        ]
+        indexes = [models.Index(fields=["service", "hour"], name="event_rollup_service_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.service_id} {self.type}/{self.severity}/{self.source}: {self.count}"
+
+
 class LogTemplate(models.Model):
     """The shape of a family of log lines ("session opened for user <*> by (uid=<*>)").
 

@@ -19,6 +19,7 @@ from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from incidents.analysis import Evidence, Hypothesis, analysis_to_json
+from incidents import rollups
 from incidents.fingerprints import message_signature
 from incidents.models import Event, Incident, Note, Pattern, Service, TimelineEvent
 from incidents.services import incident_number_next
@@ -124,7 +125,9 @@ class _Events:
         return event
 
     def save(self) -> None:
+        # As ingest stores them: with their hours' counts (incidents.rollups), which the stats read.
         Event.objects.bulk_create(self.rows, batch_size=1000)
+        rollups.rollups_add(self.rows)
 
 
 def seed_topology() -> dict[str, Service]:

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from incidents.management.commands.demo_setup import DEMO_MARK, USERNAME
-from incidents.models import Event, Incident, Service
+from incidents.models import Event, EventRollup, Incident, Service
 
 DEMO_SOURCES = (Event.Source.SIMULATOR, Event.Source.DETECTOR)
 
@@ -34,6 +34,8 @@ def demo_remove() -> dict[str, int]:
         Incident.objects.filter(pk__in=list(incidents.values_list("pk", flat=True))).delete()
         removed["events"] = demo_events.count()
         demo_events.delete()
+        # Their counts too: a rollup's key holds the source, so these rows counted demo events only.
+        EventRollup.objects.filter(service__in=services, source__in=DEMO_SOURCES).delete()
         unused = services.exclude(pk__in=Event.objects.values("service_id"))
         removed["services"] = unused.count()
         unused.delete()
