@@ -13,6 +13,10 @@ def _test_settings(settings, monkeypatch):
 
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
     monkeypatch.setattr(Conf, "SYNC", True)
+    # Ingest processes inline, as in the embedded default, even where REDIS_URL is set (CI): the
+    # queue and its workers have their own tests (incidents/tests/test_ingest_queue.py), which
+    # switch INGEST_ASYNC on with a real worker process.
+    settings.INGEST_ASYNC = False
     # No test reaches Slack or PagerDuty because a developer's shell has credentials set:
     # integration tests switch them on, pointed at local receivers.
     for name in ("SLACK_ENABLED", "SLACK_OAUTH_ENABLED", "PAGERDUTY_ENABLED", "PAGERDUTY_API_ENABLED"):

@@ -2,7 +2,7 @@
 
 Read here (so the figure is the same whichever process answers, and the worker needs no endpoint):
 open incidents by severity, notification deliveries and failures by provider, queue depth and the
-age of the oldest queued task, task failures by function, model versions and training durations,
+age of the oldest queued task, the ingest queue's lag per kind of partition, task failures by function, model versions and training durations,
 the last event received and the last task a worker finished. Each read is one indexed query; a
 failing read is skipped and counted in `cleara_metrics_collect_errors`, never a failed scrape.
 Kept apart from cleara/metrics.py (which any app imports to count) because it reads every app's
@@ -100,6 +100,20 @@ def _queue() -> Iterable:
     yield GaugeMetricFamily("cleara_queue_lag_seconds", "Age of the oldest task waiting in the queue (0 when empty)", value=lag)
 
 
+def _ingest_queue() -> Iterable:
+    from incidents.queue import queue_lag
+
+    messages = GaugeMetricFamily("cleara_ingest_queue_messages", "Ingest messages waiting for a worker, by kind of partition", labels=["kind"])
+    events = GaugeMetricFamily("cleara_ingest_queue_events", "Events waiting for an ingest worker, by kind of partition", labels=["kind"])
+    lag = GaugeMetricFamily("cleara_ingest_queue_lag_seconds", "Age of the oldest ingest message waiting for a worker (0 when none), by kind",
+                            labels=["kind"])
+    for row in queue_lag():
+        messages.add_metric([row.kind], row.messages)
+        events.add_metric([row.kind], row.events)
+        lag.add_metric([row.kind], row.oldest_seconds)
+    yield from (messages, events, lag)
+
+
 def _tasks() -> Iterable:
     from django.db.models import Count, Max, Q
     from django_q.models import Task
@@ -153,7 +167,7 @@ def _last_event() -> Iterable:
 class StateCollector:
     """Reads the shared state at scrape time (see the module docstring)."""
 
-    parts: tuple[Callable[[], Iterable], ...] = (_open_incidents, _notifications, _queue, _tasks, _models, _last_event)
+    parts: tuple[Callable[[], Iterable], ...] = (_open_incidents, _notifications, _queue, _ingest_queue, _tasks, _models, _last_event)
 
     def describe(self):
         return []  # unknown until collected: keeps registration free of database reads

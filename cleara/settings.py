@@ -327,9 +327,22 @@ INGEST_MAX_NEW_SERVICES = env.int("INGEST_MAX_NEW_SERVICES", default=100)
 ALERTMANAGER_MAX_ALERTS = env.int("ALERTMANAGER_MAX_ALERTS", default=1000)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)  # cleara.middleware.HostileInputMiddleware
 
-# Correlation: whether ingest runs the correlation engine inline (the default) so that an
-# event's incident is updated before 202 answers.
+# Processing after a batch is stored (issue 11, incidents/queue.py). With Redis configured the
+# request stores and answers 202; anomaly detection and correlation run in `manage.py ingest_worker`
+# processes fed from one Redis stream per partition (INGEST_ASYNC=0 turns that off). Without Redis
+# (the embedded default) ingest processes inline when CORRELATION_INLINE is on (the default), so that
+# an event's incident is updated before 202 answers.
+INGEST_ASYNC = bool(REDIS_URL) and env.bool("INGEST_ASYNC", default=True)
 CORRELATION_INLINE = env.bool("CORRELATION_INLINE", default=True)
+INGEST_SERIES_PARTITIONS = env.int("INGEST_SERIES_PARTITIONS", default=4)  # metric points, by series
+INGEST_COMPONENT_PARTITIONS = env.int("INGEST_COMPONENT_PARTITIONS", default=4)  # alerts, logs, anomalies, by topology component
+INGEST_LEASE_SECONDS = env.float("INGEST_LEASE_SECONDS", default=10.0)  # a dead worker's partitions move after this
+INGEST_REPUBLISH_SECONDS = env.float("INGEST_REPUBLISH_SECONDS", default=30.0)  # an unprocessed message is published again after this
+INGEST_WORKER_BATCH = env.int("INGEST_WORKER_BATCH", default=200)  # messages a worker processes in one transaction
+INGEST_STREAM_MAXLEN = env.int("INGEST_STREAM_MAXLEN", default=100_000)  # entries kept per stream (approximate trim)
+INGEST_TOPOLOGY_TTL = env.float("INGEST_TOPOLOGY_TTL", default=5.0)  # seconds a process keeps the topology's components
+INGEST_STREAM_PREFIX = env("INGEST_STREAM_PREFIX", default="cleara:ingest")  # Redis keys of the streams, leases and workers
+INGEST_WORKERS = env.int("INGEST_WORKERS", default=2)  # ingest workers `make run` / `manage.py serve` start with Redis
 ANOMALY_DETECTION = env.bool("ANOMALY_DETECTION", default=True)
 
 # --- Observability: logs, Sentry, metrics, health (cleara/logs.py, metrics.py, health.py) ------

@@ -1,6 +1,7 @@
-"""correlation's stage of the ingest pipeline (incidents.pipeline): what runs on every stored
-batch, registered in CorrelationConfig.ready(). Metrics are scored for anomalies (stored as
-events), then everything is correlated into incidents."""
+"""correlation's stages of the ingest pipeline (incidents.pipeline), registered in
+CorrelationConfig.ready(): metric points are scored for anomalies in their series' partition
+(stored as events, which the pipeline hands to their component's partition), and alerts, logs
+and anomalies are correlated into incidents in their component's partition."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -12,18 +13,24 @@ from incidents.models import Event
 from incidents.pipeline import StageResult
 
 
-def events_process(events: list[Event]) -> StageResult:
-    """Detect anomalies in the batch's metrics, store them, and correlate everything."""
-    found: list[Event] = []
+def series_process(events: list[Event]) -> StageResult:
+    """Detect anomalies in the batch's metric points and store them."""
+    if not settings.ANOMALY_DETECTION:
+        return StageResult()
     # Stored, but left out of detection and grouping: their windows would overflow (see the rule).
+    metric_events = [e for e in events if e.type == Event.Type.METRIC and timestamp_computable(e.timestamp)]
+    if not metric_events:
+        return StageResult()
+    anomalies = anomaly.detect_anomalies(events=metric_events)
+    metrics.ANOMALY_POINTS.inc(len(metric_events))
+    if not anomalies:
+        return StageResult()
+    found = events_store(events=anomalies, source=Event.Source.DETECTOR).events
+    metrics.ANOMALIES.inc(len(found))
+    return StageResult(stored=found)
+
+
+def component_process(events: list[Event]) -> StageResult:
+    """Correlate the batch's alerts, logs and anomalies into incidents."""
     events = [e for e in events if timestamp_computable(e.timestamp)]
-    if settings.ANOMALY_DETECTION:
-        metric_events = [e for e in events if e.type == Event.Type.METRIC]
-        if metric_events:
-            anomalies = anomaly.detect_anomalies(events=metric_events)
-            metrics.ANOMALY_POINTS.inc(len(metric_events))
-            if anomalies:
-                found = events_store(events=anomalies, source=Event.Source.DETECTOR).events
-                metrics.ANOMALIES.inc(len(found))
-    incident_ids = writing.events_correlate(events=[*events, *found])
-    return StageResult(stored=found, incident_ids=incident_ids)
+    return StageResult(incident_ids=writing.events_correlate(events=events))

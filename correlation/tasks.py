@@ -1,6 +1,6 @@
 """django-q2 entry points of the correlation app: take ids, load, call a domain function."""
 from correlation import training
-from correlation.pipeline import events_process
+from incidents import pipeline
 from incidents.models import Event
 
 
@@ -8,7 +8,7 @@ def correlate_events(event_ids: list[int]) -> int:
     """Correlate stored events (this app's pipeline stage only). Failed inline processing is
     retried by incidents.tasks.process_events; this entry point stays for tasks queued before."""
     events = list(Event.objects.filter(pk__in=event_ids).select_related("service"))
-    events_process(events)
+    pipeline.events_process(events=events)
     return len(events)
 
 

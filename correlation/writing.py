@@ -1,10 +1,17 @@
 """Correlating a stored batch: load (correlation.loading), decide (correlation.grouping), write
 (incidents.services).
 
-`events_correlate` runs the whole step under one lock (PostgreSQL advisory lock; SQLite serialises
-writers already), so that two ingest requests never open the same incident twice: the decisions
-read the open incidents and pending signals, and must not race another batch's writes. The
-incidents' numbering does not rely on this lock (incidents.services.incident_number_next).
+`events_correlate` runs the whole step under the locks of the batch's component partitions
+(incidents.partitions; PostgreSQL advisory locks, taken in order; SQLite serialises writers
+already), so that two batches that could share an incident never open it twice: the decisions
+read the open incidents and pending signals, and must not race another batch's writes. Services
+join an incident only through the topology (hops, cones, neighbours), so batches of services in
+different components cannot share one and run side by side. The partitions are computed from the
+topology the step reads, whichever worker (or request) runs it. One exception is left: an alert
+whose explicit `fingerprint` is shared by services of two components joins an incident holding that
+fingerprint still firing; two such batches in different partitions at the same moment may each
+open their own. The incidents' numbering does not rely on the locks
+(incidents.services.incident_number_next).
 """
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from django.db import connection, transaction
 
 from correlation.grouping import Correlator, Decision, is_candidate, item_of
 from correlation.loading import Store
+from incidents import partitions
 from incidents.models import Event
 from incidents.services import incident_analysis_update, incident_open
 
@@ -26,16 +34,20 @@ def events_correlate(*, events: list[Event]) -> list[int]:
     if not candidates:
         return []
     with transaction.atomic():
-        _lock()
         store = Store()
+        component_of = partitions.components(store.topology.deps)
+        _lock(sorted({partitions.component_partition(store.names[e.service_id], component_of) for e in candidates}))
         decisions = Correlator([item_of(e, store.names[e.service_id]) for e in candidates], store).run()
         return [decision_write(d).pk for d in decisions]
 
 
-def _lock() -> None:
+def _lock(keys: list[int]) -> None:
+    """Take the advisory locks of these component partitions, in order (no deadlock between two
+    batches that need several)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+            for key in keys:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_KEY, key])
     # SQLite: the transaction is IMMEDIATE (settings), so it already holds the write lock.
 
 

@@ -378,3 +378,24 @@ class ApiToken(models.Model):
     @staticmethod
     def hash(raw: str) -> str:
         return _hash_token(raw)
+
+
+class IngestMessage(models.Model):
+    """A stored batch's share waiting for its partition's worker (incidents.queue): written in the
+    transaction that stores the events, published to the partition's Redis stream after the commit,
+    and deleted by the worker in the transaction that processes it. A row that outlives
+    INGEST_REPUBLISH_SECONDS is published again (its first publish failed, or Redis lost it), and a
+    row already deleted is a message already processed: nothing is lost and nothing runs twice."""
+
+    kind = models.CharField(max_length=16)  # incidents.partitions.SERIES / COMPONENT
+    partition = models.PositiveIntegerField()
+    event_ids = models.JSONField(default=list)
+    events = models.PositiveIntegerField(default=0)
+    arrived_at = models.FloatField(help_text="When the events arrived (Unix time); for an anomaly, when the points it came from did.")
+    due_at = models.DateTimeField(db_index=True, help_text="When the sweep publishes it again if it is still here.")
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "arrived_at"], name="ingestmsg_kind_arrived")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.partition} ({self.events} events)"

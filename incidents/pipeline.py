@@ -6,23 +6,35 @@ what runs after it (anomaly detection and correlation) is registered by `correla
 `AppConfig.ready()` with `stage_register`, the way the integrations subscribe to incidents.hooks:
 `incidents` never imports the apps built on it.
 
-A stage takes the stored events and returns a `StageResult` (events it stored itself, e.g. the
-anomalies it found, and the incidents it opened or changed). Stages run in registration order,
-each on the batch plus whatever the earlier stages stored. When one fails, the batch is already
-committed: nothing accepted is lost, and the task `incidents.tasks.process_events` runs the stages
-again later.
+A stage takes stored events and returns a `StageResult` (events it stored itself, e.g. the
+anomalies it found, and the incidents it opened or changed). A stage is of one kind of partition
+(incidents.partitions): `series` stages (anomaly detection) see metric points, `component` stages
+(templating, correlation) see alerts, logs and the anomalies the series stages stored. Within a
+kind, stages run in registration order.
+
+Where they run (settings, README):
+* INGEST_ASYNC (on when REDIS_URL is set): the request stores the batch and its queue messages in
+  one transaction, publishes them after the commit (incidents.queue) and answers; the stages run
+  in `manage.py ingest_worker` processes, one partition at a time (incidents.worker).
+* otherwise, with CORRELATION_INLINE (the embedded default): inline, before the answer; when they
+  fail, the batch is already committed: nothing accepted is lost, and the task
+  `incidents.tasks.process_events` runs them again later.
 """
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 
 from cleara import metrics
+from incidents import queue
 from incidents.ingest import EventIn, IngestResult, events_store
-from incidents.models import Event
+from incidents.models import Event, IngestMessage
+from incidents.partitions import COMPONENT, KINDS, SERIES
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +46,27 @@ class StageResult:
 
 
 Stage = Callable[[list[Event]], StageResult]
-_stages: list[Stage] = []
+_stages: dict[str, list[Stage]] = {kind: [] for kind in KINDS}
+_flushers: list[Callable[[], object]] = []
 
 
-def stage_register(stage: Stage) -> None:
-    if stage not in _stages:
-        _stages.append(stage)
+def stage_register(stage: Stage, *, kind: str = COMPONENT) -> None:
+    """Run `stage` on every stored batch, in the partitions of `kind` (series: metric points;
+    component: alerts, logs and anomalies)."""
+    if stage not in _stages[kind]:
+        _stages[kind].append(stage)
+
+
+def flush_register(flush: Callable[[], object]) -> None:
+    """Register what a worker calls before it lets its series partitions go (and when it stops):
+    writing state kept in memory (correlation: the anomaly detectors' checkpoints)."""
+    if flush not in _flushers:
+        _flushers.append(flush)
+
+
+def flush() -> None:
+    for f in list(_flushers):
+        f()
 
 
 HistoryLearner = Callable[[list[EventIn]], int]
@@ -67,15 +94,31 @@ class PipelineResult:
     event_ids: list[int]
     anomalies: int = 0
     incident_ids: list[int] = field(default_factory=list)
+    queued: bool = False  # handed to the workers: anomalies and incidents are not known yet
 
 
-def events_ingest(*, events: list[EventIn], source: str = Event.Source.API, correlate: bool | None = None) -> PipelineResult:
-    """Store a validated batch (committed on return), then run the registered stages on it
-    (inline unless CORRELATION_INLINE is off or `correlate` is False)."""
+def events_ingest(*, events: list[EventIn], source: str = Event.Source.API, correlate: bool | None = None,
+                  arrived_at: float | None = None) -> PipelineResult:
+    """Store a validated batch (committed on return), then process it: queued for the workers
+    when INGEST_ASYNC is on, else inline unless CORRELATION_INLINE is off. `correlate=True` forces
+    inline processing (replay, tests), `False` stores only. `arrived_at` (Unix time) is when the
+    request arrived, for the queue's lag."""
+    arrived_at = arrived_at or time.time()
+    queued = correlate is None and settings.INGEST_ASYNC
+    rows: list[IngestMessage] = []
     with metrics.INGEST_SECONDS.time():
-        stored: IngestResult = events_store(events=events, source=source)
+        if queued:
+            with transaction.atomic():
+                stored: IngestResult = events_store(events=events, source=source)
+                rows = queue.messages_for(stored.events, arrived_at=arrived_at)
+                IngestMessage.objects.bulk_create(rows)
+        else:
+            stored = events_store(events=events, source=source)
     metrics.events_counted(stored.events)
-    result = PipelineResult(accepted=stored.accepted, duplicates=stored.duplicates, event_ids=[e.pk for e in stored.events])
+    result = PipelineResult(accepted=stored.accepted, duplicates=stored.duplicates, event_ids=[e.pk for e in stored.events], queued=queued)
+    if queued:
+        queue.publish(rows)
+        return result
     if correlate is None:
         correlate = settings.CORRELATION_INLINE
     if not stored.events or not correlate:
@@ -93,14 +136,25 @@ def events_ingest(*, events: list[EventIn], source: str = Event.Source.API, corr
 
 
 def events_process(*, events: list[Event]) -> tuple[int, list[int]]:
-    """Run every registered stage on stored events; returns (events the stages stored, incident ids)."""
+    """Run every registered stage on stored events, inline: the series stages on the metric
+    points, then the component stages on the rest and on what the series stages stored.
+    Returns (events the stages stored, incident ids)."""
+    series = partition_process(SERIES, [e for e in events if e.type == Event.Type.METRIC])
+    component = partition_process(COMPONENT, [e for e in events if e.type != Event.Type.METRIC] + series.stored)
+    return len(series.stored) + len(component.stored), component.incident_ids
+
+
+def partition_process(kind: str, events: list[Event]) -> StageResult:
+    """Run the stages of one kind of partition on stored events (what a worker does with a batch
+    of its partition's messages). Returns what they stored and the incidents they changed."""
+    out = StageResult()
+    if not events:
+        return out
     batch = list(events)
-    added = 0
-    incident_ids: list[int] = []
-    for stage in list(_stages):
-        out = stage(batch)
-        metrics.events_counted(out.stored)
-        batch += out.stored
-        added += len(out.stored)
-        incident_ids += [i for i in out.incident_ids if i not in incident_ids]
-    return added, incident_ids
+    for stage in list(_stages[kind]):
+        result = stage(batch)
+        metrics.events_counted(result.stored)
+        batch += result.stored
+        out.stored += result.stored
+        out.incident_ids += [i for i in result.incident_ids if i not in out.incident_ids]
+    return out

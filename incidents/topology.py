@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from incidents import partitions
 from incidents.errors import IngestValidationError
 from incidents.ingest import services_ensure
 from incidents.links import http_url_problem
@@ -47,4 +48,5 @@ def topology_apply(*, services: list[dict]) -> int:
         svc.save()
         if "depends_on" in item:
             svc.depends_on.set([by_name[d] for d in item["depends_on"]])
+    transaction.on_commit(partitions.COMPONENTS.invalidate)  # this process routes by the new components at once
     return len(services)

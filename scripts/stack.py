@@ -4,8 +4,8 @@
 
 Starts, on loopback ports chosen free at run time, under a temporary directory:
 a private PostgreSQL cluster (initdb), Redis, the migrations + schedules + first admin
-(`scripts/entrypoint migrate`), `--web` daphne processes and the worker(s) (`scripts/entrypoint web`
-/ `worker`, the same commands as the image), nginx with the repository's deploy/nginx files, and
+(`scripts/entrypoint migrate`), `--web` daphne processes, the worker and INGEST_WORKERS (2) ingest
+workers (`scripts/entrypoint web` / `worker` / `ingest`, the same commands as the image), nginx with the repository's deploy/nginx files, and
 Prometheus with deploy/prometheus (its rules included). Prints the URLs and the login, and runs until
 Ctrl-C (or `--for` seconds); then stops everything it started and removes the directory.
 
@@ -236,6 +236,8 @@ class Stack:
         for i, port in enumerate(self.ports["web"]):
             self._spawn(f"web{i + 1}", [entry, "web"], {**self.env, "HOST": "127.0.0.1", "PORT": str(port)})
         self._spawn("worker", [entry, "worker"])
+        for i in range(int(self.env.get("INGEST_WORKERS", "2"))):
+            self._spawn(f"ingest{i + 1}", [entry, "ingest"])
         for i, port in enumerate(self.ports["web"]):
             _wait(lambda p=port: http_get(p, "/healthz")[0] == 200, f"web{i + 1}", 90, self.procs[f"web{i + 1}"], self.log(f"web{i + 1}"))
         self._nginx_start()
@@ -363,6 +365,7 @@ def main() -> int:
             print(f"Cleara stack up in {workdir}\n  console    {stack.url}/  ({stack.bootstrap_line})\n"
                   f"  login      {stack.admin[0]} / {stack.admin[1]}\n  prometheus {stack.prometheus_url}/\n"
                   f"  web        {', '.join(f'127.0.0.1:{p}' for p in stack.ports['web'])} (daphne), worker, "
+                  f"{sum(1 for n in stack.procs if n.startswith('ingest'))} ingest workers, "
                   f"postgres 127.0.0.1:{stack.ports['postgres']}, redis 127.0.0.1:{stack.ports['redis']}\n"
                   f"  logs       {workdir / 'logs'}\nCtrl-C stops everything.", flush=True)
             deadline = time.monotonic() + args.duration if args.duration else None

@@ -47,7 +47,7 @@ def test_compose_file_follows_the_compose_specification():
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     assert validate(compose, vendored_schema("compose-spec")) == []
     services = compose["services"]
-    assert {"postgres", "redis", "migrate", "web", "worker", "nginx", "prometheus", "grafana"} <= services.keys()
+    assert {"postgres", "redis", "migrate", "web", "worker", "ingest", "nginx", "prometheus", "grafana"} <= services.keys()
     assert "timescale" in services["postgres"]["image"]
     for name, service in services.items():
         for dependency in service.get("depends_on", {}):
@@ -62,7 +62,7 @@ def test_compose_file_follows_the_compose_specification():
             assert secret in compose["secrets"]
     # The web service can run several replicas; the app's processes are entrypoint commands.
     assert services["web"]["deploy"]["replicas"]
-    for name in ("migrate", "web", "worker"):
+    for name in ("migrate", "web", "worker", "ingest"):
         assert services[name]["command"][0] in _entrypoint_commands()
         assert services[name]["environment"]["CLEARA_DEMO"] == "0"
     # nginx gets a value for every variable of its template.
@@ -79,7 +79,7 @@ def _entrypoint_commands() -> set[str]:
 def test_entrypoint_refuses_an_unknown_command():
     result = subprocess.run([str(ROOT / "scripts/entrypoint"), "serve-everything"], capture_output=True, text=True)
     assert result.returncode == 64 and "usage" in result.stderr
-    assert _entrypoint_commands() == {"web", "worker", "migrate", "manage"}
+    assert _entrypoint_commands() == {"web", "worker", "ingest", "migrate", "manage"}
 
 
 def test_dockerfile_is_multi_stage_slim_non_root_with_cpu_torch_and_a_healthcheck():

@@ -1,5 +1,7 @@
-"""Start the whole console: daphne (HTTP + WebSockets), the django-q2 worker and, unless
-CLEARA_DEMO=0, the live simulated event stream. Ctrl-C or SIGTERM stops all of them.
+"""Start the whole console: daphne (HTTP + WebSockets), the django-q2 worker, with Redis
+(INGEST_ASYNC) INGEST_WORKERS ingest workers (`manage.py ingest_worker`: anomaly detection and
+correlation of what daphne stored) and, unless CLEARA_DEMO=0, the live simulated event stream.
+Ctrl-C or SIGTERM stops all of them.
 
 Each child runs in its own process group, so a Ctrl-C at the terminal (SIGINT to the foreground
 group) reaches this process alone, and stopping is one path for both signals: every child gets
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 STOP_GRACE = 6.0
@@ -42,6 +45,9 @@ class Command(BaseCommand):
             "web": [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "cleara.asgi:application"],
             "worker": [*manage, "qcluster"],
         }
+        if settings.INGEST_ASYNC:
+            for i in range(settings.INGEST_WORKERS):
+                commands[f"ingest{i + 1}"] = [*manage, "ingest_worker"]
         if not no_demo and os.environ.get("CLEARA_DEMO", "1") != "0":
             commands["demo"] = [*manage, "simulate", "--live"]
         # SIGTERM (a service manager, `kill`) stops the children like Ctrl-C does, instead of

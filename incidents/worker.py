@@ -1,0 +1,306 @@
+"""The ingest worker (`manage.py ingest_worker`): processes the queue's partitions (incidents.queue).
+
+Each worker process:
+
+* **registers** itself in a Redis sorted set of live workers (a heartbeat every
+  INGEST_LEASE_SECONDS / 4) and takes its fair share of the partitions, ceil(partitions / live
+  workers): a partition is a **lease** in Redis (`SET <prefix>:lease:<kind>:<n> <worker> NX PX`),
+  renewed by a heartbeat thread. A worker holding more than its share (another one joined) lets
+  the extra partitions go after its current batch; a worker that stops cleanly lets all of them go
+  at once. A worker that dies (SIGKILL, a lost machine) stops renewing: its leases expire after
+  INGEST_LEASE_SECONDS and another worker takes them.
+* on taking a partition, **claims** every message its consumer group still holds as pending
+  (`XAUTOCLAIM ... 0`: read by the former owner and never acknowledged) and processes those first,
+  then reads new ones (`XREADGROUP ... >`) from all its partitions' streams at once.
+* **processes** the messages of one partition in batches of at most INGEST_WORKER_BATCH messages
+  and MAX_BATCH_EVENTS events, one transaction each: the rows are deleted (a row already gone was
+  processed before: nothing runs twice), the partition's pipeline stages run
+  (incidents.pipeline.partition_process), the anomalies a series partition stored are queued for
+  their component partitions in the same transaction; after the commit those are published and
+  the batch is acknowledged (XACK). A batch that fails is acknowledged all the same and logged:
+  its rows stay, and the sweep publishes them again after INGEST_REPUBLISH_SECONDS (a retry with
+  that backoff; nothing accepted is lost).
+* runs the **sweep** (incidents.queue.messages_republish) every SWEEP_SECONDS.
+* stops on SIGTERM or SIGINT after the batch in hand (bounded by MAX_BATCH_EVENTS: about a
+  second), writes the detectors' state (incidents.pipeline.flush) and releases its leases, within
+  STOP_SECONDS.
+
+A series partition stays with its worker while the set of workers is stable, so a series'
+detector state lives in one process (correlation.anomaly); when a partition moves, the new owner
+reloads the state from its checkpoint and the stored points (the detector's own rule).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+
+from incidents import pipeline, queue
+from incidents.models import Event, IngestMessage
+from incidents.partitions import SERIES
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_EVENTS = 5000  # events one transaction processes at most (a stop waits for one batch)
+SWEEP_SECONDS = 5.0
+BLOCK_MS = 500  # a read waits this long for new messages (and a stop at most this long)
+
+_RENEW = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"""
+_RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"""
+
+
+def lease_key(kind: str, partition: int) -> str:
+    return f"{queue.prefix()}:lease:{kind}:{partition}"
+
+
+def workers_key() -> str:
+    return f"{queue.prefix()}:workers"
+
+
+@dataclass
+class BatchOutcome:
+    messages: int = 0  # rows found and processed
+    skipped: int = 0  # rows already processed (published twice, or taken over after a commit)
+    events: int = 0
+    stored: int = 0
+    incident_ids: list[int] = field(default_factory=list)
+
+
+def messages_process(kind: str, message_ids: list[int]) -> BatchOutcome:
+    """Process these rows of one kind of partition in one transaction (see the module docstring);
+    publish what it queued and record the latencies after the commit."""
+    out = BatchOutcome()
+    if not message_ids:
+        return out
+    queued: list[IngestMessage] = []
+    with transaction.atomic():
+        table = IngestMessage._meta.db_table
+        marks = ", ".join(["%s"] * len(message_ids))
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE id IN ({marks}) RETURNING id, event_ids, arrived_at", list(message_ids))  # noqa: S608
+            rows = cursor.fetchall()
+        out.messages, out.skipped = len(rows), len(message_ids) - len(rows)
+        if not rows:
+            return out
+        event_ids = sorted({pk for _, ids, _ in rows for pk in (ids if isinstance(ids, list) else _json(ids))})
+        events = list(Event.objects.filter(pk__in=event_ids).select_related("service").order_by("timestamp", "pk"))
+        out.events = len(events)
+        result = pipeline.partition_process(kind, events)
+        out.stored, out.incident_ids = len(result.stored), result.incident_ids
+        arrived = [a for _, _, a in rows]
+        if result.stored:
+            queued = queue.messages_for(result.stored, arrived_at=min(arrived))
+            IngestMessage.objects.bulk_create(queued)
+    done = time.time()
+    queue.publish(queued)
+    changed = len(out.incident_ids)
+    queue.done_record([{"k": kind, "a": a, "d": done, "n": len(ids if isinstance(ids, list) else _json(ids)), "i": changed}
+                       for _, ids, a in rows])
+    return out
+
+
+def _json(raw):
+    import json
+
+    return json.loads(raw)
+
+
+class IngestWorker:
+    """One worker process's loop (see the module docstring)."""
+
+    def __init__(self, *, name: str | None = None):
+        self.id = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.redis = queue.client()
+        self.owned: set[tuple[str, int]] = set()
+        self.owned_lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.lease_ms = int(settings.INGEST_LEASE_SECONDS * 1000)
+        self._renew = self.redis.register_script(_RENEW)
+        self._release = self.redis.register_script(_RELEASE)
+        self._next_sweep = 0.0
+        self._next_balance = 0.0
+        self.processed = 0
+
+    # -- leases ------------------------------------------------------------------------------
+
+    def heartbeat(self) -> int:
+        """Say this worker is alive, forget workers that stopped saying so; returns how many live."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(workers_key(), {self.id: now})
+        pipe.zremrangebyscore(workers_key(), 0, now - settings.INGEST_LEASE_SECONDS)
+        pipe.zcard(workers_key())
+        return max(1, pipe.execute()[-1])
+
+    def renew(self) -> None:
+        """Extend the leases this worker holds; a lease found lost (expired and taken) is dropped."""
+        with self.owned_lock:
+            owned = sorted(self.owned)
+        for part in owned:
+            if not self._renew(keys=[lease_key(*part)], args=[self.id, self.lease_ms]):
+                log.warning("ingest worker %s lost its lease on %s:%d", self.id, *part)
+                with self.owned_lock:
+                    self.owned.discard(part)
+
+    def _heartbeat_loop(self) -> None:
+        while not self.stopping.wait(settings.INGEST_LEASE_SECONDS / 4):
+            try:
+                self.heartbeat()
+                self.renew()
+            except Exception:
+                log.warning("ingest worker heartbeat failed", exc_info=True)
+
+    def balance(self) -> list[tuple[str, int]]:
+        """Let go of partitions beyond the fair share, take free ones up to it; returns the
+        partitions taken (their pending messages are claimed by the caller)."""
+        alive = self.heartbeat()
+        every = queue.all_partitions()
+        share = math.ceil(len(every) / alive)
+        with self.owned_lock:
+            extra = sorted(self.owned)[share:] if len(self.owned) > share else []
+        if extra:
+            self.release(extra)
+        taken = []
+        # Start at a place of our own, so that workers starting together do not race for the same ones.
+        start = int(self.id.encode().hex(), 16) % len(every)
+        for part in every[start:] + every[:start]:
+            with self.owned_lock:
+                if len(self.owned) >= share or part in self.owned:
+                    continue
+            if self.redis.set(lease_key(*part), self.id, nx=True, px=self.lease_ms):
+                with self.owned_lock:
+                    self.owned.add(part)
+                taken.append(part)
+        return taken
+
+    def release(self, parts: list[tuple[str, int]]) -> None:
+        if any(kind == SERIES for kind, _ in parts):
+            pipeline.flush()  # the detectors' state, before another process may load it
+        for part in parts:
+            self._release(keys=[lease_key(*part)], args=[self.id])
+            with self.owned_lock:
+                self.owned.discard(part)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _group(self, part: tuple[str, int]) -> None:
+        import redis
+
+        try:
+            self.redis.xgroup_create(queue.stream_key(*part), queue.GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def take_over(self, part: tuple[str, int]) -> int:
+        """Claim and process what the partition's former owner read and did not acknowledge."""
+        self._group(part)
+        stream, cursor, claimed = queue.stream_key(*part), "0-0", 0
+        while not self.stopping.is_set():
+            cursor, entries, *_ = self.redis.xautoclaim(stream, queue.GROUP, self.id, min_idle_time=0, start_id=cursor, count=500)
+            entries = [e for e in entries if e and e[1]]
+            claimed += len(entries)
+            self.handle(part, entries)
+            if cursor in (b"0-0", "0-0"):
+                break
+        if claimed:
+            log.info("ingest worker %s took over %s:%d with %d pending message(s)", self.id, *part, claimed)
+        return claimed
+
+    def handle(self, part: tuple[str, int], entries: list) -> None:
+        """Process one stream's entries in bounded batches, acknowledging each after its commit."""
+        kind = part[0]
+        batch: list[tuple[bytes, int]] = []
+        events = 0
+        for entry_id, fields in entries:
+            n = int(fields.get(b"n", 0))
+            if batch and (len(batch) >= settings.INGEST_WORKER_BATCH or events + n > MAX_BATCH_EVENTS):
+                self._batch(part, kind, batch)
+                batch, events = [], 0
+            batch.append((entry_id, int(fields[b"m"])))
+            events += n
+        if batch:
+            self._batch(part, kind, batch)
+
+    def _batch(self, part: tuple[str, int], kind: str, batch: list[tuple[bytes, int]]) -> None:
+        close_old_connections()
+        try:
+            outcome = messages_process(kind, [m for _, m in batch])
+            self.processed += outcome.messages
+        except Exception:
+            log.exception("ingest worker %s: a batch of %d message(s) of %s:%d failed; the sweep queues it again",
+                          self.id, len(batch), *part)
+            try:
+                connection.close()  # a broken connection is not reused
+            except Exception:
+                pass
+        self.redis.xack(queue.stream_key(*part), queue.GROUP, *[e for e, _ in batch])
+
+    def step(self) -> None:
+        """One turn of the loop: balance and sweep when due, then read and process once."""
+        now = time.monotonic()
+        if now >= self._next_balance:
+            self._next_balance = now + min(1.0, settings.INGEST_LEASE_SECONDS / 4)
+            for part in self.balance():
+                self.take_over(part)
+        if now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_SECONDS
+            close_old_connections()
+            try:
+                queue.messages_republish()
+            except Exception:
+                log.warning("ingest sweep failed", exc_info=True)
+        with self.owned_lock:
+            owned = sorted(self.owned)
+        if not owned:
+            self.stopping.wait(BLOCK_MS / 1000)
+            return
+        for part in owned:
+            self._group(part)
+        answer = self.redis.xreadgroup(queue.GROUP, self.id, {queue.stream_key(*p): ">" for p in owned},
+                                       count=settings.INGEST_WORKER_BATCH, block=BLOCK_MS)
+        by_stream = {queue.stream_key(*p): p for p in owned}
+        for stream, entries in answer or []:
+            stream = stream.decode() if isinstance(stream, bytes) else stream
+            self.handle(by_stream[stream], [e for e in entries if e[1]])
+
+    def run(self, *, install_signals: bool = True) -> None:
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stopping.set())
+        beat = threading.Thread(target=self._heartbeat_loop, name="ingest-heartbeat", daemon=True)
+        beat.start()
+        log.info("ingest worker %s started", self.id)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self.step()
+                except Exception:
+                    log.exception("ingest worker %s: a turn failed; again in a second", self.id)
+                    self.stopping.wait(1.0)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        try:
+            pipeline.flush()
+        except Exception:
+            log.warning("writing the detectors' state at stop failed", exc_info=True)
+        with self.owned_lock:
+            owned = sorted(self.owned)
+        try:
+            self.release(owned)
+            self.redis.zrem(workers_key(), self.id)
+        except Exception:
+            log.warning("releasing the leases at stop failed; they expire in %gs", settings.INGEST_LEASE_SECONDS, exc_info=True)
+        log.info("ingest worker %s stopped after %d message(s)", self.id, self.processed)
