@@ -80,7 +80,8 @@ def demo_history(*, now: datetime, seed: int, warm: timedelta = WARM, progress=N
     events = [e for e in events if e["timestamp"] >= (now - HISTORY).isoformat()]  # warm-up stragglers stay out
     touched: set[int] = set()
     for start in range(0, len(events), 2000):
-        result = events_ingest(events=batch_validate(events[start : start + 2000]), source=Event.Source.SIMULATOR)
+        # Inline even with the queue on: the history is correlated before the console starts.
+        result = events_ingest(events=batch_validate(events[start : start + 2000]), source=Event.Source.SIMULATOR, correlate=True)
         touched.update(result.incident_ids)
         if progress is not None:
             progress(min(2000, len(events) - start))
