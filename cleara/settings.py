@@ -342,7 +342,7 @@ INGEST_WORKER_BATCH = env.int("INGEST_WORKER_BATCH", default=200)  # messages a 
 INGEST_STREAM_MAXLEN = env.int("INGEST_STREAM_MAXLEN", default=100_000)  # entries kept per stream (approximate trim)
 INGEST_TOPOLOGY_TTL = env.float("INGEST_TOPOLOGY_TTL", default=5.0)  # seconds a process keeps the topology's components
 INGEST_STREAM_PREFIX = env("INGEST_STREAM_PREFIX", default="cleara:ingest")  # Redis keys of the streams, leases and workers
-INGEST_WORKERS = env.int("INGEST_WORKERS", default=2)  # ingest workers `make run` / `manage.py serve` start with Redis
+INGEST_WORKERS = env.int("INGEST_WORKERS", default=1)  # ingest workers `make run` / `manage.py serve` / `make stack` start with Redis
 ANOMALY_DETECTION = env.bool("ANOMALY_DETECTION", default=True)
 
 # --- Observability: logs, Sentry, metrics, health (cleara/logs.py, metrics.py, health.py) ------

@@ -21,9 +21,12 @@ Each worker process:
   its rows stay, and the sweep publishes them again after INGEST_REPUBLISH_SECONDS (a retry with
   that backoff; nothing accepted is lost).
 * runs the **sweep** (incidents.queue.messages_republish) every SWEEP_SECONDS.
-* stops on SIGTERM or SIGINT after the batch in hand (bounded by MAX_BATCH_EVENTS: about a
-  second), writes the detectors' state (incidents.pipeline.flush) and releases its leases, within
-  STOP_SECONDS.
+* stops on SIGTERM or SIGINT after the batch in hand (bounded by MAX_BATCH_EVENTS), writes the
+  detectors' state (incidents.pipeline.flush) and releases its leases. A batch or a flush still
+  running ABANDON_SECONDS after the signal (a slow machine, a cold detector replaying its
+  series) is abandoned: its transaction rolls back, its messages stay pending and the next owner
+  of the partition claims them at once (the leases are released), so the process is gone within
+  10 s whatever it was doing.
 
 A series partition stays with its worker while the set of workers is stable, so a series'
 detector state lives in one process (correlation.anomaly); when a partition moves, the new owner
@@ -53,6 +56,12 @@ log = logging.getLogger(__name__)
 MAX_BATCH_EVENTS = 5000  # events one transaction processes at most (a stop waits for one batch)
 SWEEP_SECONDS = 5.0
 BLOCK_MS = 500  # a read waits this long for new messages (and a stop at most this long)
+ABANDON_SECONDS = 6.0  # after a stop signal, the batch (or flush) in hand is abandoned after this
+
+
+class _Abandon(BaseException):
+    """Raised in the main thread ABANDON_SECONDS after a stop signal (not an Exception: nothing
+    between here and the loop catches it, transaction.atomic rolls back on the way out)."""
 
 _RENEW = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"""
 _RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"""
@@ -273,13 +282,24 @@ class IngestWorker:
             stream = stream.decode() if isinstance(stream, bytes) else stream
             self.handle(by_stream[stream], [e for e in entries if e[1]])
 
+    def _stop_signal(self, signum, frame) -> None:
+        if not self.stopping.is_set():
+            self.stopping.set()
+            signal.setitimer(signal.ITIMER_REAL, ABANDON_SECONDS)
+
+    @staticmethod
+    def _abandon(signum, frame) -> None:
+        raise _Abandon
+
     def run(self, *, install_signals: bool = True) -> None:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self.stopping.set())
+                signal.signal(sig, self._stop_signal)
+            signal.signal(signal.SIGALRM, self._abandon)
         beat = threading.Thread(target=self._heartbeat_loop, name="ingest-heartbeat", daemon=True)
         beat.start()
         log.info("ingest worker %s started", self.id)
+        abandoned = False
         try:
             while not self.stopping.is_set():
                 try:
@@ -287,15 +307,24 @@ class IngestWorker:
                 except Exception:
                     log.exception("ingest worker %s: a turn failed; again in a second", self.id)
                     self.stopping.wait(1.0)
+        except _Abandon:
+            abandoned = True
+            log.warning("ingest worker %s abandoned the batch in hand %gs after the stop signal; its messages stay pending "
+                        "for the partition's next owner", self.id, ABANDON_SECONDS)
         finally:
-            self.stop()
+            self.stop(flush=not abandoned)
 
-    def stop(self) -> None:
+    def stop(self, *, flush: bool = True) -> None:
         self.stopping.set()
         try:
-            pipeline.flush()
+            if flush:
+                pipeline.flush()
+        except _Abandon:
+            log.warning("writing the detectors' state at stop took too long; the next owner replays the series from the events")
         except Exception:
             log.warning("writing the detectors' state at stop failed", exc_info=True)
+        if threading.current_thread() is threading.main_thread():
+            signal.setitimer(signal.ITIMER_REAL, 0)
         with self.owned_lock:
             owned = sorted(self.owned)
         try:

@@ -4,7 +4,7 @@
 
 Starts, on loopback ports chosen free at run time, under a temporary directory:
 a private PostgreSQL cluster (initdb), Redis, the migrations + schedules + first admin
-(`scripts/entrypoint migrate`), `--web` daphne processes, the worker and INGEST_WORKERS (2) ingest
+(`scripts/entrypoint migrate`), `--web` daphne processes, the worker and INGEST_WORKERS (1) ingest
 workers (`scripts/entrypoint web` / `worker` / `ingest`, the same commands as the image), nginx with the repository's deploy/nginx files, and
 Prometheus with deploy/prometheus (its rules included). Prints the URLs and the login, and runs until
 Ctrl-C (or `--for` seconds); then stops everything it started and removes the directory.
@@ -236,7 +236,7 @@ class Stack:
         for i, port in enumerate(self.ports["web"]):
             self._spawn(f"web{i + 1}", [entry, "web"], {**self.env, "HOST": "127.0.0.1", "PORT": str(port)})
         self._spawn("worker", [entry, "worker"])
-        for i in range(int(self.env.get("INGEST_WORKERS", "2"))):
+        for i in range(int(self.env.get("INGEST_WORKERS", "1"))):
             self._spawn(f"ingest{i + 1}", [entry, "ingest"])
         for i, port in enumerate(self.ports["web"]):
             _wait(lambda p=port: http_get(p, "/healthz")[0] == 200, f"web{i + 1}", 90, self.procs[f"web{i + 1}"], self.log(f"web{i + 1}"))
