@@ -15,7 +15,6 @@ open their own. The incidents' numbering does not rely on the locks
 """
 from __future__ import annotations
 
-import zlib
 
 from django.db import connection, transaction
 
@@ -25,7 +24,7 @@ from incidents import partitions
 from incidents.models import Event
 from incidents.services import incident_analysis_update, incident_open
 
-LOCK_KEY = zlib.crc32(b"cleara.correlation") & 0x7FFFFFFF
+LOCK_KEY = partitions.COMPONENT_LOCK_KEY
 
 
 def events_correlate(*, events: list[Event]) -> list[int]:

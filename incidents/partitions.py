@@ -30,6 +30,10 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
+# The advisory-lock namespace of the component partitions (correlation/writing.py locks
+# (COMPONENT_LOCK_KEY, partition) for a batch; pg_advisory_xact_lock's two int4 keys).
+COMPONENT_LOCK_KEY = zlib.crc32(b"cleara.correlation") & 0x7FFFFFFF
+
 SERIES = "series"
 COMPONENT = "component"
 KINDS = (SERIES, COMPONENT)

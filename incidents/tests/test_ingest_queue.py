@@ -220,8 +220,6 @@ def test_a_real_worker_process_opens_the_incident_after_the_202(api, workers, qu
 def test_a_worker_killed_mid_batch_loses_nothing_and_its_partition_is_taken_over(api, workers, queued):
     import psycopg
 
-    from correlation.writing import LOCK_KEY  # the test may reach the lock the stage takes
-
     shop_topology()
     first = workers("first")
     wait_for(lambda: first.leases(queued) == 4, 60, "the first worker to take every partition")
@@ -230,7 +228,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_its_partition_is_taken_over
     # Hold the correlation lock of the alerts' partition from another connection: the worker reads
     # the messages, deletes their rows in its transaction, and waits at the lock, in mid-batch.
     holder = psycopg.connect(database_url(connection.settings_dict), autocommit=True)
-    holder.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_KEY, partition])
+    holder.execute("SELECT pg_advisory_lock(%s, %s)", [partitions.COMPONENT_LOCK_KEY, partition])
     try:
         assert api.post(URL, outage_alerts()).status_code == 202
         wait_for(lambda: holder.execute(

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0008_runbook_links_http_only'),
+        ('incidents', '0009_event_rollups'),
     ]
 
     operations = [
