@@ -8,7 +8,7 @@ topology of 61 services, 10,000 incidents over 60 days with hypotheses and evide
 events (each incident's alerts, logs, metrics and anomalies, plus background traffic).
 
 Prints, per console page, the cold load under a throttled mobile profile at 1440 and 390 px
-(bytes transferred and load time, empty cache; --profile, --cold-only), the server time (Django's test client in this process: middleware,
+(bytes transferred and load time, empty cache; --profile, --cold-only, --wide), the server time (Django's test client in this process: middleware,
 views, queries and templates; median and p95 over --samples incidents), then with daphne and
 headless Chromium the full page load (navigation start to the load event, plotly.js included),
 and the delay from an incident's change to its appearance in another browser: for a change
@@ -384,19 +384,19 @@ def cold_pages(number: int) -> list[tuple[str, str]]:
     ]
 
 
-def measure_cold(browser, url: str, session: dict, number: int, *, profile: str, rounds: int) -> list[tuple]:
+def measure_cold(browser, url: str, session: dict, number: int, *, profile: str, rounds: int, wide: int = 1440) -> list[tuple]:
     """Each page loaded cold (a fresh browser context: empty cache) under a throttled profile at
-    1440 and 390 px. Bytes: what crossed the network (encoded, i.e. compressed) until the page
+    `wide` (1440) and 390 px. Bytes: what crossed the network (encoded, i.e. compressed) until the page
     went quiet; load: navigation start to the load event; quiet: to 500 ms without a request
     (charts drawn, stats counted)."""
     throttle = PROFILES[profile]
     results = []
     print(f"\ncold load per page ({profile}: {throttle['latency']} ms RTT, {throttle['down'] / 1e6:g} Mbit/s down, CPU {throttle['cpu']}x slower; "
           f"empty cache; median of {rounds})")
-    print(f"  {'page':<18} {'1440 px: KB':>11} {'load':>6} {'quiet':>6}   {'390 px: KB':>10} {'load':>6} {'quiet':>6}  (ms)")
+    print(f"  {'page':<18} {f'{wide} px: KB':>11} {'load':>6} {'quiet':>6}   {'390 px: KB':>10} {'load':>6} {'quiet':>6}  (ms)")
     for label, path in cold_pages(number):
         row = [label]
-        for width, height, mobile in ((1440, 900, False), (390, 844, True)):
+        for width, height, mobile in ((wide, 900, False), (390, 844, True)):
             sizes, loads, quiets = [], [], []
             for _ in range(rounds):
                 ctx = browser.new_context(viewport={"width": width, "height": height}, is_mobile=mobile, has_touch=mobile, base_url=url)
@@ -428,7 +428,8 @@ def measure_cold(browser, url: str, session: dict, number: int, *, profile: str,
     return results
 
 
-def measure_browser(env: dict, *, cross_process: bool, rounds: int, profile: str = "slow4g", cold_rounds: int = 3, cold_only: bool = False) -> None:
+def measure_browser(env: dict, *, cross_process: bool, rounds: int, profile: str = "slow4g", cold_rounds: int = 3, cold_only: bool = False,
+                    wide: int = 1440) -> None:
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import transaction
@@ -458,7 +459,7 @@ def measure_browser(env: dict, *, cross_process: bool, rounds: int, profile: str
                 return ctx
 
             session = {"name": settings.SESSION_COOKIE_NAME, "value": sessions["alice"], "url": url}
-            measure_cold(browser, url, session, incident.number, profile=profile, rounds=cold_rounds)
+            measure_cold(browser, url, session, incident.number, profile=profile, rounds=cold_rounds, wide=wide)
             if cold_only:
                 browser.close()
                 return
@@ -549,6 +550,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="slow4g", help="throttling of the cold loads")
     parser.add_argument("--cold-rounds", type=int, default=3, help="cold loads per page and width (median)")
     parser.add_argument("--cold-only", action="store_true", help="only the cold loads (skip server times, warm loads, live updates)")
+    parser.add_argument("--wide", type=int, default=1440, help="the desktop width of the cold loads (px; the phone's is 390)")
     args = parser.parse_args()
 
     url = named_database(DB_NAME)
@@ -587,7 +589,8 @@ def main() -> None:
         print(f"\n{CHROMIUM} is missing (apt-get install -y chromium): no browser figures")
         return
     env = {**os.environ, "DJANGO_DEBUG": "0", "Q_SYNC": "1"}
-    measure_browser(env, cross_process=bool(redis), rounds=args.rounds, profile=args.profile, cold_rounds=args.cold_rounds, cold_only=args.cold_only)
+    measure_browser(env, cross_process=bool(redis), rounds=args.rounds, profile=args.profile, cold_rounds=args.cold_rounds, cold_only=args.cold_only,
+                    wide=args.wide)
 
 
 if __name__ == "__main__":

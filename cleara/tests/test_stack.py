@@ -43,6 +43,11 @@ def stack():
             yield running
         assert all(proc.poll() is not None for proc in running.procs.values()), "a stack process outlived the stack"
     finally:
+        # The processes' logs outlive the stack (test-artifacts/stack-logs/): a failure once lost
+        # daphne's traceback of a 500 with the temporary directory.
+        if (workdir / "logs").is_dir():
+            shutil.rmtree(ARTIFACTS / "stack-logs", ignore_errors=True)
+            shutil.copytree(workdir / "logs", ARTIFACTS / "stack-logs")
         shutil.rmtree(workdir, ignore_errors=True)
 
 
