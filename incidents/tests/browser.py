@@ -129,8 +129,11 @@ def chromium():
     """
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Assertions wait for their condition as long as actions do (15 s, not Playwright's 5): on a
+    # loaded machine the first chart waited for plotly.js past 5 s (one e2e run in ten, load 13).
+    expect.set_options(timeout=15_000)
     # Playwright's sync API keeps an event loop in this thread; the tests' ORM calls are
     # sequential and never share it, so Django's async-safety check can stand down.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
