@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
+from correlation import rca
 from correlation.models import ModelVersion
 from correlation.ranker import Ranker
 from correlation.rca import Correction
@@ -90,10 +91,38 @@ def rca_corrections_compute() -> list[dict]:
     return sorted(out, key=lambda c: (c["root"], c["services"]))
 
 
+def rca_priors_hit_rate(priors: dict[str, float]) -> float | None:
+    """How often the judged incidents' stored rankings, with `priors` in place of the priors they were
+    ranked with, put first the root engineers named (the chosen root for a "yes", the service they
+    gave for a "no" or "partly"). A prior moves a candidate's logit by PRIOR_WEIGHT * prior /
+    TEMPERATURE (correlation.rca.rank, rules and ranker alike); corrections are left out. In-sample
+    when `priors` were computed from the same feedback."""
+    hits = judged = 0
+    rows = Feedback.objects.select_related("incident__root_cause_service", "correct_service").only(
+        "verdict", "incident__hypotheses", "incident__root_cause_service__name", "correct_service__name")
+    for fb in rows.iterator(chunk_size=500):
+        right = (fb.incident.root_cause_service.name if fb.incident.root_cause_service_id else None) \
+            if fb.verdict == Feedback.Verdict.YES else (fb.correct_service.name if fb.correct_service_id else None)
+        hypotheses = fb.incident.hypotheses or []
+        if not right or not hypotheses:
+            continue
+
+        def logit(h: dict) -> float:
+            moved = priors.get(h["service"], 0.0) - float((h.get("features") or {}).get("prior", 0.0))
+            return math.log(max(float(h.get("score") or 0.0), 1e-9)) + rca.PRIOR_WEIGHT * moved / rca.TEMPERATURE
+
+        judged += 1
+        hits += max(hypotheses, key=logit)["service"] == right
+    return round(hits / judged, 4) if judged else None
+
+
 @transaction.atomic
 def rca_priors_train() -> ModelVersion:
-    """Register a new version of the priors from all feedback and make it live."""
+    """Register a new version of the priors from all feedback and make it live, with the hit rate on
+    the judged incidents before (the live priors) and after (the new ones, in-sample)."""
     priors, metrics = rca_priors_compute()
+    metrics["hit_rate_before"] = rca_priors_hit_rate(rca_priors_active())
+    metrics["hit_rate_after_in_sample"] = rca_priors_hit_rate(priors)
     latest = ModelVersion.objects.select_for_update().filter(kind=KIND).aggregate(v=Max("version"))["v"] or 0
     version = ModelVersion.objects.create(
         kind=KIND, version=latest + 1, parameters={"priors": priors, "saturation": SATURATION, "corrections": rca_corrections_compute()},

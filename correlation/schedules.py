@@ -32,6 +32,12 @@ SCHEDULES = [
         "next_run": lambda: _next_at(3, 0),
     },
     {
+        "name": "correlation: nightly root-cause priors retrain",
+        "func": "correlation.tasks.retrain_rca_priors",
+        "schedule_type": Schedule.DAILY,
+        "next_run": lambda: _next_at(3, 15),
+    },
+    {
         # The weekly report's count of discovered patterns is read back from what this stores.
         "name": "correlation: weekly pattern discovery",
         "func": "correlation.tasks.discover_patterns",

@@ -50,6 +50,14 @@ def retrain_models_nightly() -> dict:
     return _version_out(training.models_retrain_nightly())
 
 
+def retrain_rca_priors() -> dict:
+    """Nightly (and after each verdict, correlation.feedback): the root-cause priors and corrections
+    from all feedback, a new version with the hit rate before and after."""
+    from correlation.learning import rca_priors_train
+
+    return _version_out(rca_priors_train())
+
+
 def retrain_type_classifier(reason: str = "on demand") -> dict:
     """A new version of the incident-type classifier (on demand, after typed feedback, nightly)."""
     from correlation.text_training import type_classifier_train

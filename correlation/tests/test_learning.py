@@ -63,3 +63,25 @@ def test_a_prior_breaks_a_near_tie_but_not_a_clear_cascade():
     chain = rca.Topology({"api": ["db"], "db": []})
     cascade = {"db": _signals("db", t0, alerts=3), "api": _signals("api", t0 + timedelta(minutes=4))}
     assert rca.rank(signals=cascade, topology=chain, patterns=[], priors={"db": -1.0, "api": 1.0}).root == "db"
+
+
+def test_a_priors_version_records_the_hit_rate_before_and_after_and_retrains_nightly(make_incident):
+    from django_q.models import Schedule
+
+    from correlation.schedules import ensure_schedules
+    from correlation.tasks import retrain_rca_priors
+
+    # The engine named payments (55%) over payments-db (45%); engineers said payments-db, twice.
+    for _ in range(2):
+        incident = make_incident(services=["payments", "payments-db"], hypotheses=[
+            {"service": "payments", "score": 0.55, "reasons": [], "evidence": [], "features": {"prior": 0.0}},
+            {"service": "payments-db", "score": 0.45, "reasons": [], "evidence": [], "features": {"prior": 0.0}},
+        ])
+        Feedback.objects.create(incident=incident, verdict="no", correct_service=Service.objects.get(name="payments-db"))
+    first = retrain_rca_priors()
+    assert first["metrics"]["hit_rate_before"] == 0.0  # no priors yet: the stored ranking, wrong twice
+    assert first["metrics"]["hit_rate_after_in_sample"] == 1.0
+    second = retrain_rca_priors()  # nothing new: the live priors are the new ones
+    assert second["version"] == first["version"] + 1 and second["metrics"]["hit_rate_before"] == 1.0
+    ensure_schedules()
+    assert Schedule.objects.get(name="correlation: nightly root-cause priors retrain").func == "correlation.tasks.retrain_rca_priors"
