@@ -671,7 +671,30 @@ class Correlator:
             sig.evidence.append((weight, g.pk, g.client_id))
         for service, sig in by_service.items():
             sig.text = "\n".join(sorted(texts[service]))
+        self._new_templates(state, by_service)
         return by_service
+
+    def _new_templates(self, state: OpenIncident, by_service: dict[str, rca.ServiceSignals]) -> None:
+        """Log templates as evidence: the kinds of warning and error line each service logged in the
+        incident's window (from EARLY before its first signal) that it never logged the day before."""
+        if not state.groups:
+            return
+        lo = (state.first or min(g.first for g in state.groups.values())) - EARLY
+        hi = max(state.last_event or lo, max(g.last for g in state.groups.values()))
+        for service, rows in self.store.log_templates(services=set(by_service), since=lo, until=hi).items():
+            new = [r for r in rows if r[5]]
+            if not new:
+                continue
+            sig = by_service[service]
+            sig.new_templates = len(new)
+            sig.new_template_lines = sum(r[3] for r in new)
+            sig.new_templates_onset = min(r[2] for r in new)
+            # Its messages, not the templates' texts: a dependency's name may be a template's parameter.
+            sig.new_templates_text = "\n".join(sorted({m.lower()[:300] for r in new for m in r[6]}))
+            shown = {pk for _, pk, _ in sig.evidence}
+            for _tid, _text, _first, n, pk, _new, _messages in sorted(new, key=lambda r: (-r[3], r[4]))[:2]:
+                if pk not in shown:
+                    sig.evidence.append((0.3 * min(1.0, 0.5 + n / 10), pk, None))
 
     def _decide(self, changed: list[OpenIncident]) -> list[Decision]:
         if not changed:

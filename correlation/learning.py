@@ -170,7 +170,7 @@ def rca_ranker_register(*, parameters: dict, metrics: dict, notes: str = "", act
     return version
 
 
-SHIPPED_RANKER = Path(__file__).resolve().parent / "rankers" / "rca_ranker_v1.json"
+SHIPPED_RANKER = Path(__file__).resolve().parent / "rankers" / "rca_ranker_v2.json"
 
 
 @functools.cache

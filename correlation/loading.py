@@ -9,7 +9,7 @@ correlation.rca) see plain values only, so that they can be tested with an in-me
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Max, Min
 from django.db.models.fields.json import KT
@@ -22,6 +22,8 @@ from incidents.models import Event, Incident, Pattern, Service, Severity
 SIGNAL_TYPES = (Event.Type.ALERT, Event.Type.ANOMALY)
 EVIDENCE_SEVERITIES = (Severity.WARNING, Severity.CRITICAL)
 BACKFILL_LIMIT = 50_000
+# A service's log templates are new when it logged none of them in this long before the window.
+TEMPLATE_HISTORY = timedelta(hours=24)
 
 
 def topology_load() -> tuple[rca.Topology, dict[int, str], dict[str, int]]:
@@ -136,3 +138,36 @@ class Store:
 
     def client_ids(self, pks: set[int]) -> dict[int, str | None]:
         return dict(Event.objects.filter(pk__in=pks).values_list("pk", "client_id"))
+
+    def log_templates(self, *, services: set[str], since: datetime, until: datetime) -> dict[str, list[tuple]]:
+        """The templates of `services`' warning and error log lines in the window (correlation.templating
+        mines them at ingest), per service: (template id, template text, first time, lines, an event pk,
+        new, two of its messages). New: the service logged no line of that template (at any severity) in the
+        TEMPLATE_HISTORY before `since`. Two queries; lines not templated yet are left out."""
+        scope_ids = {self.ids[s] for s in services if s in self.ids}
+        if not scope_ids:
+            return {}
+        rows = list(
+            Event.objects.filter(
+                type=Event.Type.LOG, severity__in=EVIDENCE_SEVERITIES, service_id__in=scope_ids,
+                timestamp__gte=since, timestamp__lte=until, template__isnull=False,
+            )
+            .values("service_id", "template_id", "template__text")
+            .annotate(first=Min("timestamp"), n=Count("id"), pk=Min("id"), low=Min("message"), high=Max("message"))
+            .order_by()
+        )
+        if not rows:
+            return {}
+        known = set(
+            Event.objects.filter(
+                type=Event.Type.LOG, service_id__in={r["service_id"] for r in rows}, template_id__in={r["template_id"] for r in rows},
+                timestamp__gte=since - TEMPLATE_HISTORY, timestamp__lt=since,
+            ).values_list("service_id", "template_id").order_by().distinct()
+        )
+        out: dict[str, list[tuple]] = defaultdict(list)
+        for r in rows:
+            out[self.names[r["service_id"]]].append(
+                (r["template_id"], r["template__text"], r["first"], r["n"], r["pk"], (r["service_id"], r["template_id"]) not in known,
+                 (r["low"], r["high"]))
+            )
+        return out

@@ -37,7 +37,30 @@ FEATURES = (
     "callers",     # the share of the other affected services that depend on it, directly or not
     "deps",        # the share of its direct dependencies that are affected
     "prior",       # engineers' feedback prior in [-1, 1] (correlation.learning)
+    # Log templates as evidence (correlation.loading.Store.log_templates): kinds of warning and
+    # error line the service never logged in the day before the incident.
+    "new_templates",  # min(1, how many such templates / 3)
+    "new_onset",      # exp(-delay / tau) of its first such line after the incident's first such line
+    "new_named",      # the share of its affected direct callers whose new kinds of line name it
+    "new_lines",      # log(1 + its lines of those templates) / 5
 )
+# Products the linear model cannot form on its own, computed from the features above.
+DERIVED = {
+    "chain_end": lambda v: v.get("named", 0.0) * (1.0 - v.get("blames", 0.0)),  # named by its callers, blaming nobody
+    "silent_named": lambda v: v.get("silent", 0.0) * max(v.get("named", 0.0), v.get("new_named", 0.0)),
+}
+# The template features (correlation.loading.Store.log_templates); a ranker without them is the one
+# shipped before they existed (rca_ranker_v1).
+TEMPLATE_FEATURES = ("new_templates", "new_onset", "new_named", "new_lines")
+BASE_FEATURES = tuple(f for f in FEATURES if f not in TEMPLATE_FEATURES)
+
+
+def feature(values: dict[str, float], name: str) -> float:
+    """A candidate's value of one feature: measured (FEATURES) or derived from them (DERIVED)."""
+    derived = DERIVED.get(name)
+    return float(derived(values)) if derived is not None else float(values.get(name, 0.0))
+
+
 # Platt scaling is fitted on the logit of the confidence; this keeps the logit finite.
 EPS = 1e-4
 
@@ -86,7 +109,7 @@ class Ranker:
     def score(self, values: dict[str, float]) -> float:
         """The candidate's logit of being the root cause."""
         return self.intercept + sum(
-            c * ((values.get(name, 0.0) - m) / s) for name, m, s, c in zip(self.features, self.mean, self.scale, self.coef)
+            c * ((feature(values, name) - m) / s) for name, m, s, c in zip(self.features, self.mean, self.scale, self.coef)
         )
 
     def to_parameters(self) -> dict:
@@ -120,7 +143,7 @@ def ranker_fit(groups: list[Group], *, c: float = 1.0, features: tuple[str, ...]
         if not any(label for _, label in group) or len(group) < 2:
             continue
         for values, label in group:
-            rows.append([float(values.get(f, 0.0)) for f in features])
+            rows.append([feature(values, f) for f in features])
             labels.append(int(label))
             weights.append(1.0 / len(group))
     if len(set(labels)) < 2:

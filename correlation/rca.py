@@ -70,6 +70,12 @@ class ServiceSignals:
     metrics: set[str] = field(default_factory=set)
     # (weight, event pk, client id) of its strongest events
     evidence: list[tuple[float, int, str | None]] = field(default_factory=list)
+    # Log templates of its warning and error lines that it never logged before the incident
+    # (correlation.loading.Store.log_templates): how many, when the first came, their texts.
+    new_templates: int = 0
+    new_template_lines: int = 0
+    new_templates_onset: datetime | None = None
+    new_templates_text: str = ""
 
     @property
     def strength(self) -> float:
@@ -158,6 +164,10 @@ def _candidates(signals: dict[str, ServiceSignals], topology: Topology, named: d
     return out
 
 
+def _names(text: str, service: str) -> bool:
+    return bool(text) and re.search(rf"(?<![\w-]){re.escape(service.lower())}(?![\w-])", text) is not None
+
+
 def _named(signals: dict[str, ServiceSignals], topology: Topology) -> dict[str, int]:
     """For each direct dependency of an affected service: how many affected services' messages name
     it ("upstream request timeout calling payments", "connection refused (redis)")."""
@@ -172,7 +182,7 @@ def _blamed(sig: ServiceSignals, topology: Topology) -> list[str]:
     """The direct dependencies a service's own messages name."""
     if not sig.text:
         return []
-    return [dep for dep in topology.deps.get(sig.service, ()) if re.search(rf"(?<![\w-]){re.escape(dep.lower())}(?![\w-])", sig.text)]
+    return [dep for dep in topology.deps.get(sig.service, ()) if _names(sig.text, dep)]
 
 
 def _fmt_delay(seconds: float) -> str:
@@ -204,6 +214,8 @@ def rank(
     clear = [sig.onset for name, sig in signals.items() if sig.onset is not None and strength[name] >= CLEAR_SHARE * max_strength]
     onsets = clear or [sig.onset for sig in signals.values() if sig.onset is not None]
     first = min(onsets) if onsets else None
+    new_onsets = [sig.new_templates_onset for sig in signals.values() if sig.new_templates_onset is not None]
+    first_new = min(new_onsets) if new_onsets else None
 
     scored: list[Hypothesis] = []
     for name, sig in candidates.items():
@@ -284,6 +296,11 @@ def rank(
             reasons.append(f"named in the errors of {n_named} affected service(s)")
         deps = topology.deps.get(name, ())
         callers = [c for c in topology.dependants.get(name, ()) if c in affected]
+        new_named = sum(1 for c in callers if _names(signals[c].new_templates_text, name))
+        if sig.new_templates:
+            reasons.append(f"{sig.new_templates} kind(s) of warning or error line it never logged before")
+        if new_named:
+            reasons.append(f"named in new kinds of error line of {new_named} caller(s)")
         features = {
             **{k: round(v, 4) for k, v in parts.items()},
             "named": round(min(1.0, n_named / len(callers)), 4) if callers else 0.0,
@@ -294,6 +311,11 @@ def rank(
             "callers": round(len(others & topology.upstream(name).keys()) / len(others), 4) if others else 0.0,
             "deps": round(sum(1 for d in deps if d in affected) / len(deps), 4) if deps else 0.0,
             "prior": prior,
+            "new_templates": round(min(1.0, sig.new_templates / 3), 4),
+            "new_onset": round(math.exp(-max(0.0, (sig.new_templates_onset - first_new).total_seconds()) / ONSET_TAU_S), 4)
+            if sig.new_templates_onset is not None and first_new is not None else 0.0,
+            "new_named": round(new_named / len(callers), 4) if callers else 0.0,
+            "new_lines": round(math.log1p(sig.new_template_lines) / 5, 4),
         }
         scored.append(Hypothesis(name, 0.0, raw, match, reasons, sorted(sig.evidence, key=lambda e: (-e[0], e[1]))[:MAX_EVIDENCE],
                                  features))
@@ -307,7 +329,7 @@ def rank(
         for h in scored:
             h.raw = ranker.score(h.features) + (PRIOR_WEIGHT * h.features["prior"] + boost.get(h.service, 0.0)) / TEMPERATURE
         scored.sort(key=lambda h: (-h.raw, h.service))
-        scored[0].reasons.append("ranked by the learned ranker: the rules' first choice blames a dependency in its own errors")
+        scored[0].reasons.append("ranked by the learned ranker: the trouble may be further down than the rules' first choice")
     probabilities = softmax([h.raw if ranker is not None else h.raw / TEMPERATURE for h in scored])
     for h, p in zip(scored, probabilities):
         h.score = p
@@ -332,12 +354,21 @@ def rank(
 
 
 def ranker_decides(scored: list[Hypothesis]) -> bool:
-    """Whether the learned ranker orders this incident: only when the rules' first choice names one
-    of its own dependencies in its errors while another candidate is named by its callers (the
-    trouble is further down: a silent third party, a root whose dependants alerted first). Out of
-    family this gate keeps all of the ranker's gains (bench/README.md) and leaves the rules' clear
-    cascades alone, which the ranker, trained on the fuzzer alone, sometimes gets wrong."""
-    return bool(scored) and scored[0].features.get("blames", 0.0) > 0 and any(h.features.get("named", 0.0) > 0 for h in scored[1:])
+    """Whether the learned ranker orders this incident (correlation.ranker.gate_opens on the
+    candidates' features, the rules' first choice first)."""
+    return bool(scored) and gate_opens(scored[0].features, [h.features for h in scored[1:]])
+
+
+def gate_opens(first: dict[str, float], rest: list[dict[str, float]]) -> bool:
+    """The ranker orders an incident only when the trouble may be further down than the rules'
+    first choice: it names one of its own dependencies in its errors while another candidate is
+    named by its callers (a root whose dependants alerted first), or a silent candidate is named in
+    its callers' new kinds of error line (a third party seen only through them). Out of family this
+    gate keeps the ranker's gains (bench/README.md) and leaves the rules' clear cascades alone,
+    which the ranker, trained on the fuzzer alone, sometimes gets wrong."""
+    if first.get("blames", 0.0) > 0 and any(v.get("named", 0.0) > 0 for v in rest):
+        return True
+    return any(v.get("silent", 0.0) > 0 and v.get("new_named", 0.0) > 0 for v in rest)
 
 
 def _summary(hypotheses: list[Hypothesis], confidence: float, pattern: PatternSpec | None, n_affected: int) -> str:

@@ -321,3 +321,32 @@ def test_a_new_origin_behind_a_shared_gateway_opens_its_own_incident_and_the_spl
     opened = TimelineEvent.objects.get(incident=second, kind=TimelineEvent.Kind.OPENED)
     assert f"Kept apart from #{first.number}" in opened.message
     assert "Kept apart" not in TimelineEvent.objects.get(incident=first, kind=TimelineEvent.Kind.OPENED).message
+
+
+def test_kinds_of_error_line_a_service_never_logged_before_are_evidence_and_name_a_silent_dependency(topology):
+    # The day before: payments logs requests, and a stray error now and then.
+    ingest(
+        ev("payments", -600, type="log", severity="info", message="request completed in 12ms"),
+        ev("payments", -120, type="log", severity="critical", message="unexpected EOF from client"),
+    )
+    # The payment provider (a third party: it sends nothing) goes down; payments says so in a new kind of line.
+    refused = [ev("payments", 0.5 + 0.1 * k, type="log", severity="critical",
+                  message=f"dial tcp 10.0.3.{k}:443: connect: connection refused (payment-provider)") for k in range(4)]
+    ingest(
+        ev("payments", 1.0, severity="critical", message="payments error rate above 5%"),
+        ev("checkout", 2.0, message="checkout p99 latency above 2s"),
+        ev("payments", 1.2, type="log", severity="critical", message="unexpected EOF from client"),
+        *refused,
+    )
+    incident = Incident.objects.get()
+    by_service = {h.service: h for h in incident.analysis}
+    payments = dict(by_service["payments"].features)
+    assert payments["new_templates"] == round(1 / 3, 4)  # the refused line; the EOF line is old news
+    assert payments["new_onset"] == 1.0  # the first new kind of line of the incident
+    assert any("never logged before" in r for r in by_service["payments"].reasons)
+    first_refused = Event.objects.get(client_id=refused[0]["id"])
+    assert first_refused.pk in {e.event for e in by_service["payments"].evidence}
+    provider = dict(by_service["payment-provider"].features)
+    assert provider["silent"] == 1.0 and provider["new_named"] == 1.0
+    assert any("new kinds of error line of 1 caller" in r for r in by_service["payment-provider"].reasons)
+    assert dict(by_service["checkout"].features)["new_templates"] == 0.0

@@ -44,6 +44,9 @@ class MemoryStore:
     def pending_logs(self, *, services, since, until):
         return []
 
+    def log_templates(self, *, services, since, until):
+        return {}
+
     def attached(self, pks):
         return set()
 

@@ -94,3 +94,31 @@ def test_hypotheses_serialise_with_evidence():
     assert data["service"] == "payments" and data["score"] == 1.0 and data["pattern"] is None
     assert data["evidence"] == [{"event": 42, "client_id": "evt-42", "weight": 1.0}, {"event": 43, "client_id": None, "weight": 0.2}]
     assert rank(signals={}, topology=GRAPH, patterns=PATTERNS).confidence == 0.0
+
+
+def test_a_silent_third_party_named_in_its_callers_new_kinds_of_error_line_is_ranked_first_by_the_shipped_ranker():
+    from correlation.learning import _shipped_ranker
+
+    line = "dial tcp 10.0.3.7:443: connect: connection refused (payment-provider)"
+    signals = {
+        "payments": ServiceSignals("payments", onset=T0, max_severity="critical", alerts=2, critical=2, error_logs=12, text=line,
+                                   new_templates=1, new_template_lines=12, new_templates_onset=T0, new_templates_text=line),
+        "checkout": sig("checkout", 60, text="upstream request timeout calling payments", error_logs=3),
+    }
+    by_rules = rank(signals=signals, topology=GRAPH, patterns=PATTERNS)
+    assert by_rules.root == "payments"  # the rules: it went wrong first and its dependencies look healthy
+    provider = next(h for h in by_rules.hypotheses if h.service == "payment-provider")
+    assert provider.features["silent"] == 1.0 and provider.features["new_named"] == 1.0
+    assert "named in new kinds of error line of 1 caller(s)" in provider.reasons
+    ranked = rank(signals=signals, topology=GRAPH, patterns=PATTERNS, ranker=_shipped_ranker())
+    assert ranked.root == "payment-provider"
+    assert ranked.hypotheses[0].reasons[-1].startswith("ranked by the learned ranker")
+
+
+def test_the_ranker_gate_opens_only_where_the_trouble_may_be_further_down():
+    from correlation.rca import gate_opens
+
+    assert gate_opens({"blames": 1.0}, [{"named": 0.5}])  # the first blames a dependency its callers name
+    assert gate_opens({"blames": 0.0}, [{"silent": 1.0, "new_named": 1.0}])  # a silent one named in new kinds of line
+    assert not gate_opens({"blames": 1.0}, [{"named": 0.0}, {"silent": 1.0, "new_named": 0.0}])
+    assert not gate_opens({"blames": 0.0, "named": 1.0}, [{"named": 1.0, "blames": 1.0}])  # a clear cascade: the rules
