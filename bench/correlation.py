@@ -226,38 +226,60 @@ def report_families(families: dict[str, tuple[dict, list[dict]]], charts: Path |
         print(f"reliability diagram: {path}")
 
 
-def fit_calibration(directory: Path, fit_on: str) -> int:
-    """Platt scaling chosen on the families whose name starts with `fit_on`, checked on every family:
-    reads the scored-*.json a run wrote under --charts, prints (slope, intercept) and each family's
-    gap before and after. The confidences read are those the run showed (uncalibrated when
-    correlation.rca.CALIBRATION is (1, 0))."""
-    from correlation.ranker import calibrate, platt_fit
+SHIPPED_RANKER = ROOT / "correlation" / "rankers" / "rca_ranker_v2.json"  # correlation.learning.SHIPPED_RANKER
 
-    rows: dict[str, list[tuple[float, bool]]] = {}
+
+def fit_calibration(directory: Path, fit_on: str) -> int:
+    """Platt scaling of the confidence shown, chosen on the families whose name starts with `fit_on`,
+    checked on every family: reads the scored-*.json a run wrote under --charts. Two scalings, as
+    the engine has two paths: the rules' (correlation.rca.CALIBRATION) for incidents the rules
+    ordered, the shipped ranker's (its `calibration`) for those the learned ranker ordered (its
+    reason is on their top hypothesis). The raw confidence is recovered from the one shown by
+    inverting the scaling the run used (this checkout's)."""
+    import math
+
+    from correlation.ranker import calibrate, logit, platt_fit
+    from correlation.rca import CALIBRATION
+
+    used = {False: tuple(CALIBRATION), True: tuple(json.loads(SHIPPED_RANKER.read_text())["calibration"])}
+
+    def raw(shown: float, ranked: bool) -> float:
+        a, b = used[ranked]
+        return 1.0 / (1.0 + math.exp(-(logit(shown) - b) / a))
+
+    rows: dict[str, list[tuple[float, bool, bool]]] = {}  # (raw confidence, right, ordered by the ranker)
     for path in sorted(directory.glob("scored-*.json")):
         data = json.loads(path.read_text())
         result = scoring.score(truth=data["truth"], incidents=data["incidents"])
-        rows[path.stem[len("scored-"):]] = [(r.confidence, r.top1) for r in result.per_fault if r.confidence is not None]
-    train = [r for name, rs in rows.items() if name.startswith(fit_on) for r in rs]
-    if not train:
+        by_id = {i["id"]: i for i in data["incidents"]}
+        rows[path.stem[len("scored-"):]] = [
+            (raw(r.confidence, ranked), r.top1, ranked)
+            for r in result.per_fault if r.confidence is not None
+            for ranked in [any(x.startswith("ranked by the learned ranker") for x in (by_id[r.incident]["hypotheses"] or [{}])[0].get("reasons", []))]
+        ]
+    if not any(name.startswith(fit_on) for name in rows):
         print(f"no scored family starts with {fit_on!r} in {directory}")
         return 2
-    print("out of family: each family scored by Platt scaling fitted on the other families that start with "
-          f"{fit_on!r} (or on all of them, for a family that does not)")
+
+    def fit(names: list[str]) -> dict[bool, tuple[float, float]]:
+        train = [r for name in names for r in rows[name]]
+        return {ranked: platt_fit([c for c, _, k in train if k == ranked], [t for _, t, k in train if k == ranked]) for ranked in (False, True)}
+
+    def gap(rs: list, scaling: dict) -> float:
+        return 100 * (sum(calibrate(c, scaling[ranked]) - t for c, t, ranked in rs)) / len(rs)
+
+    print(f"Platt scaling out of family: each family scored by the scalings fitted on the other families that start with {fit_on!r} "
+          f"(or on all of them, for a family that does not); the run used rules {used[False]}, ranker {used[True]}")
     for name, rs in rows.items():
-        others = [r for other, rest in rows.items() if other != name and other.startswith(fit_on) for r in rest]
-        a, b = platt_fit([c for c, _ in others], [t for _, t in others])
-        shown, right = sum(c for c, _ in rs) / len(rs), sum(t for _, t in rs) / len(rs)
-        after = sum(calibrate(c, (a, b)) for c, _ in rs) / len(rs)
-        print(f"  {name:16} {len(rs):4} faults: gap {100 * (shown - right):+6.1f} -> {100 * (after - right):+6.1f} points")
-    a, b = platt_fit([c for c, _ in train], [t for _, t in train])
-    print(f"Platt scaling fitted on {len(train)} faults of the families {fit_on}*: CALIBRATION = ({a:.3f}, {b:.3f})")
+        scaling = fit([other for other in rows if other != name and other.startswith(fit_on)])
+        print(f"  {name:16} {len(rs):4} faults ({sum(r[2] for r in rs)} ordered by the ranker): gap {gap(rs, used):+6.1f} -> "
+              f"{gap(rs, scaling):+6.1f} points")
+    scaling = fit([name for name in rows if name.startswith(fit_on)])
+    print(f"fitted on every {fit_on}* family: rules CALIBRATION = ({scaling[False][0]:.3f}, {scaling[False][1]:.3f}), "
+          f"ranker calibration = ({scaling[True][0]:.3f}, {scaling[True][1]:.3f})")
     for name, rs in rows.items():
-        shown = sum(c for c, _ in rs) / len(rs)
-        right = sum(t for _, t in rs) / len(rs)
-        after = sum(calibrate(c, (a, b)) for c, _ in rs) / len(rs)
         tag = "fitted on" if name.startswith(fit_on) else "held out"
-        print(f"  {name:16} ({tag:9}) {len(rs):4} faults: gap {100 * (shown - right):+6.1f} -> {100 * (after - right):+6.1f} points")
+        print(f"  {name:16} ({tag:9}) gap {gap(rs, used):+6.1f} -> {gap(rs, scaling):+6.1f} points")
     return 0
 
 
