@@ -9,7 +9,8 @@ temporary directory and fed in arrival order, `--batch` events at a time, into a
 (PostgreSQL `cleara_bench_tpl_<pid>` beside DATABASE_URL's, or SQLite): each batch is validated and
 stored (`incidents.ingest`), then templated (`correlation.templating.events_template`: mining, the
 templates' rows, the events' template ids and parameters, the miner's state), then anomaly
-detection and correlation (`correlation.pipeline.events_process`), each timed by wall clock and
+detection and correlation (`correlation.pipeline.series_process`, then `component_process` on
+the batch and the anomalies found, as one worker runs both partitions' stages), each timed by wall clock and
 by this process's CPU time (the database server's CPU is not in it). Mining alone is the same
 log messages through a fresh `TemplateMiner.add` in one process: the stage minus it is what
 persisting the templates costs. Prints lines per second of the stage (CPU and wall) and its share
@@ -75,7 +76,8 @@ def run(events_path: Path, topology_path: Path, batch: int) -> dict:
         with steps["templating"]:
             templating.events_template(stored)
         with steps["detection+correlation"]:
-            pipeline.events_process(stored)
+            found = pipeline.series_process(stored).stored
+            pipeline.component_process(stored + found)
         batches += 1
 
     items: list[dict] = []
