@@ -232,8 +232,14 @@ def test_warmed_baselines_continue_live_without_a_seam_and_never_go_back_in_time
 
 @pytest.mark.slow
 # Pinned to a whole hour: with the wall clock the share of anomalies inside faults ranged from 71%
-# to 92% by the minute the test started (the demo's simulated grid against the detectors' seasonal
-# buckets, aligned on the clock); at whole hours 05, 11, 17, 23 and 03 it was 83-91%.
+# to 92% by the minute the test started; at whole hours 05, 11, 17, 23 and 03 it was 83-91%.
+# Not the detectors' clock-aligned seasonal buckets: they speak after 7 days, the warm-up is 26 h.
+# Moving the start by whole minutes keeps the simulator's grid and its first fault, but its
+# load-dependent draws (ts % 86400) then take the random stream elsewhere: other faults follow.
+# The share depends on them (a DNS failure raises ~50 anomalies, a slow third party a handful)
+# against 4-9 noise records of calibrators that hold 26 h (1,544 of their 4,000 points). Offline,
+# the same detector over the same streams (2026-12-01): 05:00 seeds 4/5/6 91/91/92%; 05:17 seed 4
+# 74% (9 strays); 05:17 seed 4 with a 50 h warm-up 94% (4 strays, other faults). Not yet fixed.
 @time_machine.travel(os.environ.get("DEMO_TEST_NOW", "2026-12-01T05:00:00+00:00"), tick=True)
 def test_demo_faults_raise_anomalies_on_warm_baselines_that_join_incidents_as_evidence(client, django_user_model):
     """The demo (`demo_setup`) learns a fault-free simulated day before its history: the faults it
