@@ -311,6 +311,14 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+# Event retention (incidents.retention, run hourly by the worker): events older than
+# EVENT_RETENTION_DAYS are dropped (0 keeps everything); the hourly rollups and incidents stay. On
+# PostgreSQL the events table is partitioned by EVENT_PARTITION_DAYS days, dropped whole, with
+# EVENT_PARTITIONS_AHEAD partitions made ahead.
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=90)
+EVENT_PARTITION_DAYS = env.int("EVENT_PARTITION_DAYS", default=7)
+EVENT_PARTITIONS_AHEAD = env.int("EVENT_PARTITIONS_AHEAD", default=2)
+
 # Ingest limits: a batch holds at most INGEST_MAX_EVENTS events and INGEST_MAX_BYTES bytes.
 INGEST_MAX_EVENTS = env.int("INGEST_MAX_EVENTS", default=5000)
 INGEST_MAX_BYTES = env.int("INGEST_MAX_BYTES", default=10 * 1024 * 1024)

@@ -52,6 +52,13 @@ SCHEDULES = [
         "next_run": timezone.now,
     },
     {
+        # incidents: events past EVENT_RETENTION_DAYS dropped (whole partitions on PostgreSQL), partitions made ahead.
+        "name": "incidents: event retention and partitions",
+        "func": "incidents.tasks.events_retention",
+        "schedule_type": Schedule.HOURLY,
+        "next_run": timezone.now,
+    },
+    {
         # integrations: outbox messages whose after-commit kick was lost (broker down) or that wait for a retry.
         "name": "integrations: deliver due outbox messages",
         "func": "integrations.tasks.deliver_due_outbox",

@@ -18,7 +18,7 @@ from django.utils import timezone
 from incidents.errors import IngestRejected, IngestValidationError
 from incidents.fingerprints import message_signature
 from incidents import rollups
-from incidents.models import Event, Service, Severity
+from incidents.models import Event, EventClientId, Service, Severity
 
 JSON_TYPES = {"application/json"}
 JSONL_TYPES = {"application/x-ndjson", "application/jsonl", "application/json-lines", "application/x-jsonlines"}
@@ -315,7 +315,7 @@ def _events_store_once(*, events: list[EventIn], source: str) -> IngestResult:
     seen: set[str] = set()
     if ids:
         for start in range(0, len(ids), 1000):
-            seen.update(Event.objects.filter(client_id__in=ids[start : start + 1000]).values_list("client_id", flat=True))
+            seen.update(EventClientId.objects.filter(client_id__in=ids[start : start + 1000]).values_list("client_id", flat=True))
     services = services_ensure({e.service for e in events})
     rows: list[Event] = []
     duplicates = 0
@@ -342,6 +342,10 @@ def _events_store_once(*, events: list[EventIn], source: str) -> IngestResult:
                 source=source,
             )
         )
+    # The ids first: a concurrent batch that stored one of them makes this fail (IntegrityError,
+    # retried by events_store) before any event is written.
+    EventClientId.objects.bulk_create([EventClientId(client_id=r.client_id, timestamp=r.timestamp) for r in rows if r.client_id],
+                                      batch_size=1000)
     Event.objects.bulk_create(rows, batch_size=1000)
     rollups.rollups_add(rows)  # last: its row locks are held only until the commit
     return IngestResult(accepted=len(rows), duplicates=duplicates, events=rows)

@@ -81,9 +81,9 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["timestamp", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["client_id"], condition=Q(client_id__isnull=False), name="event_client_id_unique"),
-        ]
+        # No unique constraint on client_id: on PostgreSQL events are partitioned by timestamp
+        # (incidents.retention), where a unique index must hold the partition key; EventClientId
+        # keeps the ids unique instead, on every backend.
         indexes = [
             models.Index(fields=["timestamp"], name="event_ts"),
             models.Index(fields=["service", "timestamp"], name="event_service_ts"),
@@ -94,6 +94,20 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.service_id} {self.type} {self.message[:60]}"
+
+
+class EventClientId(models.Model):
+    """The client ids of stored events, unique: what makes "an id sent again is never stored
+    twice" hold while the events themselves are partitioned by time (a partitioned table cannot
+    have a unique index without the partition key). Inserted in the batch's transaction; a
+    concurrent batch with the same id fails on the primary key and is retried (incidents.ingest).
+    Retention deletes the ids of the events it drops."""
+
+    client_id = models.CharField(max_length=200, primary_key=True)
+    timestamp = models.DateTimeField(db_index=True, help_text="The event's timestamp (retention deletes by it).")
+
+    def __str__(self) -> str:
+        return self.client_id
 
 
 class EventRollup(models.Model):

@@ -9,3 +9,13 @@ def process_events(event_ids: list[int]) -> int:
     events = list(Event.objects.filter(pk__in=event_ids).select_related("service"))
     pipeline.events_process(events=events)
     return len(events)
+
+
+def events_retention() -> dict:
+    """Hourly: drop the events past EVENT_RETENTION_DAYS (whole partitions on PostgreSQL) and make
+    the partitions ahead (incidents.retention)."""
+    from incidents import retention
+
+    result = retention.events_retention()
+    return {"created": result.created, "dropped": result.dropped, "deleted_events": result.deleted_events,
+            "deleted_client_ids": result.deleted_client_ids}
