@@ -54,6 +54,7 @@ from incidents.partitions import SERIES
 log = logging.getLogger(__name__)
 
 MAX_BATCH_EVENTS = 5000  # events one transaction processes at most (a stop waits for one batch)
+SERIES_BATCH_EVENTS = 2000  # metric points per transaction: the component partitions are looked at between two
 SWEEP_SECONDS = 5.0
 BLOCK_MS = 500  # a read waits this long for new messages (and a stop at most this long)
 ABANDON_SECONDS = 6.0  # after a stop signal, the batch (or flush) in hand is abandoned after this
@@ -226,19 +227,36 @@ class IngestWorker:
         return claimed
 
     def handle(self, part: tuple[str, int], entries: list) -> None:
-        """Process one stream's entries in bounded batches, acknowledging each after its commit."""
+        """Process one stream's entries in bounded batches, acknowledging each after its commit.
+        Between two batches of a series partition, the component partitions' new messages go
+        first: an alert does not wait behind a long run of metric points."""
         kind = part[0]
+        limit = MAX_BATCH_EVENTS if kind != SERIES else SERIES_BATCH_EVENTS
         batch: list[tuple[bytes, int]] = []
         events = 0
         for entry_id, fields in entries:
             n = int(fields.get(b"n", 0))
-            if batch and (len(batch) >= settings.INGEST_WORKER_BATCH or events + n > MAX_BATCH_EVENTS):
+            if batch and (len(batch) >= settings.INGEST_WORKER_BATCH or events + n > limit):
                 self._batch(part, kind, batch)
+                if kind == SERIES:
+                    self.components_first()
                 batch, events = [], 0
             batch.append((entry_id, int(fields[b"m"])))
             events += n
         if batch:
             self._batch(part, kind, batch)
+
+    def components_first(self) -> None:
+        """Process what waits in this worker's component partitions now (a read that does not block)."""
+        with self.owned_lock:
+            owned = sorted(p for p in self.owned if p[0] != SERIES)
+        if not owned or self.stopping.is_set():
+            return
+        answer = self.redis.xreadgroup(queue.GROUP, self.id, {queue.stream_key(*p): ">" for p in owned}, count=settings.INGEST_WORKER_BATCH)
+        by_stream = {queue.stream_key(*p): p for p in owned}
+        for stream, entries in answer or []:
+            stream = stream.decode() if isinstance(stream, bytes) else stream
+            self.handle(by_stream[stream], [e for e in entries if e[1]])  # a component partition: no recursion
 
     def _batch(self, part: tuple[str, int], kind: str, batch: list[tuple[bytes, int]]) -> None:
         close_old_connections()
@@ -278,7 +296,8 @@ class IngestWorker:
         answer = self.redis.xreadgroup(queue.GROUP, self.id, {queue.stream_key(*p): ">" for p in owned},
                                        count=settings.INGEST_WORKER_BATCH, block=BLOCK_MS)
         by_stream = {queue.stream_key(*p): p for p in owned}
-        for stream, entries in answer or []:
+        # Alerts and logs before metric points: the incident waits for the component partitions only.
+        for stream, entries in sorted(answer or [], key=lambda a: SERIES in (a[0].decode() if isinstance(a[0], bytes) else a[0])):
             stream = stream.decode() if isinstance(stream, bytes) else stream
             self.handle(by_stream[stream], [e for e in entries if e[1]])
 
