@@ -180,8 +180,9 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
                 deadline = time.time() + 60
                 while sum(1 for _ in redis_client.scan_iter(f"{prefix}:lease:*")) < every and time.time() < deadline:
                     time.sleep(0.2)  # every partition taken
-            sampler.start()
             wall0 = time.time()
+            sampler.t0 = wall0  # the chart's time axis starts at the first request
+            sampler.start()
             answers, began, ended = post_all(ports, payloads, token, clients=config.clients)
             wall_answered = wall0 + (ended - began)
             if workers:
