@@ -95,6 +95,8 @@ def events_template_save(events: list[Event]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} AS e SET template_id = v.template_id, template_params = v.params "
-            "FROM unnest(%s::bigint[], %s::bigint[], %s::jsonb[]) AS v(id, template_id, params) WHERE e.id = v.id",
-            [[e.pk for e in events], [e.template_id for e in events], [json.dumps(e.template_params) for e in events]],
+            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::bigint[], %s::jsonb[]) AS v(id, ts, template_id, params) "
+            "WHERE e.id = v.id AND e.timestamp = v.ts",  # the time prunes the partitions (events are partitioned by time)
+            [[e.pk for e in events], [e.timestamp for e in events], [e.template_id for e in events],
+             [json.dumps(e.template_params) for e in events]],
         )
