@@ -228,7 +228,7 @@ def test_prometheus_configuration_and_alerting_rules_pass_promtool(tmp_path):
     rules = DEPLOY / "prometheus/rules"
     check = subprocess.run(["promtool", "check", "rules", str(rules / "cleara.rules.yml")], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS: 8 rules found" in check.stdout
+    assert "SUCCESS: 9 rules found" in check.stdout
     unit = subprocess.run(["promtool", "test", "rules", "cleara.rules.test.yml"], cwd=rules, capture_output=True, text=True)
     assert unit.returncode == 0, unit.stdout + unit.stderr
     token = tmp_path / "token"
