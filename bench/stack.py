@@ -10,8 +10,10 @@ stack and database:
 - `nginx + 2`: every request through nginx, which balances over both daphne processes;
 
 measures (a) ingest: `--clients` threads post a simulated stream (alerts, logs, metrics, injected
-faults; a different `--hours` slice of the same simulation for each set-up, in batches of `--batch`,
-correlation and anomaly detection inline as in production) as fast as it is taken; (b) API reads:
+faults; a different `--hours` slice of the same simulation for each set-up, in batches of `--batch`)
+as fast as it is taken: with Redis, as in production, a request stores its batch and answers 202, and
+the stack's ingest workers detect and correlate after it (issue 11), so these figures are the
+acknowledged rate, not the processed one (`bench/ingest.py` and `bench/scale.py` measure that); (b) API reads:
 GET /api/v1/incidents, /api/v1/incidents/<id>, /api/v1/stats, `--samples` each; (c) pages: the
 dashboard and an incident's page, server time over HTTP with a logged-in session, `--samples` each,
 and (unless --no-browser) the full load in headless Chromium (navigation start to the load event,
@@ -77,12 +79,29 @@ def timed_gets(port: int, paths: list[str], headers: dict, samples: int) -> dict
     return out
 
 
+def queue_drained(port: int, token: str, timeout: float = 600.0) -> float | None:
+    """Poll /api/v1/stats until the ingest workers have processed everything; perf_counter() then
+    (None if it did not drain within `timeout`)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        conn.request("GET", "/api/v1/stats", headers={"Authorization": f"Bearer {token}"})
+        stats = json.loads(conn.getresponse().read())
+        if not any(q["messages"] for q in stats.get("queue", {}).values()):
+            return time.perf_counter()
+        time.sleep(0.2)
+    return None
+
+
 def login_cookie(port: int, username: str, password: str) -> str:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("GET", "/login/")
     response = conn.getresponse()
     page = response.read().decode()
-    csrf_cookie = re.search(r"csrftoken=([^;]+)", response.getheader("Set-Cookie")).group(1)
+    cookie = re.search(r"csrftoken=([^;]+)", response.getheader("Set-Cookie") or "")
+    if response.status != 200 or not cookie:
+        raise SystemExit(f"GET /login/: {response.status}, no CSRF cookie: {page[:300]!r}")
+    csrf_cookie = cookie.group(1)
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     from urllib.parse import urlencode
 
@@ -139,7 +158,7 @@ def main() -> int:
     }
     print(f"stack bench: {', '.join(f'{k}: {n} events in {len(b)} requests' for k, (b, n) in runs.items())} "
           f"(simulated estate, 21 services, seed {args.seed}); batches of {args.batch}, {args.clients} clients, "
-          f"correlation and anomaly detection inline; {os.cpu_count()} CPUs shared by every process of the stack")
+          f"stored and acknowledged (202), detection and correlation in the ingest workers; {os.cpu_count()} CPUs shared by every process of the stack")
     workdir = Path(tempfile.mkdtemp(prefix="cleara-bench-stack-"))
     try:
         with Stack(workdir=workdir, web=2, extra_env={"LOG_LEVEL": "WARNING"}) as stack:
@@ -153,7 +172,10 @@ def main() -> int:
             setups = {"1 process": [stack.ports["web"][0]], "nginx + 2": [stack.ports["nginx"]]}
             results = {}
             for name, ports in setups.items():
+                started = time.perf_counter()
                 results[name] = {"ingest": ingest(ports, runs[name][0], token, args.clients)}
+                drained = queue_drained(stack.ports["nginx"], token)
+                results[name]["ingest"]["processed"] = runs[name][1] / (drained - started) if drained else None
             conn.request("GET", "/api/v1/incidents?page_size=1", headers={"Authorization": f"Bearer {token}"})
             first = json.loads(conn.getresponse().read())
             ref = first["results"][0]["number"] if first.get("results") else None
@@ -170,10 +192,12 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"\n(database at the end: {incidents} incidents)\n")
-    print(f"{'ingest':34s} {'events/s':>9s} {'p50 ms':>7s} {'p95 ms':>7s}  requests")
+    print(f"{'ingest':34s} {'events/s':>9s} {'p50 ms':>7s} {'p95 ms':>7s}  requests      processed events/s (first request -> queue drained)")
     for name, r in results.items():
         i = r["ingest"]
-        print(f"  {name:32s} {i['rate']:9,.0f} {i['p50'] * 1000:7.0f} {i['p95'] * 1000:7.0f}  {i['requests']} x {args.batch} events")
+        processed = f"{i['processed']:,.0f}" if i.get("processed") else "did not drain in 600 s"
+        print(f"  {name:32s} {i['rate']:9,.0f} {i['p50'] * 1000:7.0f} {i['p95'] * 1000:7.0f}  {i['requests']} x {args.batch} events"
+              f"  {processed:>12s}")
     worst_api = worst_page = 0.0
     for kind in ("api", "pages", "browser"):
         if kind not in results["1 process"]:
@@ -195,7 +219,7 @@ def main() -> int:
     ok = worst_api < 0.5 and worst_page < 2.0
     print(f"\ntargets: API read p95 < 500 ms {'met' if worst_api < 0.5 else 'MISSED'} (worst {worst_api * 1000:.0f} ms); "
           f"page p95 < 2 s {'met' if worst_page < 2.0 else 'MISSED'} (worst {worst_page * 1000:.0f} ms); "
-          f"ingest request p95 {ingest_p95 * 1000:.0f} ms ({args.batch}-event batches, correlated before 202)")
+          f"ingest request p95 {ingest_p95 * 1000:.0f} ms ({args.batch}-event batches, stored before 202)")
     return 0 if ok else 1
 
 
