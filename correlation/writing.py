@@ -15,7 +15,6 @@ open their own. The incidents' numbering does not rely on the locks
 """
 from __future__ import annotations
 
-
 from django.db import connection, transaction
 
 from correlation.grouping import Correlator, Decision, is_candidate, item_of
@@ -23,8 +22,6 @@ from correlation.loading import Store
 from incidents import partitions
 from incidents.models import Event
 from incidents.services import incident_analysis_update, incident_open
-
-LOCK_KEY = partitions.COMPONENT_LOCK_KEY
 
 
 def events_correlate(*, events: list[Event]) -> list[int]:
@@ -46,7 +43,7 @@ def _lock(keys: list[int]) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             for key in keys:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_KEY, key])
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [partitions.COMPONENT_LOCK_KEY, key])
     # SQLite: the transaction is IMMEDIATE (settings), so it already holds the write lock.
 
 

@@ -34,6 +34,7 @@ reloads the state from its checkpoint and the stored points (the detector's own 
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -97,11 +98,12 @@ def messages_process(kind: str, message_ids: list[int]) -> BatchOutcome:
         marks = ", ".join(["%s"] * len(message_ids))
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {table} WHERE id IN ({marks}) RETURNING id, event_ids, arrived_at", list(message_ids))  # noqa: S608
-            rows = cursor.fetchall()
+            # event_ids is a JSON column: a list from PostgreSQL's driver, text from SQLite's.
+            rows = [(pk, ids if isinstance(ids, list) else json.loads(ids), at) for pk, ids, at in cursor.fetchall()]
         out.messages, out.skipped = len(rows), len(message_ids) - len(rows)
         if not rows:
             return out
-        event_ids = sorted({pk for _, ids, _ in rows for pk in (ids if isinstance(ids, list) else _json(ids))})
+        event_ids = sorted({pk for _, ids, _ in rows for pk in ids})
         events = list(Event.objects.filter(pk__in=event_ids).select_related("service").order_by("timestamp", "pk"))
         out.events = len(events)
         result = pipeline.partition_process(kind, events)
@@ -113,15 +115,8 @@ def messages_process(kind: str, message_ids: list[int]) -> BatchOutcome:
     done = time.time()
     queue.publish(queued)
     changed = len(out.incident_ids)
-    queue.done_record([{"k": kind, "a": a, "d": done, "n": len(ids if isinstance(ids, list) else _json(ids)), "i": changed}
-                       for _, ids, a in rows])
+    queue.done_record([{"k": kind, "a": a, "d": done, "n": len(ids), "i": changed} for _, ids, a in rows])
     return out
-
-
-def _json(raw):
-    import json
-
-    return json.loads(raw)
 
 
 class IngestWorker:
@@ -252,11 +247,28 @@ class IngestWorker:
             owned = sorted(p for p in self.owned if p[0] != SERIES)
         if not owned or self.stopping.is_set():
             return
-        answer = self.redis.xreadgroup(queue.GROUP, self.id, {queue.stream_key(*p): ">" for p in owned}, count=settings.INGEST_WORKER_BATCH)
+        for part, entries in self._read(owned):
+            self.handle(part, entries)  # a component partition: no recursion
+
+    def _read(self, owned: list[tuple[str, int]], *, block: int | None = None) -> list[tuple[tuple[str, int], list]]:
+        """New entries of these partitions' streams, as (partition, entries), component partitions
+        first. The consumer groups are made when a partition is taken (take_over); a Redis that
+        lost them (restarted: it keeps nothing on disk) gets them again here."""
+        import redis
+
+        streams = {queue.stream_key(*p): ">" for p in owned}
+        try:
+            answer = self.redis.xreadgroup(queue.GROUP, self.id, streams, count=settings.INGEST_WORKER_BATCH, block=block)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            for part in owned:
+                self._group(part)
+            answer = self.redis.xreadgroup(queue.GROUP, self.id, streams, count=settings.INGEST_WORKER_BATCH, block=block)
         by_stream = {queue.stream_key(*p): p for p in owned}
-        for stream, entries in answer or []:
-            stream = stream.decode() if isinstance(stream, bytes) else stream
-            self.handle(by_stream[stream], [e for e in entries if e[1]])  # a component partition: no recursion
+        read = [(by_stream[s.decode() if isinstance(s, bytes) else s], [e for e in entries if e[1]]) for s, entries in answer or []]
+        # Alerts and logs before metric points: the incident waits for the component partitions only.
+        return sorted(read, key=lambda r: r[0][0] == SERIES)
 
     def _batch(self, part: tuple[str, int], kind: str, batch: list[tuple[bytes, int]]) -> None:
         close_old_connections()
@@ -291,15 +303,8 @@ class IngestWorker:
         if not owned:
             self.stopping.wait(BLOCK_MS / 1000)
             return
-        for part in owned:
-            self._group(part)
-        answer = self.redis.xreadgroup(queue.GROUP, self.id, {queue.stream_key(*p): ">" for p in owned},
-                                       count=settings.INGEST_WORKER_BATCH, block=BLOCK_MS)
-        by_stream = {queue.stream_key(*p): p for p in owned}
-        # Alerts and logs before metric points: the incident waits for the component partitions only.
-        for stream, entries in sorted(answer or [], key=lambda a: SERIES in (a[0].decode() if isinstance(a[0], bytes) else a[0])):
-            stream = stream.decode() if isinstance(stream, bytes) else stream
-            self.handle(by_stream[stream], [e for e in entries if e[1]])
+        for part, entries in self._read(owned, block=BLOCK_MS):
+            self.handle(part, entries)
 
     def _stop_signal(self, signum, frame) -> None:
         if not self.stopping.is_set():
