@@ -14,14 +14,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from correlation import discovery, forecast
 from correlation.loading import patterns_load
 from correlation.text_training import incident_text
-from incidents.models import Event, Incident, Pattern, Service
+from incidents.models import Event, EventRollup, Incident, Pattern, Service
 
 DISCOVERY_INCIDENTS = 500
 HISTORY_DAYS = 8
@@ -72,9 +72,10 @@ def service_histories(*, now: datetime, days: int = HISTORY_DAYS) -> dict[str, f
     def slot(ts: datetime) -> int:
         return int((ts - start).total_seconds() // 3600)
 
-    rows = (Event.objects.filter(timestamp__gte=start, timestamp__lte=now, type__in=[Event.Type.ALERT, Event.Type.LOG, Event.Type.ANOMALY])
-            .exclude(severity="info").annotate(hour=TruncHour("timestamp"))
-            .values_list("service_id", "type", "hour").annotate(n=Count("id")).order_by())
+    # The hourly rollups written at ingest (incidents.rollups): a row per hour and key, whatever
+    # the number of events; only deploys need the events' text.
+    rows = (EventRollup.objects.filter(hour__gte=start, hour__lte=now, type__in=[Event.Type.ALERT, Event.Type.LOG, Event.Type.ANOMALY])
+            .exclude(severity="info").values_list("service_id", "type", "hour").annotate(n=Sum("count")).order_by())
     for service_id, type_, hour, n in rows:
         h = slot(hour)
         if service_id in names and 0 <= h < hours:
