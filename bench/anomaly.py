@@ -11,6 +11,9 @@
    constant (the ensemble's rule: which votes and how they combine; the alarm threshold; the
    quiet spell that separates two alarms) is chosen on all the *other* folds of *both* datasets,
    by the mean of the two datasets' NAB standard scores there: one threshold for every series.
+   A threshold is judged by the mean of that objective over a plateau of thresholds around it
+   (a broad optimum over a sharp peak one fold made), and the plateau's width is itself chosen
+   inside the training folds by an inner leave-one-fold-out cross-validation (nested).
 3. The held-out fold is then alarmed with those constants (``correlation.detectors.decision``,
    the same code the live path runs) and scored by the shared NAB scorer
    (``shared/tools/nab_score.py``, imported, at a fixed threshold on the 0/1 alarms): per
@@ -234,11 +237,26 @@ def objective(raw: np.ndarray, series: list[Series], mask: np.ndarray) -> np.nda
     return np.mean(parts, axis=0)
 
 
-def choose(tables: dict[tuple, np.ndarray], series: list[Series], mask: np.ndarray) -> tuple[tuple, float, int, float]:
-    """(rule, threshold, quiet, objective) best on the files in ``mask`` (ties: first rule, higher threshold)."""
+#: Plateau widths tried when choosing the threshold (in threshold units): a threshold is judged by the
+#: mean objective of the thresholds within this distance of it, so a broad optimum beats a sharp
+#: peak of one fold's making. Which width is itself chosen inside the training folds (``pick_width``).
+WIDTHS = (0.0, 0.0025, 0.005, 0.0075, 0.01)
+_PLATEAU = {h: (lambda w: w / w.sum(axis=1, keepdims=True))(
+    (np.abs(THRESHOLDS[:, None] - THRESHOLDS[None, :]) <= h + 1e-12).astype(float)) for h in WIDTHS}
+
+
+def landscapes(tables: dict[tuple, np.ndarray], series: list[Series], mask: np.ndarray) -> dict[tuple, np.ndarray]:
+    return {rule: objective(raw, series, mask) for rule, raw in tables.items()}
+
+
+def choose(tables: dict[tuple, np.ndarray], series: list[Series], mask: np.ndarray, width: float = 0.0,
+           lands: dict[tuple, np.ndarray] | None = None) -> tuple[tuple, float, int, float]:
+    """(rule, threshold, quiet, objective) best on the files in ``mask`` (ties: first rule, higher
+    threshold); each threshold judged by the mean objective over the plateau of ``width`` around it."""
+    lands = lands if lands is not None else landscapes(tables, series, mask)
     best = None
-    for rule, raw in tables.items():
-        obj = objective(raw, series, mask)
+    for rule, obj in lands.items():
+        obj = _PLATEAU[width] @ obj
         # higher threshold first on ties: argmax over the reversed threshold axis
         flat = obj[::-1].reshape(-1)
         k = int(np.argmax(flat))
@@ -247,6 +265,24 @@ def choose(tables: dict[tuple, np.ndarray], series: list[Series], mask: np.ndarr
         if best is None or obj[t, q] > best[3] + 1e-12:
             best = (rule, float(THRESHOLDS[t]), QUIETS[q], float(obj[t, q]))
     return best
+
+
+def pick_width(tables: dict[tuple, np.ndarray], series: list[Series], mask: np.ndarray) -> tuple[float, dict]:
+    """The plateau width for the files in ``mask``, by cross-validation inside them: each of their
+    folds left out in turn, constants chosen on the rest at each width, the left-out folds scored;
+    the width with the best inner out-of-fold objective (ties: the narrower)."""
+    fold_of = np.array([s.fold for s in series])
+    inner_raw = {h: np.zeros(len(series)) for h in WIDTHS}
+    for f in sorted(set(fold_of[mask])):
+        train = mask & (fold_of != f)
+        lands = landscapes(tables, series, train)
+        held = fold_of == f
+        for h in WIDTHS:
+            rule, thr, quiet, _ = choose(tables, series, train, h, lands)
+            inner_raw[h][held] = tables[rule][int(np.flatnonzero(THRESHOLDS == thr)[0]), QUIETS.index(quiet), held]
+    inner = {h: float(objective(inner_raw[h][mask], [s for s, k in zip(series, mask) if k],
+                                np.ones(int(mask.sum()), bool))) for h in WIDTHS}
+    return max(WIDTHS, key=lambda h: (inner[h], -h)), inner
 
 
 # --- scoring with the scorer -----------------------------------------------------------------
@@ -276,15 +312,20 @@ def evaluate(scorer, name: str, rules: dict[tuple, dict[str, np.ndarray]], serie
     fold_of = np.array([s.fold for s in series])
     oof_alarms: dict[str, np.ndarray] = {}
     chosen = {}
+    widths = {}
     for f in folds:
-        rule, thr, quiet, _ = choose(tables, series, fold_of != f)
+        # nested: the plateau width by cross-validation inside the training folds, then the constants
+        widths[f], _ = pick_width(tables, series, fold_of != f)
+        rule, thr, quiet, _ = choose(tables, series, fold_of != f, widths[f])
         chosen[f] = (rule, thr, quiet)
         for s in series:
             if s.fold == f:
                 oof_alarms[s.key] = dec.alarm_rows(np.flatnonzero(rules[rule][s.key] >= thr), quiet, s.epochs)
-    rule, thr, quiet, _ = choose(tables, series, np.ones(len(series), bool))
+    everything = np.ones(len(series), bool)
+    widths["all folds"], _ = pick_width(tables, series, everything)
+    rule, thr, quiet, _ = choose(tables, series, everything, widths["all folds"])
     ins_alarms = {s.key: dec.alarm_rows(np.flatnonzero(rules[rule][s.key] >= thr), quiet, s.epochs) for s in series}
-    result = {"name": name, "chosen": chosen, "all_folds": (rule, thr, quiet), "oof": {}, "in": {}}
+    result = {"name": name, "chosen": chosen, "widths": widths, "all_folds": (rule, thr, quiet), "oof": {}, "in": {}}
     for ds in (*DATASETS, "pooled"):
         sub = [s for s in series if ds in ("pooled", s.dataset)]
         result["oof"][ds] = scorer_figures(scorer, sub, oof_alarms)
@@ -309,9 +350,10 @@ UNITS = (0.5, 0.625, 0.75, 1.0)
 
 def ensemble_rules(parts: dict[str, dict[str, np.ndarray]], series: list[Series]) -> dict[tuple, dict[str, np.ndarray]]:
     """Candidate ensemble rules ((votes, combine, units), score streams), from the cached parts:
-    the calibrated parts together (two or three, max / mean / mean of the two highest), and the
+    the calibrated parts together (two or three, max / mean / mean of the two highest), the
     statistical detector alone or with the isolation forest, each with one fixed-scale part at
-    each unit (their maximum)."""
+    each unit (their maximum), and the young rule: each fixed-scale part at each unit for a
+    series' first 1,000 or 2,500 points, the statistical detector after."""
     rules = {}
     cal = [p for p in CALIBRATED if p in parts]
     fixed = [p for p in FIXED_SCALE if p in parts]
@@ -333,11 +375,10 @@ def ensemble_rules(parts: dict[str, dict[str, np.ndarray]], series: list[Series]
             for unit in UNITS:
                 add((*base, f), "max", ((f, unit),))
     # a young series is judged on a fixed scale, an old one against its own records: the calibrated
-    # view needs a long memory to know what a record is (experiment, issue 10)
+    # view needs a long memory to know what a record is (issue 10); any fixed-scale part may be
+    # the young vote, the folds choose
     if "statistical" in parts:
-        for f in ("spectral",):
-            if f not in parts:
-                continue
+        for f in fixed:
             for unit in (0.5, 0.75, 1.0):
                 for young in (1000, 2500):
                     add(("statistical", f), f"young{young}", ((f, unit),))
@@ -417,8 +458,10 @@ def report(series: list[Series], results: list) -> None:
         if r["name"] != "ensemble":
             continue
         for f, c in r["chosen"].items():
-            print(f"  {f:<44} {fmt_rule(c)}")
-        print(f"  {'all folds':<44} {fmt_rule(r['all_folds'])}")
+            print(f"  {f:<44} {fmt_rule(c)}, plateau {r['widths'][f]:g}")
+        print(f"  {'all folds':<44} {fmt_rule(r['all_folds'])}, plateau {r['widths']['all folds']:g}")
+    print("\nPlateau width chosen per held-out fold (inner cross-validation), per row: " + "; ".join(
+        f"{r['name']} " + ",".join(f"{r['widths'][f]:g}" for f in r["chosen"]) for r, _ in results))
 
 
 def fmt_rule(c) -> str:

@@ -103,26 +103,27 @@ def test_young_rule_takes_the_fixed_scale_vote_first_then_the_calibrated_one():
     assert dec.split_combine("young1000") == ("young", 1000) and dec.split_combine("top2") == ("top2", 0)
 
 
-def test_young_ensemble_alarms_where_the_bench_says_across_a_state_round_trip():
-    """A spike while the series is young (spectral decides) and one after (statistical decides);
-    the detector is saved and restored on the way, across the boundary."""
+@pytest.mark.parametrize("young_vote", ["spectral", "robust"])
+def test_young_ensemble_alarms_where_the_bench_says_across_a_state_round_trip(young_vote):
+    """A spike while the series is young (the fixed-scale vote decides) and one after (statistical
+    decides); the detector is saved and restored on the way, across the boundary."""
     rng = np.random.default_rng(5)
     n = 2600
     ts = 1_700_000_000.0 + 300.0 * np.arange(n)
     v = 50 + 10 * np.sin(np.arange(n) / 40) + rng.normal(0, 1, n)
-    v[400] += 40
-    v[2300] += 60
+    v[400] += 80  # large enough for a level view (robust) as well as a shape one (spectral)
+    v[2300] += 120  # a record after the young spike too
 
     def ensemble():
-        return EnsembleDetector(votes=("statistical", "spectral"), combine="young", young=1000,
-                                units={"spectral": 0.5}, threshold=0.915, quiet=3 * 3600)
+        return EnsembleDetector(votes=("statistical", young_vote), combine="young", young=1000,
+                                units={young_vote: 0.5}, threshold=0.915, quiet=3 * 3600)
 
     det = ensemble()
     first = [det.update(float(t), float(x)).is_anomaly for t, x in zip(ts[:900], v[:900])]
     det = EnsembleDetector.from_state(pickle.loads(pickle.dumps(det.get_state())))
     rest = [det.update(float(t), float(x)).is_anomaly for t, x in zip(ts[900:], v[900:])]
     flags = np.flatnonzero(first + rest)
-    parts = np.stack([score_series(lambda n=n: make_detector(n), ts, v) for n in ("statistical", "spectral")])
+    parts = np.stack([score_series(lambda n=n: make_detector(n), ts, v) for n in ("statistical", young_vote)])
     parts[1] = dec.rescale(parts[1], 0.5)
     expected = dec.alarm_rows(np.flatnonzero(dec.combine_votes(parts, "young", 1000) >= 0.915), 3 * 3600, ts)
     np.testing.assert_array_equal(flags, expected)
