@@ -55,7 +55,7 @@ SHARED = REPO.parent / "shared"
 CACHE = REPO / "bench" / "out" / "anomaly"
 DATASETS = ("nab", "msft-cloud")
 #: Parts whose votes the ensemble may use (the zscore baseline is a part as well as a row).
-PARTS = ("zscore", "robust", "robust_gated", "robust_seasonal", "spectral", "statistical", "iforest", "lstm")
+PARTS = ("zscore", "robust", "robust_gated", "robust_seasonal", "robust_daily", "spectral", "statistical", "iforest", "lstm")
 #: Alarm thresholds tried: a fixed grid (no data looked at) fine near 1, where calibrated scores live.
 THRESHOLDS = np.unique(np.round(np.concatenate([
     np.linspace(0.5, 0.98, 49), np.linspace(0.88, 0.98, 41), 1.0 - np.logspace(-1.7, -4.5, 57)]), 6))
@@ -344,7 +344,7 @@ def evaluate(scorer, name: str, rules: dict[tuple, dict[str, np.ndarray]], serie
 #: Parts whose scores are calibrated against their own history (records score above 0.9) ...
 CALIBRATED = ("statistical", "iforest", "lstm")
 #: ... and parts on a fixed scale (z / (1 + z)); these vote rescaled to z / (z + unit).
-FIXED_SCALE = ("zscore", "robust", "robust_gated", "robust_seasonal", "spectral")
+FIXED_SCALE = ("zscore", "robust", "robust_gated", "robust_seasonal", "robust_daily", "spectral")
 UNITS = (0.5, 0.625, 0.75, 1.0)
 
 

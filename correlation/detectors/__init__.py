@@ -13,7 +13,7 @@ from .base import PointScore, StreamingDetector, score_series
 from .ensemble import THRESHOLD, EnsembleDetector
 from .isolation_forest import IsolationForestDetector
 from .lstm import LSTMDetector
-from .robust import RobustDetector, RobustGatedDetector, RobustSeasonalDetector
+from .robust import RobustDailyDetector, RobustDetector, RobustGatedDetector, RobustSeasonalDetector
 from .spectral import SpectralResidualDetector
 from .statistical import StatisticalDetector
 from .zscore import ZScoreDetector
@@ -26,6 +26,7 @@ DETECTORS: dict[str, type] = {
     "robust": RobustDetector,
     "robust_seasonal": RobustSeasonalDetector,
     "robust_gated": RobustGatedDetector,
+    "robust_daily": RobustDailyDetector,
     "spectral": SpectralResidualDetector,
     "ensemble": EnsembleDetector,
 }
@@ -46,6 +47,6 @@ def detector_from_state(state: dict[str, Any]) -> StreamingDetector:
 
 __all__ = [
     "DETECTORS", "THRESHOLD", "EnsembleDetector", "IsolationForestDetector", "LSTMDetector",
-    "PointScore", "RobustDetector", "RobustGatedDetector", "RobustSeasonalDetector", "SpectralResidualDetector", "StatisticalDetector", "StreamingDetector", "ZScoreDetector", "detector_from_state",
+    "PointScore", "RobustDailyDetector", "RobustDetector", "RobustGatedDetector", "RobustSeasonalDetector", "SpectralResidualDetector", "StatisticalDetector", "StreamingDetector", "ZScoreDetector", "detector_from_state",
     "make_detector", "score_series",
 ]

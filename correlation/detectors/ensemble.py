@@ -1,7 +1,8 @@
 """One verdict per point from several detectors ("parts"), by the rule the benchmark chose.
 
 Each part votes with its own score: the calibrated parts (statistical, isolation forest, LSTM)
-with a rank against their own history, the fixed-scale ones (robust, zscore, spectral) with
+with a rank against their own history, the fixed-scale ones (the robust z and its variants,
+zscore, spectral) with
 ``z / (z + unit)``. ``decision.combine_scalar`` turns the votes into one score (their maximum,
 their mean, the mean of the two highest, or by the series' age: the fixed-scale vote for its first
 ``young`` points, the calibrated one after), and ``decision.AlarmGate``
@@ -60,7 +61,10 @@ class EnsembleDetector:
 
     def update(self, ts: float, value: float) -> PointScore:
         if self.combine == "young" and self.n >= self.young:
-            # only the calibrated vote counts from now on: the young vote's part is not run
+            # only the calibrated vote counts from now on: the young vote's part is not run, and
+            # its state is dropped (a day-long robust window is 1,440 floats of a 1-minute series)
+            if len(self.parts) > 1:
+                self.parts = {self.votes[0]: self.parts[self.votes[0]]}
             verdicts = {self.votes[0]: self.parts[self.votes[0]].update(ts, value)}
             scores = [rescale(verdicts[self.votes[0]].score, self.unit_list[0]), 0.0]
         else:

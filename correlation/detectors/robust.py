@@ -16,7 +16,10 @@ one z for every series.
   scores half, so a series that is always wild (tweet volumes) does not alarm on every burst;
 * seasonal (``RobustSeasonalDetector``): once the series' time-of-day / day-of-week baseline
   (``SeasonalProfile``, buckets aligned on the clock at the series' own interval) has learnt,
-  the residual from it, in units of the residuals' own robust spread, replaces the level.
+  the residual from it, in units of the residuals' own robust spread, replaces the level;
+* daily (``RobustDailyDetector``): the level window spans at least a day of the series' own time
+  (at most 2,000 points), sized from the interval its warm-up points show: 200 five-minute points
+  are 17 hours, so a daily swing looks like a change of level, while 200 hourly points are 8 days.
 
 Warm-up is ``min_history`` points of the series itself.
 """
@@ -34,9 +37,13 @@ class RobustDetector:
     seasonal_view = False
 
     gate = 0.0
+    #: daily variant: the level window covers at least this much of the series' time (0: points only)
+    window_seconds = 0
+    max_window = 2000
 
     def __init__(self, window: int = 200, min_history: int = 20, season_min_count: int = 3, memory: int = 2000):
         self.window = window
+        self.first_ts = math.nan
         # gated variants: a z below the ``gate`` quantile of this series' own recent z's counts half
         self.zs = RollingWindow(memory, typecode="f") if self.gate else None
         self.min_history = min_history
@@ -54,8 +61,21 @@ class RobustDetector:
             floor = max(floor, math.sqrt(max(abs(med), 1.0)))
         return max(spread, floor)
 
+    def _fit_window(self, ts: float) -> None:
+        """At the end of the warm-up: widen the level window to ``window_seconds`` of this series."""
+        interval = (ts - self.first_ts) / self.n
+        if interval > 0:
+            size = int(min(self.max_window, max(self.window, math.ceil(self.window_seconds / interval))))
+            if size != self.window:
+                self.window = size
+                self.values = RollingWindow(size, self.values.to_array())
+
     def update(self, ts: float, value: float) -> PointScore:
         value = float(value)
+        if self.n == 0:
+            self.first_ts = ts
+        elif self.window_seconds and self.n == self.min_history:
+            self._fit_window(ts)
         result = None
         season = self.seasonal.expected(ts) if self.seasonal is not None else None
         resid = None if season is None else value - season[0]
@@ -85,7 +105,7 @@ class RobustDetector:
 
     def get_state(self) -> dict[str, Any]:
         state = {"kind": self.name, "window": self.window, "min_history": self.min_history, "n": self.n,
-                 "counts": self.counts, "values": self.values.to_array()}
+                 "first_ts": self.first_ts, "counts": self.counts, "values": self.values.to_array()}
         if self.zs is not None:
             state["zs"] = self.zs.to_array()
         if self.seasonal is not None:
@@ -96,6 +116,7 @@ class RobustDetector:
     def from_state(cls, state: dict[str, Any]) -> "RobustDetector":
         det = cls(int(state["window"]), int(state["min_history"]))
         det.n = int(state["n"])
+        det.first_ts = float(state.get("first_ts", math.nan))
         det.counts = bool(state["counts"])
         det.values = RollingWindow(det.window, state["values"])
         if det.zs is not None:
@@ -116,3 +137,10 @@ class RobustGatedDetector(RobustDetector):
 
     name = "robust_gated"
     gate = 0.98
+
+
+class RobustDailyDetector(RobustDetector):
+    """The level view over at least a day of the series' own time (see the module docstring)."""
+
+    name = "robust_daily"
+    window_seconds = 86400

@@ -128,3 +128,29 @@ def test_young_ensemble_alarms_where_the_bench_says_across_a_state_round_trip(yo
     expected = dec.alarm_rows(np.flatnonzero(dec.combine_votes(parts, "young", 1000) >= 0.915), 3 * 3600, ts)
     np.testing.assert_array_equal(flags, expected)
     assert 400 in flags and 2300 in flags
+    # once old, the young vote's part is not run and its state is no longer kept
+    assert list(det.get_state()["parts"]) == ["statistical"]
+
+
+def test_an_old_young_ensemble_restores_without_its_young_part():
+    young_vote = "robust_daily"
+    rng = np.random.default_rng(6)
+    n = 1600
+    ts = 1_700_000_000.0 + 60.0 * np.arange(n)  # one point a minute: a day-long robust window
+    v = 20 + rng.normal(0, 1, n)
+    v[1400] += 30
+
+    def ensemble():
+        return EnsembleDetector(votes=("statistical", young_vote), combine="young", young=1000,
+                                units={young_vote: 0.5}, threshold=0.9125, quiet=3 * 3600)
+
+    straight = ensemble()
+    expected = [straight.update(float(t), float(x)).score for t, x in zip(ts, v)]
+    det = ensemble()
+    first = [det.update(float(t), float(x)).score for t, x in zip(ts[:1200], v[:1200])]
+    state = pickle.loads(pickle.dumps(det.get_state()))
+    assert list(state["parts"]) == ["statistical"]
+    restored = EnsembleDetector.from_state(state)
+    rest = [restored.update(float(t), float(x)).score for t, x in zip(ts[1200:], v[1200:])]
+    np.testing.assert_array_equal(np.array(first + rest), np.array(expected))
+    assert max(rest[195:205]) >= 0.9125  # the spike at 1,400, judged by the statistical part

@@ -337,3 +337,25 @@ def test_spectral_residual_is_highest_at_the_anomaly(case):
     # series); bench/anomaly.py picks the threshold inside the folds instead
     assert (normal > 3.0).mean() < 0.05, (case, (normal > 3.0).mean())
     assert r[start:end].max() > np.quantile(normal, 0.999), (case, r[start:end].max(), np.quantile(normal, 0.999))
+
+
+def test_daily_robust_sees_a_daily_plateau_as_normal_and_a_spike_on_it_as_not():
+    """Eight hours a day at a higher level, five-minute points: 200 points (17 hours) of level
+    window take the plateau for a change of level every day; a day-long window does not, and a
+    spike on top of the day still stands out. The window is sized in the series' own time."""
+    rng = np.random.default_rng(8)
+    ts = 1_700_000_000.0 + STEP * np.arange(3000)
+    v = 100 + 40 * ((ts % 86400) < 8 * 3600) + rng.normal(0, 2, len(ts))
+    v[2500] += 300
+    z = {}
+    for name in ("robust", "robust_daily"):
+        s = score_series(lambda name=name: make_detector(name), ts, v)
+        z[name] = s / (1 - s)
+    normal = np.r_[z["robust_daily"][300:2500], z["robust_daily"][2501:]]
+    assert (np.r_[z["robust"][300:2500], z["robust"][2501:]] > 5).sum() > 100
+    assert normal.max() < 3 < 5 < z["robust_daily"][2500]
+    hourly, per_minute = make_detector("robust_daily"), make_detector("robust_daily")
+    for i in range(30):
+        hourly.update(1_700_000_000.0 + 3600.0 * i, 1.0)
+        per_minute.update(1_700_000_000.0 + 60.0 * i, 1.0)
+    assert (hourly.window, per_minute.window) == (200, 1440)  # 200 points are over a day already
