@@ -57,7 +57,18 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def free_port() -> int:
+def free_port(taken: tuple[int, ...] = ()) -> int:
+    """A free loopback port: from BENCH_PORT on (a machine whose sessions share ports out), else any."""
+    base = int(os.environ.get("BENCH_PORT") or 0)
+    for port in range(base, base + 100) if base else ():
+        if port in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -156,7 +167,9 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
             "from incidents.topology import topology_apply; topology_apply(services=json.loads(os.environ['TOPOLOGY'])['services'])"
         )], cwd=ROOT, env={**env, "TOPOLOGY": topology}, check=True)
 
-        ports = [free_port() for _ in range(config.servers)]
+        ports: list[int] = []
+        for _ in range(config.servers):
+            ports.append(free_port(tuple(ports)))
         procs = [
             subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(p), "cleara.asgi:application"],
                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -145,3 +145,27 @@ def test_the_scheduled_task_applies_retention_and_says_what_it_did(settings):
     done = tasks.events_retention()
     assert set(done) == {"created", "dropped", "deleted_events", "deleted_client_ids"}
     assert not Event.objects.filter(client_id="very-old").exists() and done["deleted_client_ids"] >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_sending_the_same_ids_store_each_once_without_deadlock(pg):
+    """Four threads store the same 300 client ids at once, each batch in its own order (COPY
+    store: the ids are claimed with ON CONFLICT DO NOTHING, which waits for the other batch)."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def work(k: int):
+        batch = [_event(NOW - timedelta(minutes=i), f"same-{i}") for i in range(300)]
+        random.Random(k).shuffle(batch)
+        try:
+            return events_store(events=batch)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(work, range(4)))  # a thread's exception is raised here
+    assert sum(r.accepted for r in results) == 300 and sum(r.duplicates for r in results) == 900
+    assert Event.objects.filter(client_id__startswith="same-").count() == 300 == EventClientId.objects.count()
+    assert EventRollup.objects.aggregate(n=Sum("count"))["n"] == 300
