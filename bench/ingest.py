@@ -106,6 +106,7 @@ class Config:
     anomalies: bool = True
     warmup: int = 4
     label: str = ""
+    profile: Path | None = None  # run the workers under cProfile, writing <dir>/worker-<i>.prof
 
 
 @dataclass
@@ -175,8 +176,14 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             for p in ports
         ]
+        def profiled(i: int) -> list[str]:
+            if config.profile is None:
+                return []
+            config.profile.mkdir(parents=True, exist_ok=True)
+            return ["-m", "cProfile", "-o", str(config.profile / f"worker-{i}.prof")]
+
         workers = [] if config.inline else [
-            subprocess.Popen([sys.executable, "manage.py", "ingest_worker", "--name", f"bench-{i}"], cwd=ROOT, env=env,
+            subprocess.Popen([sys.executable, *profiled(i), "manage.py", "ingest_worker", "--name", f"bench-{i}"], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             for i in range(config.workers)
         ]
@@ -296,6 +303,7 @@ def main() -> int:
     parser.add_argument("--inline", action="store_true", help="no queue: detect and correlate in the request (the former way)")
     parser.add_argument("--no-anomalies", action="store_true", help="serve with ANOMALY_DETECTION=0")
     parser.add_argument("--chart", type=Path, help="draw the queue lag over time to this PNG")
+    parser.add_argument("--profile", type=Path, help="run the workers under cProfile, one worker-<i>.prof per worker in this directory")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         print("bench/ingest.py measures the production setup: set DATABASE_URL to a PostgreSQL server.", file=sys.stderr)
@@ -304,7 +312,7 @@ def main() -> int:
     if args.limit:
         events = events[: args.limit]
     config = Config(servers=args.servers, workers=args.workers, clients=args.clients, batch=args.batch, inline=args.inline,
-                    anomalies=not args.no_anomalies, warmup=args.warmup)
+                    anomalies=not args.no_anomalies, warmup=args.warmup, profile=args.profile)
     print(f"ingest bench: {len(events):,} simulated events ({args.hours:g} h), {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
     outcome = run(config, events)
     print(describe(outcome))

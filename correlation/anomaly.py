@@ -43,7 +43,7 @@ from django.utils import timezone
 from correlation.detectors import PointScore, StreamingDetector, detector_from_state
 from correlation.models import ModelVersion, SeriesBaseline
 from correlation.training import ANOMALY_KIND, detector_for, detector_parameters, model_active, state_dumps, state_loads
-from incidents.ingest import EventIn
+from incidents.ingest import EventIn, ids_in, instance_loaded
 from incidents.models import Event, Service, Severity
 
 CRITICAL_SCORE = 0.99  # a raised anomaly this strong is critical, otherwise a warning
@@ -115,10 +115,14 @@ def detect_anomalies(*, events: list[Event]) -> list[EventIn]:
             series[(event.service_id, event.metric, event.host)].append(event)
     if not series:
         return []
-    services = {s.pk: s.name for s in Service.objects.filter(pk__in={k[0] for k in series})}
-    active = model_active(kind=ANOMALY_KIND)
+    # The services' names (for the anomaly events) come with the events when they were loaded
+    # with them (the worker's select_related, a stored batch); the others are read.
+    services = {e.service_id: e._state.fields_cache["service"].name for e in events if "service" in e._state.fields_cache}
+    unnamed = {k[0] for k in series} - services.keys()
+    if unnamed:
+        services.update(Service.objects.filter(pk__in=unnamed).values_list("pk", "name"))
     with _LOCK:
-        found, evicted = _batch_score(series, services, active)
+        found, evicted = _batch_score(series, services)
         for live in evicted:  # the batch's rows are written: checkpoint what left the cache
             _checkpoint_write(live)
     return found
@@ -138,13 +142,15 @@ def anomaly_cache_clear() -> None:
 
 
 @transaction.atomic
-def _batch_score(series: dict[SeriesKey, list[Event]], services: dict[int, str], active) -> tuple[list[EventIn], list[LiveSeries]]:
+def _batch_score(series: dict[SeriesKey, list[Event]], services: dict[int, str]) -> tuple[list[EventIn], list[LiveSeries]]:
     keys = sorted(series)
-    rows = _baselines_lock(keys, active)
+    rows = _baselines_lock(keys)
     stale = [k for k in keys if not _in_step(_CACHE.get(k), rows[k])]
-    states = dict(SeriesBaseline.objects.filter(pk__in=[rows[k].pk for k in stale]).values_list("pk", "state")) if stale else {}
-    versions = {mv.pk: mv for mv in ModelVersion.objects.filter(pk__in={r.model_version_id for r in rows.values()} - {None})
-                .only("pk", "version", "parameters")}
+    states, versions = {}, {}
+    if stale:  # what reloading a detector needs (a series in step needs neither)
+        states = dict(SeriesBaseline.objects.filter(pk__in=[rows[k].pk for k in stale]).values_list("pk", "state"))
+        versions = {mv.pk: mv for mv in ModelVersion.objects.filter(pk__in={rows[k].model_version_id for k in stale} - {None})
+                    .only("pk", "version", "parameters")}
     stamp = timezone.now()
     clock = time.monotonic()
     found: list[EventIn] = []
@@ -187,13 +193,18 @@ def _batch_score(series: dict[SeriesKey, list[Event]], services: dict[int, str],
     return found, evicted
 
 
-def _baselines_lock(keys: list[SeriesKey], active) -> dict[SeriesKey, SeriesBaseline]:
+def _baselines_lock(keys: list[SeriesKey]) -> dict[SeriesKey, SeriesBaseline]:
     """The batch's rows, created if new, locked in primary-key order, without their state.
 
     New rows are inserted first, in key order, in one statement: two batches that both create
     series wait for each other in the same order and cannot deadlock. (Rows are looked up through
     their services and locked by primary key: a 200-term OR of (service, metric, host) costs more
-    to compile than the whole lookup.)"""
+    to compile than the whole lookup.) A series' primary key is kept in the process once known
+    (`_PKS`), so a batch of known series costs one query; a row gone since (deleted with its
+    service) is looked up again."""
+    locked = _rows_lock(keys) if all(k in _PKS for k in keys) else {}
+    if locked.keys() == set(keys):
+        return locked
     service_ids = {k[0] for k in keys}
 
     def known() -> dict[SeriesKey, int]:
@@ -203,24 +214,53 @@ def _baselines_lock(keys: list[SeriesKey], active) -> dict[SeriesKey, SeriesBase
     ids = known()
     missing = [k for k in keys if k not in ids]
     if missing:
+        active = model_active(kind=ANOMALY_KIND)
         name = detector_parameters(active.parameters if active else None)[0]
         SeriesBaseline.objects.bulk_create(
             [SeriesBaseline(service_id=s, metric=m, host=h, state=b"", detector=name, model_version=active) for s, m, h in missing],
             ignore_conflicts=True,
         )
         ids = known()
-    locked = SeriesBaseline.objects.select_for_update(of=("self",)).filter(pk__in=[ids[k] for k in keys]).defer("state").order_by("pk")
-    return {(r.service_id, r.metric, r.host): r for r in locked}
+    _PKS.update((k, ids[k]) for k in keys)
+    return _rows_lock(keys)
+
+
+_PKS: dict[SeriesKey, int] = {}  # series -> its SeriesBaseline's primary key (rows are never renumbered)
+
+
+def _rows_lock(keys: list[SeriesKey]) -> dict[SeriesKey, SeriesBaseline]:
+    """Lock the rows of these series (their primary keys in `_PKS`), in primary-key order."""
+    locked = (SeriesBaseline.objects.select_for_update(of=("self",)).filter(pk__in=ids_in(_PKS[k] for k in keys)).order_by("pk")
+              .values_list(*BASELINE_FIELDS))
+    rows = [instance_loaded(SeriesBaseline, dict(zip(BASELINE_FIELDS, r, strict=True))) for r in locked]
+    return {(r.service_id, r.metric, r.host): r for r in rows}
+
+
+# A baseline's columns but its state (read only to reload a detector).
+BASELINE_FIELDS = tuple(f.attname for f in SeriesBaseline._meta.concrete_fields if f.name != "state")
 
 
 PROGRESS_FIELDS = ("points", "last_timestamp", "last_score", "anomalies", "updated_at")
 
 
 def _progress_write(rows: list[SeriesBaseline]) -> None:
-    """Write the batch's progress columns, one parameterised UPDATE per row sent as one batch.
-    (``bulk_update`` builds a CASE per field and row, which took longer than the scoring.)"""
+    """Write the batch's progress columns: on PostgreSQL one UPDATE ... FROM unnest() for every
+    row; elsewhere one parameterised UPDATE per row sent as one batch. (``bulk_update`` builds a
+    CASE per field and row, which took longer than the scoring; a statement per row cost 0.1 ms a
+    row on PostgreSQL, 28 ms for a batch's 280 series.)"""
     fields = [SeriesBaseline._meta.get_field(name) for name in PROGRESS_FIELDS]
     qn = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        types = {"points": "integer", "last_timestamp": "timestamptz", "last_score": "float8", "anomalies": "integer",
+                 "updated_at": "timestamptz"}
+        columns = [qn(f.column) for f in fields]
+        sql = (f"UPDATE {qn(SeriesBaseline._meta.db_table)} AS t SET {', '.join(f'{c} = u.{c}' for c in columns)}"
+               f" FROM unnest(%s::bigint[], {', '.join(f'%s::{types[f.name]}[]' for f in fields)}) AS u(id, {', '.join(columns)})"
+               f" WHERE t.{qn(SeriesBaseline._meta.pk.column)} = u.id")
+        params = [[row.pk for row in rows]] + [[getattr(row, f.attname) for row in rows] for f in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
     sql = (f"UPDATE {qn(SeriesBaseline._meta.db_table)} SET {', '.join(f'{qn(f.column)} = %s' for f in fields)}"
            f" WHERE {qn(SeriesBaseline._meta.pk.column)} = %s")
     params = [[f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields] + [row.pk] for row in rows]

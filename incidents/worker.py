@@ -48,8 +48,9 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
-from incidents import pipeline, queue
-from incidents.models import Event, IngestMessage
+from incidents import broadcast, pipeline, queue
+from incidents.ingest import EVENT_COLUMNS, event_loaded, ids_in
+from incidents.models import Event, IngestMessage, Service
 from incidents.partitions import SERIES
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,7 @@ def messages_process(kind: str, message_ids: list[int]) -> BatchOutcome:
         out.messages, out.skipped = len(rows), len(message_ids) - len(rows)
         if not rows:
             return out
-        event_ids = sorted({pk for _, ids, _ in rows for pk in ids})
-        events = list(Event.objects.filter(pk__in=event_ids).select_related("service").order_by("timestamp", "pk"))
+        events = events_load(kind, {pk for _, ids, _ in rows for pk in ids})
         out.events = len(events)
         result = pipeline.partition_process(kind, events)
         out.stored, out.incident_ids = len(result.stored), result.incident_ids
@@ -117,6 +117,22 @@ def messages_process(kind: str, message_ids: list[int]) -> BatchOutcome:
     changed = len(out.incident_ids)
     queue.done_record([{"k": kind, "a": a, "d": done, "n": len(ids), "i": changed} for _, ids, a in rows])
     return out
+
+
+# What the series stages read of a metric point (anomaly detection); the rest is loaded on use.
+SERIES_FIELDS = ("id", "timestamp", "service_id", "type", "metric", "value", "host", "source")
+
+
+def events_load(kind: str, event_ids: set[int]) -> list[Event]:
+    """The messages' events in time order, each with its service attached (one query for the
+    few services instead of a join that builds a Service per event), built without
+    Model.__init__ (incidents.ingest.event_loaded); a series partition's without the columns
+    anomaly detection does not read (no JSON decoded)."""
+    columns = SERIES_FIELDS if kind == SERIES else EVENT_COLUMNS
+    rows = list(Event.objects.filter(pk__in=ids_in(event_ids)).order_by("timestamp", "pk").values_list(*columns))
+    at = columns.index("service_id")
+    services = Service.objects.in_bulk({r[at] for r in rows})
+    return [event_loaded(dict(zip(columns, r, strict=True)), services[r[at]]) for r in rows]
 
 
 class IngestWorker:
@@ -320,6 +336,10 @@ class IngestWorker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._stop_signal)
             signal.signal(signal.SIGALRM, self._abandon)
+        try:
+            broadcast.warm_up()  # so the first incident's push does not wait for templates to load
+        except Exception:
+            log.warning("warming up the console's push failed; the first push loads what it needs", exc_info=True)
         beat = threading.Thread(target=self._heartbeat_loop, name="ingest-heartbeat", daemon=True)
         beat.start()
         log.info("ingest worker %s started", self.id)
