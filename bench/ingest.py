@@ -87,6 +87,36 @@ def wait_up(port: int, timeout: float = 60.0) -> None:
     raise SystemExit(f"server on port {port} did not come up")
 
 
+def trivial_rate(ports: list[int], *, clients: int, requests: int) -> tuple[float, float]:
+    """What the server costs without ingest: GET /healthz (the middleware stack, a view, one
+    `SELECT 1`) from `clients` keep-alive clients spread over the servers; (requests/s, p50 s)."""
+    work = iter(range(requests))
+    lock = threading.Lock()
+    seconds: list[float] = []
+
+    def client(k: int) -> None:
+        conns = {p: http.client.HTTPConnection("127.0.0.1", p, timeout=60) for p in ports}
+        while True:
+            with lock:
+                i = next(work, None)
+            if i is None:
+                return
+            conn = conns[ports[(i + k) % len(ports)]]
+            start = time.perf_counter()
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            with lock:
+                seconds.append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return requests / (time.perf_counter() - began), percentile(seconds, 50)
+
+
 def simulated(*, hours: float, seed: int) -> list[dict]:
     config = simulation.SimConfig(start=datetime(2026, 11, 2, tzinfo=UTC), seed=seed)
     return list(simulation.Recording(config, days=hours / 24))
@@ -123,6 +153,7 @@ class Outcome:
     incident_samples: int
     drain_seconds: float  # after the last answer, until the queue was empty
     lag: list[tuple[float, float, int]] = field(default_factory=list)  # (seconds since start, oldest age s, messages waiting)
+    trivial: tuple[float, float] | None = None  # GET /healthz before the run (--batch 1): requests/s, p50 s
     errors: list[str] = field(default_factory=list)
 
 
@@ -200,6 +231,7 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
                 deadline = time.time() + 60
                 while sum(1 for _ in redis_client.scan_iter(f"{prefix}:lease:*")) < every and time.time() < deadline:
                     time.sleep(0.2)  # every partition taken
+            trivial = trivial_rate(ports, clients=config.clients, requests=min(3000, len(payloads))) if config.batch == 1 else None
             wall0 = time.time()
             sampler.t0 = wall0  # the chart's time axis starts at the first request
             sampler.start()
@@ -246,6 +278,7 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
         config=config, events=len(events), requests=len(payloads), accepted_per_s=n_counted / (ended - first), processed_per_s=processed,
         request_p50=percentile(latencies, 50), request_p95=percentile(latencies, 95), incident_p50=percentile(incident, 50),
         incident_p95=percentile(incident, 95), incident_samples=len(incident), drain_seconds=drain, lag=sampler.samples, errors=errors,
+        trivial=trivial,
     )
 
 
@@ -262,6 +295,8 @@ def describe(o: Outcome) -> str:
             f"; drained {o.drain_seconds:.1f} s after the last answer" if not c.inline else ""),
         f"  arrival -> incident updated ({o.incident_samples} samples): p50 {o.incident_p50:.2f} s, p95 {o.incident_p95:.2f} s",
         f"  queue lag: oldest message at most {lag_max:.1f} s, at most {waiting_max} messages waiting" if not c.inline else "",
+        f"  the servers alone (GET /healthz, same clients, before the run): {o.trivial[0]:,.0f} requests/s, p50 {o.trivial[1] * 1000:.0f} ms"
+        if o.trivial else "",
     ]).rstrip()
 
 

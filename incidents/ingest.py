@@ -394,10 +394,10 @@ def _event_row(e: EventIn, *, pk: int, now: datetime, service: Service, source: 
 
 
 # One statement: claim the batch's client ids (in order, so two batches sharing ids wait for each
-# other in one order and cannot deadlock) and take ids for its events from the events' sequence. A
-# client id stored before, or by a concurrent batch that commits, is not returned (ON CONFLICT DO
-# NOTHING waits for that batch's transaction to end): that event is a duplicate; if the other
-# batch rolls back, the id is ours.
+# other in one order and cannot deadlock), take ids for its events from the events' sequence and
+# read its services. A client id stored before, or by a concurrent batch that commits, is not
+# returned (ON CONFLICT DO NOTHING waits for that batch's transaction to end): that event is a
+# duplicate; if the other batch rolls back, the id is ours.
 _CLAIM = """
 WITH claimed AS (
     INSERT INTO {ids_table} (client_id, "timestamp")
@@ -406,38 +406,48 @@ WITH claimed AS (
 )
 SELECT (SELECT coalesce(array_agg(client_id), '{{}}') FROM claimed),
        (SELECT coalesce(array_agg(nextval(seq)), '{{}}')
-        FROM generate_series(1, %s), (SELECT pg_get_serial_sequence(%s, 'id') AS seq) AS s)
+        FROM generate_series(1, %s), (SELECT pg_get_serial_sequence(%s, 'id') AS seq) AS s),
+       (SELECT coalesce(array_agg(ARRAY[id::text, name]), '{{}}') FROM {services_table} WHERE name = ANY(%s::varchar[]))
 """
+SMALL_BATCH = 20  # events written with one INSERT (one round trip) rather than COPY (two)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # nothing to roll back to: an error ends the batch
 def _events_store_copy(*, events: list[EventIn], source: str) -> IngestResult:
-    """PostgreSQL: the batch in three statements whatever its size: the client ids claimed and
-    the event ids taken (one statement), the events written with COPY (PostgreSQL routes each row
-    to its time partition), the rollups. Same rules as `_events_store_once`."""
+    """PostgreSQL: the batch in three statements whatever its size: the client ids claimed, the
+    event ids taken and the services read (one statement), the events written with COPY (one
+    INSERT for a small batch; PostgreSQL routes each row to its time partition), the rollups.
+    Same rules as `_events_store_once`."""
     now = timezone.now()
-    services = services_ensure({e.service for e in events})
     first = _first_of_each_id(events, seen=set())
     duplicates = len(events) - len(first)
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
         ids = [(e.client_id, e.timestamp) for e in first if e.client_id]
-        cursor.execute(_CLAIM.format(ids_table=qn(EventClientId._meta.db_table)),
-                       [[c for c, _ in ids], [t for _, t in ids], len(first), Event._meta.db_table])
-        claimed, pks = cursor.fetchone()
+        cursor.execute(_CLAIM.format(ids_table=qn(EventClientId._meta.db_table), services_table=qn(Service._meta.db_table)),
+                       [[c for c, _ in ids], [t for _, t in ids], len(first), Event._meta.db_table, sorted({e.service for e in first})])
+        claimed, pks, known = cursor.fetchone()
         claimed = set(claimed)
+        services = {name: instance_loaded(Service, {"id": int(pk), "name": name}) for pk, name in known}
+        missing = {e.service for e in first} - services.keys()
+        if missing:
+            services.update(services_ensure(missing))
         rows: list[Event] = []
         for e in first:
             if e.client_id and e.client_id not in claimed:
                 duplicates += 1
                 continue
             rows.append(_event_row(e, pk=pks[len(rows)], now=now, service=services[e.service], source=source))
-        if rows:
-            columns = ", ".join(qn(Event._meta.get_field(name).column) for name in COPY_FIELDS)
+        values = [(r.pk, r.timestamp, now, r.service_id, r.type, r.severity, r.message, r.metric, r.value, r.host, r.fingerprint,
+                   json.dumps(r.attributes), r.client_id, source) for r in rows]
+        columns = ", ".join(qn(Event._meta.get_field(name).column) for name in COPY_FIELDS)
+        if 0 < len(rows) <= SMALL_BATCH:
+            marks = ", ".join(["(" + ", ".join(["%s"] * len(COPY_FIELDS)) + ")"] * len(rows))
+            cursor.execute(f"INSERT INTO {qn(Event._meta.db_table)} ({columns}) VALUES {marks}", [v for row in values for v in row])
+        elif rows:
             with cursor.cursor.copy(f"COPY {qn(Event._meta.db_table)} ({columns}) FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row((r.pk, r.timestamp, now, r.service_id, r.type, r.severity, r.message, r.metric, r.value, r.host,
-                                    r.fingerprint, json.dumps(r.attributes), r.client_id, source))
+                for row in values:
+                    copy.write_row(row)
     rollups.rollups_add(rows)  # last: its row locks are held only until the commit
     return IngestResult(accepted=len(rows), duplicates=duplicates, events=rows)
 
