@@ -22,15 +22,16 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, Pipeline
-from threadpoolctl import threadpool_limits
 
 from evaluation import simulation
 from correlation.logtemplates import WILDCARD, tokenize
 from incidents.catalogue import BUILTIN_PATTERNS
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 NONE = "none"
 MAX_TEXT_CHARS = 20_000
@@ -66,6 +67,13 @@ class TypeClassifier:
         labels = {e.label for e in examples}
         if len(labels) < 2:
             raise ValueError("training needs examples of at least two types")
+        # scikit-learn is imported when a classifier is trained or loaded (a pickle imports it),
+        # not by every process that imports this module (web, workers: start-up and exit time).
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import FeatureUnion, Pipeline
+        from threadpoolctl import threadpool_limits
+
         features = FeatureUnion([
             ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)),
             ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=1, sublinear_tf=True)),

@@ -19,9 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
-from sklearn.feature_extraction.text import TfidfVectorizer
-from threadpoolctl import threadpool_limits
 
 from correlation.classifier import normalise
 from correlation.patterns import PatternSpec, pattern_best
@@ -62,6 +59,12 @@ def patterns_propose(incidents: Sequence[IncidentDoc], library: Sequence[Pattern
     if len(docs) < max(2, min_size):
         return []
     texts = [normalise(d.text) for d in docs]
+    # scikit-learn is imported here, when patterns are discovered (weekly or on demand): every
+    # web and worker process imports this module, and would otherwise pay scikit-learn's start-up.
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from threadpoolctl import threadpool_limits
+
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), stop_words=list(STOPWORDS), token_pattern=r"(?u)\b[a-z][a-z0-9_.-]+\b")
     try:
         X = vectorizer.fit_transform(texts)

@@ -20,10 +20,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 HORIZON_HOURS = 2
 FEATURES = ("incidents_7d", "incidents_24h", "hours_since_incident", "alerts_1h", "errors_1h", "error_trend",
@@ -83,6 +85,10 @@ class RiskForecaster:
                 y.append(label(history, t, self.horizon))
         if len(set(y)) < 2:
             raise ValueError("the history needs hours with and without incidents to learn from")
+        # Imported here, when a forecast is trained: not by every process that imports this module.
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(limits=1):
             self.model = LogisticRegression(C=1.0, max_iter=2000).fit(np.array(X), np.array(y))
         return self

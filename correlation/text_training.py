@@ -17,7 +17,6 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from sklearn.metrics import f1_score
 
 from correlation.classifier import Example, TypeClassifier, simulated_examples, starting_examples
 from correlation.models import ModelVersion
@@ -63,6 +62,8 @@ def incident_examples() -> list[Example]:
 def _macro_f1(clf: TypeClassifier | None, examples: list[Example]) -> float | None:
     if clf is None or not examples:
         return None
+    from sklearn.metrics import f1_score  # with the classifier's own scikit-learn, when one is scored
+
     truth = [e.label for e in examples]
     return round(float(f1_score(truth, clf.predict([e.text for e in examples]), average="macro",
                                 labels=sorted(set(truth)), zero_division=0)), 4)
