@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
         .venv/bin/python -m bench.chaoslab.lab --out DIR [--minutes 30] [--seed 1]
 
-What runs (every port picked free at runtime, everything on 127.0.0.1, everything stopped at the end):
+What runs (every port picked free at runtime, from `--ports LO-HI` when given, everything on 127.0.0.1, everything stopped at the end):
 
 - services (`bench/chaoslab/service.py`): web -> api -> orders, catalog, payments; payments -> bank-api
   (a third party: never scraped, its logs never shipped: a silent root); orders and catalog use a
@@ -127,10 +127,29 @@ RULES = """groups:
 """
 
 
+PORTS: range | None = None  # --ports LO-HI: every port the lab opens comes from this range
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port: any (the kernel's pick), or the next free one in `PORTS`, never the same twice."""
+    if PORTS is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    for port in PORTS:
+        if port in _TAKEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _TAKEN.add(port)
+        return port
+    raise RuntimeError(f"no free port left in {PORTS.start}-{PORTS.stop - 1}")
+
+
+_TAKEN: set[int] = set()
 
 
 def now_iso() -> str:
@@ -319,7 +338,7 @@ class Lab:
                 self.end_headers()
                 self.wfile.write(body)
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Probe)
+        server = ThreadingHTTPServer(("127.0.0.1", free_port() if PORTS else 0), Probe)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server.server_address[1]
@@ -343,7 +362,7 @@ class Lab:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        server = ThreadingHTTPServer(("127.0.0.1", free_port() if PORTS else 0), Hook)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server.server_address[1]
@@ -652,7 +671,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--minutes", type=float, default=30.0, help="how long faults are injected (plus ~3 min set-up and settling)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ports", help="LO-HI: take every port from this range (a shared machine); default: any free port")
     args = parser.parse_args()
+    if args.ports:
+        global PORTS
+        lo, hi = (int(x) for x in args.ports.split("-"))
+        PORTS = range(lo, hi + 1)
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         print("the chaos lab needs PostgreSQL: set DATABASE_URL", file=sys.stderr)
         return 2
