@@ -529,7 +529,7 @@ receivers:
         args = self.args
         with bench_database(f"labapp{args.seed}") as app_env, bench_database(f"lab{args.seed}") as env:
             self.configure(app_env["DATABASE_URL"])
-            env.update(CORRELATION_INLINE="1", LOG_LEVEL="WARNING", DJANGO_DEBUG="0")
+            env.update(CORRELATION_INLINE="1", INGEST_ASYNC="0", LOG_LEVEL="WARNING", DJANGO_DEBUG="0")  # inline: no ingest worker runs here
             os.environ.update(DATABASE_URL=env["DATABASE_URL"], DJANGO_SETTINGS_MODULE="cleara.settings")
             import django
 
