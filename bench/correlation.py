@@ -4,6 +4,7 @@ the incidents against the ground truth (evaluation.scoring).
 
     .venv/bin/python bench/correlation.py [--days 3] [--seeds 7,11,23] [--metric-interval 60] [--no-anomalies]
     .venv/bin/python bench/correlation.py --fuzz 1,2,3 [--families layered,mesh,pools,queues] [--lab DIR ...] [--no-sim] [--charts DIR]
+    .venv/bin/python bench/correlation.py --scored CHARTS [CHARTS ...] [--charts DIR]   # pool runs already scored
 
 `--fuzz` adds the independent scenario fuzzer (bench/fuzz: 12-hour scenarios of random estates,
 one per family and seed) and `--lab` recorded chaos-lab runs (bench/chaoslab); each evaluation
@@ -226,6 +227,21 @@ def report_families(families: dict[str, tuple[dict, list[dict]]], charts: Path |
         print(f"reliability diagram: {path}")
 
 
+def report_scored(directories: list[Path], charts: Path | None, *, faults: bool = False) -> int:
+    """The family report of runs already scored (the scored-*.json files `--charts` wrote), a family
+    that several runs scored pooled into one (its faults and incidents kept apart by run)."""
+    runs: dict[str, list[tuple[str, dict, list[dict]]]] = {}
+    for n, directory in enumerate(directories):
+        for path in sorted(directory.glob("scored-*.json")):
+            data = json.loads(path.read_text())
+            runs.setdefault(path.stem[len("scored-"):].replace("-", ":", 1), []).append((f"r{n}", data["truth"], data["incidents"]))
+    if not runs:
+        print(f"no scored-*.json in {', '.join(map(str, directories))}")
+        return 2
+    report_families({name: pool(r) for name, r in runs.items()}, charts, faults=faults)
+    return 0
+
+
 SHIPPED_RANKER = ROOT / "correlation" / "rankers" / "rca_ranker_v2.json"  # correlation.learning.SHIPPED_RANKER
 
 
@@ -299,7 +315,11 @@ def main() -> int:
     parser.add_argument("--charts", type=Path, default=None, help="write the reliability diagram (PNG) there")
     parser.add_argument("--fit-calibration", type=Path, default=None, help="a --charts directory of an earlier run: fit Platt scaling there")
     parser.add_argument("--fit-on", default="fuzz", help="with --fit-calibration: the families to fit on (name prefix)")
+    parser.add_argument("--scored", type=Path, nargs="*", default=[],
+                        help="--charts directories of earlier runs (e.g. over different seeds): pool their scored families and report them, replaying nothing")
     args = parser.parse_args()
+    if args.scored:
+        return report_scored(args.scored, args.charts, faults=args.faults)
     if args.fit_calibration:
         return fit_calibration(args.fit_calibration, args.fit_on)
     if args.fuzz or args.lab:

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from correlation.ranker import (  # noqa: E402
     BASE_FEATURES,
     DERIVED,
+    FANIN_FEATURES,
     FEATURES,
     TEMPLATE_FEATURES,
     Ranker,
@@ -56,6 +57,7 @@ FEATURE_SETS = {
     "templates": BASE_FEATURES + TEMPLATE_FEATURES,
     "v2": BASE_FEATURES + tuple(DERIVED),  # rca_ranker_v2's
     "all": FEATURES + tuple(DERIVED),
+    "v2+fanin": BASE_FEATURES + tuple(DERIVED) + FANIN_FEATURES,  # rca_ranker_v2's and fan-in
 }
 
 

@@ -23,7 +23,8 @@ alerts came one by one, in event-time order:
   recovered joins again only by where it sits. The window opens `EARLY` before the incident's first
   alert and closes `QUIET` after its last activity: a new fingerprint, or a critical alert at one
   of its origins (a caller's repeated critical firings do not keep an incident open across faults).
-- An alert that joins nothing stays pending. An incident opens when a critical alert arrives, or
+- An alert that joins nothing stays pending. An incident opens when a critical alert arrives that
+  its service's or its callers' error logs corroborate (a lone critical blip waits), or
   when pending signals that one failure explains (a root and its callers) pile up to
   `OPEN_WEIGHT` within `CLUSTER_WINDOW`: an alert fingerprint counts 1, an anomalous series 0.5 (1
   if critical), and alerts of two fingerprints at least are needed. An isolated blip, a warning
@@ -60,7 +61,10 @@ from incidents.models import SEVERITY_RANK, Event, Incident, Severity
 EARLY = timedelta(minutes=10)
 QUIET = timedelta(minutes=15)
 CLUSTER_WINDOW = timedelta(minutes=10)
-RESOLVED_BEFORE = timedelta(minutes=1)
+# An incident whose alerts have all resolved this long is over (OpenIncident.over). Was 1 min: in the
+# chaos lab faults come 45-90 s apart and every next fault's front-door alerts came 36-56 s after the
+# last resolution, so one incident took four faults; checked on the fuzzer before it was kept.
+RESOLVED_BEFORE = timedelta(seconds=20)
 FLAP_HISTORY = timedelta(hours=1)
 FLAP_COUNT = 3
 RESOLVE_GRACE = timedelta(hours=3)
@@ -76,6 +80,11 @@ ANOMALY_LOGS = 3  # error log lines of a service in an incident that let its ano
 # Hysteresis: a new ranking takes the root cause from the one shown only when its top hypothesis
 # leads the shown root's by this much probability, so that a balanced incident does not flip.
 ROOT_HYSTERESIS = 0.1
+# A dependency of an incident's origins whose trouble starts this long after the incident's first
+# signal, with nothing in the incident naming it before then, is a second fault inside the cone
+# (it opens its own incident), not the deeper cause of the first (whose callers name it from the start).
+DEEPER_LAG = timedelta(minutes=2)
+DEEPER_ERRORS = 3  # error log lines of its own around its alert that make it clearly unwell (not a blip)
 
 SIGNAL_TYPES = (Event.Type.ALERT, Event.Type.ANOMALY)
 EVIDENCE_SEVERITIES = (Severity.WARNING, Severity.CRITICAL)
@@ -263,6 +272,23 @@ class OpenIncident:
             if hops is not None and hops <= CONE_HOPS:
                 return True, origins
         return in_cone(topology, service, current), origins
+
+    def late_dependency(self, item: Item, topology: rca.Topology) -> datetime | None:
+        """When `item` is an alert of a dependency of this incident's origins (below them, not a
+        caller), new here, that went wrong more than DEEPER_LAG after the incident's first signal:
+        the deadline (first + DEEPER_LAG) by which something here must have named it for it to be
+        the deeper cause. None otherwise (it joins, or not, by where it sits)."""
+        if item.type != Event.Type.ALERT or item.service in self.signal_services or self.first is None:
+            return None
+        deadline = self.first + DEEPER_LAG
+        if item.ts <= deadline:
+            return None
+        origins = roots(topology, strong(self.live) or set(self.live) or self.signal_services)
+        if item.service in origins or any(item.service in topology.upstream(o) for o in origins):
+            return None
+        if not any(topology.downstream(o).get(item.service) for o in origins):
+            return None
+        return deadline
 
     def affinity(self, item: Item, topology: rca.Topology, *, chronic: bool, logging: set[str] = frozenset()) -> float:
         """How strongly a signal belongs here (0: not at all)."""
@@ -474,6 +500,34 @@ class Correlator:
         weak = [i for i in nearby if i.service not in strong(pending)]
         return self._best_cluster(seed, weak, candidates)
 
+    def _late_unnamed(self, state: OpenIncident, item: Item) -> bool:
+        """A second fault inside an incident's cone: `item` is an alert of a dependency of its origins
+        that went wrong well after it started (OpenIncident.late_dependency), is clearly unwell on its
+        own now (error logs of its own around the alert: a lone blip is no new fault), and by then
+        had neither logged errors itself nor been named in its callers' messages. A deeper cause
+        shows from the start, in its own lines or its callers' errors ("timeout calling payments");
+        a fault that starts there later does not."""
+        deadline = state.late_dependency(item, self.topology)
+        if deadline is None or not self._errors_near(item.service, item.ts, DEEPER_ERRORS):
+            return False
+        callers = set(self.topology.dependants.get(item.service, ())) & (state.known_services | state.signal_services | {i.service for i in state.new})
+        times = self.error_log_times.get(item.service, [])
+        if bisect.bisect_right(times, deadline) - bisect.bisect_left(times, state.first - EARLY) >= DEEPER_ERRORS:
+            return False  # it was logging errors itself from the start
+        for (service, _type, _sev, _fp, _metric, _firing), g in state.groups.items():
+            if service in callers and g.first <= deadline and rca.names(g.message.lower(), item.service):
+                return False
+        for _pk, _ts, _service, _sev, _fp, _cid, msg in self.store.pending_logs(services=callers, since=state.first - EARLY, until=deadline):
+            if rca.names(msg.lower(), item.service):
+                return False
+        return True
+
+    def _errors_near(self, service: str, at: datetime, n: int) -> bool:
+        """Whether `service` logged `n` error lines or more within CLUSTER_WINDOW of `at`."""
+        self._logging_errors(at)  # loads error_log_times
+        times = self.error_log_times.get(service, [])
+        return bisect.bisect_right(times, at + CLUSTER_WINDOW) - bisect.bisect_left(times, at - CLUSTER_WINDOW) >= n
+
     def _logging_errors(self, at: datetime) -> set[str]:
         """The services with LOG_UNWELL error log lines or more within CLUSTER_WINDOW of `at`."""
         if self.error_log_times is None:
@@ -517,8 +571,19 @@ class Correlator:
         alerts of two fingerprints at least: anomalies corroborate, but detectors flag odd points
         every day, so anomalies and a blip do not make an incident."""
         if any(i.severity == Severity.CRITICAL and i.type == Event.Type.ALERT for i in cluster):
-            return True
+            return self._weight(cluster, alerts_only=True) >= 2 or self._corroborated(cluster)
         return self._weight(cluster, alerts_only=True) >= 2 and self._weight(cluster) >= OPEN_WEIGHT
+
+    def _corroborated(self, cluster: list[Item]) -> bool:
+        """Whether a lone critical alert (one fingerprint) is more than a blip: its service, or a
+        service calling it, logs errors around it (DEEPER_ERRORS lines within CLUSTER_WINDOW). A
+        critical blip with nothing else going on waits, pending, for a second signal to pile up with."""
+        for i in cluster:
+            if i.type == Event.Type.ALERT and i.severity == Severity.CRITICAL:
+                near = [i.service, *self.topology.dependants.get(i.service, ())]
+                if any(self._errors_near(s, i.ts, DEEPER_ERRORS) for s in near):
+                    return True
+        return False
 
     def _place_signal(self, item: Item) -> None:
         """An alert joins the incident it belongs to, or opens one with the pending signals around
@@ -530,7 +595,7 @@ class Correlator:
         best, best_score = None, JOIN_THRESHOLD
         for state in self.opens:
             score = state.affinity(item, self.topology, chronic=chronic, logging=logging)
-            if score > best_score:
+            if score > best_score and not self._late_unnamed(state, item):
                 best, best_score = state, score
         if best is not None:
             best.add(item, origin=False)

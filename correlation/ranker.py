@@ -43,6 +43,9 @@ FEATURES = (
     "new_onset",      # exp(-delay / tau) of its first such line after the incident's first such line
     "new_named",      # the share of its affected direct callers whose new kinds of line name it
     "new_lines",      # log(1 + its lines of those templates) / 5
+    # Fan-in (shared infrastructure: a broker, a database, DNS).
+    "fan_in",         # the share of its direct dependants that are affected
+    "shared",         # min(1, its direct dependants / 8)
 )
 # Products the linear model cannot form on its own, computed from the features above.
 DERIVED = {
@@ -52,7 +55,9 @@ DERIVED = {
 # The template features (correlation.loading.Store.log_templates); a ranker without them is the one
 # shipped before they existed (rca_ranker_v1).
 TEMPLATE_FEATURES = ("new_templates", "new_onset", "new_named", "new_lines")
-BASE_FEATURES = tuple(f for f in FEATURES if f not in TEMPLATE_FEATURES)
+# Fan-in (issue 9, after rca_ranker_v2): not in the base set, so that "base" and "v2" stay what they were.
+FANIN_FEATURES = ("fan_in", "shared")
+BASE_FEATURES = tuple(f for f in FEATURES if f not in TEMPLATE_FEATURES and f not in FANIN_FEATURES)
 
 
 def feature(values: dict[str, float], name: str) -> float:

@@ -43,6 +43,11 @@ ONSET_TAU_S = 150.0
 CONSEQUENCE_LAG_S = 60.0
 # A service is clearly unwell when its evidence is at least this share of the strongest service's.
 CLEAR_SHARE = 0.5
+# A service with this many direct dependants or more is shared infrastructure (the "shared" feature's 1).
+SHARED_DEPENDANTS = 8
+# A silent dependency with fewer than this share of its direct dependants affected loses credit
+# (fan_in_discount): not fitted, "most of its dependants, not one" read literally.
+SHARED_MAJORITY = 0.5
 MAX_HYPOTHESES = 5
 MAX_EVIDENCE = 5
 SEVERITY_SCORE = {"critical": 1.0, "warning": 0.6, "info": 0.3}
@@ -164,7 +169,8 @@ def _candidates(signals: dict[str, ServiceSignals], topology: Topology, named: d
     return out
 
 
-def _names(text: str, service: str) -> bool:
+def names(text: str, service: str) -> bool:
+    """Whether lower-cased `text` names `service` (as a word: not inside another service's name)."""
     return bool(text) and re.search(rf"(?<![\w-]){re.escape(service.lower())}(?![\w-])", text) is not None
 
 
@@ -182,7 +188,7 @@ def _blamed(sig: ServiceSignals, topology: Topology) -> list[str]:
     """The direct dependencies a service's own messages name."""
     if not sig.text:
         return []
-    return [dep for dep in topology.deps.get(sig.service, ()) if _names(sig.text, dep)]
+    return [dep for dep in topology.deps.get(sig.service, ()) if names(sig.text, dep)]
 
 
 def _fmt_delay(seconds: float) -> str:
@@ -282,6 +288,11 @@ def rank(
             reasons.append(f"{sig.error_logs} error and {sig.warning_logs} warning log line(s)")
 
         raw = sum(WEIGHTS[k] * v for k, v in parts.items())
+        if (shared_discount := fan_in_discount(name, sig, topology, affected)) < 1.0:
+            raw *= shared_discount
+            n_dep = len(topology.dependants.get(name, ()))
+            reasons.append(f"silent, and only {sum(1 for c in topology.dependants.get(name, ()) if c in affected)} of the {n_dep} "
+                           "services that depend on it are affected")
         prior = (priors or {}).get(name, 0.0)
         if prior:
             raw += PRIOR_WEIGHT * prior
@@ -296,7 +307,7 @@ def rank(
             reasons.append(f"named in the errors of {n_named} affected service(s)")
         deps = topology.deps.get(name, ())
         callers = [c for c in topology.dependants.get(name, ()) if c in affected]
-        new_named = sum(1 for c in callers if _names(signals[c].new_templates_text, name))
+        new_named = sum(1 for c in callers if names(signals[c].new_templates_text, name))
         if sig.new_templates:
             reasons.append(f"{sig.new_templates} kind(s) of warning or error line it never logged before")
         if new_named:
@@ -316,6 +327,10 @@ def rank(
             if sig.new_templates_onset is not None and first_new is not None else 0.0,
             "new_named": round(new_named / len(callers), 4) if callers else 0.0,
             "new_lines": round(math.log1p(sig.new_template_lines) / 5, 4),
+            # Fan-in: a shared dependency (a broker, a database, DNS) that every consumer depends on
+            # is the root when most of its dependants go wrong, not when one does.
+            "fan_in": round(len(callers) / len(dependants), 4) if (dependants := topology.dependants.get(name, ())) else 0.0,
+            "shared": round(min(1.0, len(topology.dependants.get(name, ())) / SHARED_DEPENDANTS), 4),
         }
         scored.append(Hypothesis(name, 0.0, raw, match, reasons, sorted(sig.evidence, key=lambda e: (-e[0], e[1]))[:MAX_EVIDENCE],
                                  features))
@@ -328,6 +343,7 @@ def rank(
         # its weight: a prior moves a candidate's logit as much as it moves the rules' score.
         for h in scored:
             h.raw = ranker.score(h.features) + (PRIOR_WEIGHT * h.features["prior"] + boost.get(h.service, 0.0)) / TEMPERATURE
+            h.raw += math.log(fan_in_discount(h.service, candidates[h.service], topology, affected))
         scored.sort(key=lambda h: (-h.raw, h.service))
         scored[0].reasons.append("ranked by the learned ranker: the trouble may be further down than the rules' first choice")
     probabilities = softmax([h.raw if ranker is not None else h.raw / TEMPERATURE for h in scored])
@@ -353,6 +369,22 @@ def rank(
     return RcaResult(hypotheses, confidence, pattern, _summary(hypotheses, confidence, pattern, len(affected)))
 
 
+def fan_in_discount(name: str, sig: ServiceSignals, topology: Topology, affected: set[str]) -> float:
+    """A silent shared dependency (a database, a broker, a third party several services call) is the
+    root when most of the services that depend on it go wrong, not when one does: a caller whose
+    own pool is exhausted names its database in its errors while the database's other clients are
+    fine. Its score is multiplied by the square of the share of its direct dependants affected over
+    SHARED_MAJORITY (1 when it sends signals of its own, has one dependant, or half of them or more are
+    affected; 0.44 for one of three, 0.25 for one of four)."""
+    if sig.is_signalling or sig.error_logs or sig.warning_logs:
+        return 1.0
+    dependants = topology.dependants.get(name, ())
+    if len(dependants) < 2:
+        return 1.0
+    share = sum(1 for c in dependants if c in affected) / len(dependants)
+    return max(0.01, min(1.0, share / SHARED_MAJORITY) ** 2)
+
+
 def ranker_decides(scored: list[Hypothesis]) -> bool:
     """Whether the learned ranker orders this incident (correlation.ranker.gate_opens on the
     candidates' features, the rules' first choice first)."""
@@ -363,12 +395,13 @@ def gate_opens(first: dict[str, float], rest: list[dict[str, float]]) -> bool:
     """The ranker orders an incident only when the trouble may be further down than the rules'
     first choice: it names one of its own dependencies in its errors while another candidate is
     named by its callers (a root whose dependants alerted first), or a silent candidate is named in
-    its callers' new kinds of error line (a third party seen only through them). Out of family this
+    its callers' new kinds of error line (a third party seen only through them) and most of the
+    services depending on it are affected (fan_in_discount). Out of family this
     gate keeps the ranker's gains (bench/README.md) and leaves the rules' clear cascades alone,
     which the ranker, trained on the fuzzer alone, sometimes gets wrong."""
     if first.get("blames", 0.0) > 0 and any(v.get("named", 0.0) > 0 for v in rest):
         return True
-    return any(v.get("silent", 0.0) > 0 and v.get("new_named", 0.0) > 0 for v in rest)
+    return any(v.get("silent", 0.0) > 0 and v.get("new_named", 0.0) > 0 and v.get("fan_in", 1.0) >= SHARED_MAJORITY for v in rest)
 
 
 def _summary(hypotheses: list[Hypothesis], confidence: float, pattern: PatternSpec | None, n_affected: int) -> str:

@@ -39,10 +39,15 @@ class MemoryStore:
                 for i in sorted(self.items, key=lambda i: (i.ts, i.pk)) if i.is_signal and since <= i.ts <= until]
 
     def error_log_times(self, *, since, until):
-        return {}
+        times: dict[str, list[datetime]] = {}
+        for i in sorted(self.items, key=lambda i: i.ts):
+            if i.type == "log" and i.severity == "critical" and since <= i.ts <= until:
+                times.setdefault(i.service, []).append(i.ts)
+        return times
 
     def pending_logs(self, *, services, since, until):
-        return []
+        return [(i.pk, i.ts, i.service, i.severity, i.fingerprint, i.client_id, i.message)
+                for i in sorted(self.items, key=lambda i: i.ts) if i.type == "log" and i.service in services and since <= i.ts <= until]
 
     def log_templates(self, *, services, since, until):
         return {}
@@ -93,26 +98,50 @@ def incidents_of(items: list[Item], deps: dict[str, set[str]]) -> list[list[int]
 SHOP = {"web": {"api"}, "api": {"orders", "catalog"}, "orders": {"db"}, "catalog": {"db"}, "db": set()}
 
 
+def error_log(pk: int, minute: float, service: str, message: str) -> Item:
+    return Item(pk=pk, ts=T0 + timedelta(minutes=minute), service=service, type="log", severity="critical",
+                fingerprint=f"{service}:{message[:12]}", firing=True, client_id=f"evt-{pk}", message=message)
+
+
+def errors(pk: int, minute: float, service: str, n: int = 3) -> list[Item]:
+    """`n` error lines of `service` of its own (naming nothing), a few seconds apart from `minute` on."""
+    return [error_log(pk + k, minute + 0.1 * k, service, "unhandled exception in request handler: KeyError('tenant_id')") for k in range(n)]
+
+
+def alert_events(items: list[Item], deps: dict[str, set[str]]) -> list[list[int]]:
+    """incidents_of, the alerts only (error logs join as evidence)."""
+    return [[pk for pk in incident if pk < 100] for incident in incidents_of(items, deps)]
+
+
 def test_an_incident_whose_alerts_have_all_resolved_takes_no_new_trouble():
     first = [alert(1, 0, "db"), alert(2, 1, "api")]
     later = alert(5, 9, "api")
     later.fingerprint = "api:latency"
-    items = [*first, resolved(3, 4, "db", first[0]), resolved(4, 4.5, "api", first[1]), later]
-    assert incidents_of(items, DEPS) == [[1, 2, 3, 4], [5]]
+    items = [*first, resolved(3, 4, "db", first[0]), resolved(4, 4.5, "api", first[1]), *errors(100, 8.5, "api"), later]
+    assert alert_events(items, DEPS) == [[1, 2, 3, 4], [5]]
+
+
+def test_a_lone_critical_blip_with_nothing_around_it_opens_nothing():
+    items = [alert(1, 0, "mail")]
+    assert Correlator(items, MemoryStore(DEPS, items)).run() == []
+
+
+def test_a_lone_critical_alert_that_its_services_error_logs_corroborate_opens_an_incident():
+    items = [*errors(100, 0, "mail"), alert(1, 1, "mail")]
+    assert alert_events(items, DEPS) == [[1]]
 
 
 def test_a_shared_front_door_does_not_glue_a_later_independent_fault_to_the_first():
     # catalog fails and recovers; web and api (which call everything) are still firing when orders fails.
     catalog, api, web = alert(1, 0, "catalog"), alert(2, 0.5, "api"), alert(3, 1, "web")
     orders = alert(5, 6, "orders")
-    items = [catalog, api, web, resolved(4, 4, "catalog", catalog), orders]
-    opened = incidents_of(items, SHOP)
-    assert opened == [[1, 2, 3, 4], [5]]
+    items = [catalog, api, web, resolved(4, 4, "catalog", catalog), *errors(100, 5.5, "orders"), orders]
+    assert alert_events(items, SHOP) == [[1, 2, 3, 4], [5]]
 
 
 def test_a_sibling_of_the_origin_that_only_shares_a_caller_opens_its_own_incident():
-    items = [alert(1, 0, "catalog"), alert(2, 1, "api"), alert(3, 3, "orders")]
-    assert incidents_of(items, SHOP) == [[1, 2], [3]]
+    items = [alert(1, 0, "catalog"), alert(2, 1, "api"), *errors(100, 2.5, "orders"), alert(3, 3, "orders")]
+    assert alert_events(items, SHOP) == [[1, 2], [3]]
 
 
 def test_a_deeper_cause_of_an_origin_still_in_trouble_joins_its_incident():
@@ -128,3 +157,42 @@ def test_a_late_alert_of_a_caller_of_a_recovered_origin_still_joins_its_incident
     items = [db, alert(2, 1, "orders"), resolved(3, 3, "db", db), alert(4, 3.5, "api", "warning")]
     [decision] = Correlator(items, MemoryStore(SHOP, items)).run()
     assert sorted(i.pk for i in decision.state.new) == [1, 2, 3, 4]
+
+
+def test_a_dependency_failing_well_after_the_origin_with_errors_of_its_own_opens_its_own_incident():
+    # catalog fails on its own (its errors name nothing below it); minutes later the database
+    # fails too: a second fault inside the first's cone, not the deeper cause of the first.
+    own = [error_log(10 + k, 0.2 * k, "catalog", "unhandled exception in request handler: KeyError('tenant_id')") for k in range(3)]
+    db_errors = [error_log(20 + k, 8 + 0.1 * k, "db", "could not write to file pg_wal: no space left on device") for k in range(3)]
+    items = [*own, alert(1, 0, "catalog"), alert(2, 1, "api"), *db_errors, alert(3, 9, "db")]
+    opened = [[pk for pk in incident if pk < 10] for incident in incidents_of(items, SHOP)]
+    assert opened == [[1, 2], [3]]
+
+
+def test_a_dependency_its_callers_named_from_the_start_joins_as_the_deeper_cause_however_late_it_alerts():
+    # dependants first: catalog's errors name the database from its first minute; the database's
+    # own alert waits nine minutes.
+    named = [error_log(10 + k, 0.2 * k, "catalog", "connection to db timed out after 30000ms") for k in range(3)]
+    db_errors = [error_log(20 + k, 8 + 0.1 * k, "db", "could not write to file pg_wal: no space left on device") for k in range(3)]
+    items = [*named, alert(1, 0, "catalog"), alert(2, 1, "api"), *db_errors, alert(3, 9, "db")]
+    [decision] = Correlator(items, MemoryStore(SHOP, items)).run()
+    assert {1, 2, 3} <= {i.pk for i in decision.state.new}
+    assert "db" in [h.service for h in decision.analysis.hypotheses]
+
+
+def test_a_late_lone_blip_of_a_dependency_joins_as_before():
+    # no error line of its own around it: nothing says a new fault started there.
+    items = [alert(1, 0, "catalog"), alert(2, 1, "api"), alert(3, 9, "db")]
+    [decision] = Correlator(items, MemoryStore(SHOP, items)).run()
+    assert sorted(i.pk for i in decision.state.new) == [1, 2, 3]
+
+
+def test_trouble_forty_seconds_after_every_alert_resolved_does_not_join_the_finished_incident():
+    # the chaos lab's cadence: a fault ends, its alerts resolve, the next fault's front-door
+    # latency warnings come less than a minute later.
+    payments, api = alert(1, 0, "payments"), alert(2, 0.2, "api")
+    web_slow, api_slow = alert(5, 3.7, "web", "warning"), alert(6, 3.7, "api", "warning")
+    web_slow.fingerprint, api_slow.fingerprint = "web:latency", "api:latency"
+    deps = {"web": {"api"}, "api": {"payments", "catalog"}, "payments": set(), "catalog": set()}
+    items = [payments, api, resolved(3, 3, "payments", payments), resolved(4, 3, "api", api), web_slow, api_slow]
+    assert alert_events(items, deps) == [[1, 2, 3, 4]]

@@ -122,3 +122,25 @@ def test_the_ranker_gate_opens_only_where_the_trouble_may_be_further_down():
     assert gate_opens({"blames": 0.0}, [{"silent": 1.0, "new_named": 1.0}])  # a silent one named in new kinds of line
     assert not gate_opens({"blames": 1.0}, [{"named": 0.0}, {"silent": 1.0, "new_named": 0.0}])
     assert not gate_opens({"blames": 0.0, "named": 1.0}, [{"named": 1.0, "blames": 1.0}])  # a clear cascade: the rules
+
+
+def test_a_silent_shared_database_named_by_one_of_its_three_clients_loses_credit_and_says_why():
+    # payments' pool is exhausted and its errors name postgres; checkout and inventory, which use
+    # postgres too, are fine: one dependant of three is no evidence against the shared database.
+    signals = {"payments": sig("payments", 0, severity="critical", error_logs=20,
+                               text="database error: connection pool exhausted waiting for postgres")}
+    result = rank(signals=signals, topology=GRAPH, patterns=[])
+    assert result.root == "payments"
+    postgres = next(h for h in result.hypotheses if h.service == "postgres")
+    assert any("only 1 of the 3 services that depend on it are affected" in r for r in postgres.reasons)
+
+
+def test_a_silent_shared_dependency_most_of_whose_dependants_fail_keeps_its_credit():
+    from correlation.rca import fan_in_discount
+
+    affected = {"checkout", "payments", "inventory"}
+    assert fan_in_discount("postgres", ServiceSignals(service="postgres"), GRAPH, affected) == 1.0
+    assert fan_in_discount("postgres", ServiceSignals(service="postgres"), GRAPH, {"payments"}) == (1 / 3 / 0.5) ** 2
+    # signals of its own, or a single dependant: no discount
+    assert fan_in_discount("postgres", sig("postgres", 0), GRAPH, {"payments"}) == 1.0
+    assert fan_in_discount("payment-provider", ServiceSignals(service="payment-provider"), GRAPH, {"payments"}) == 1.0
