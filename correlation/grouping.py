@@ -23,8 +23,7 @@ alerts came one by one, in event-time order:
   recovered joins again only by where it sits. The window opens `EARLY` before the incident's first
   alert and closes `QUIET` after its last activity: a new fingerprint, or a critical alert at one
   of its origins (a caller's repeated critical firings do not keep an incident open across faults).
-- An alert that joins nothing stays pending. An incident opens when a critical alert arrives that
-  its service's or its callers' error logs corroborate (a lone critical blip waits), or
+- An alert that joins nothing stays pending. An incident opens when a critical alert arrives, or
   when pending signals that one failure explains (a root and its callers) pile up to
   `OPEN_WEIGHT` within `CLUSTER_WINDOW`: an alert fingerprint counts 1, an anomalous series 0.5 (1
   if critical), and alerts of two fingerprints at least are needed. An isolated blip, a warning
@@ -571,19 +570,8 @@ class Correlator:
         alerts of two fingerprints at least: anomalies corroborate, but detectors flag odd points
         every day, so anomalies and a blip do not make an incident."""
         if any(i.severity == Severity.CRITICAL and i.type == Event.Type.ALERT for i in cluster):
-            return self._weight(cluster, alerts_only=True) >= 2 or self._corroborated(cluster)
+            return True
         return self._weight(cluster, alerts_only=True) >= 2 and self._weight(cluster) >= OPEN_WEIGHT
-
-    def _corroborated(self, cluster: list[Item]) -> bool:
-        """Whether a lone critical alert (one fingerprint) is more than a blip: its service, or a
-        service calling it, logs errors around it (DEEPER_ERRORS lines within CLUSTER_WINDOW). A
-        critical blip with nothing else going on waits, pending, for a second signal to pile up with."""
-        for i in cluster:
-            if i.type == Event.Type.ALERT and i.severity == Severity.CRITICAL:
-                near = [i.service, *self.topology.dependants.get(i.service, ())]
-                if any(self._errors_near(s, i.ts, DEEPER_ERRORS) for s in near):
-                    return True
-        return False
 
     def _place_signal(self, item: Item) -> None:
         """An alert joins the incident it belongs to, or opens one with the pending signals around

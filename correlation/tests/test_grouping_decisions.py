@@ -121,14 +121,6 @@ def test_an_incident_whose_alerts_have_all_resolved_takes_no_new_trouble():
     assert alert_events(items, DEPS) == [[1, 2, 3, 4], [5]]
 
 
-def test_a_lone_critical_blip_with_nothing_around_it_opens_nothing():
-    items = [alert(1, 0, "mail")]
-    assert Correlator(items, MemoryStore(DEPS, items)).run() == []
-
-
-def test_a_lone_critical_alert_that_its_services_error_logs_corroborate_opens_an_incident():
-    items = [*errors(100, 0, "mail"), alert(1, 1, "mail")]
-    assert alert_events(items, DEPS) == [[1]]
 
 
 def test_a_shared_front_door_does_not_glue_a_later_independent_fault_to_the_first():
