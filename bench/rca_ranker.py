@@ -15,7 +15,7 @@ inside the training families only (leave-one-family-out over them), when not giv
 `--features` names the ranker's features: `base` (those of rca_ranker_v1: the rules' parts, blame,
 silence, anomalies, error logs, topology), `templates` (base + the log-template features,
 correlation.ranker.TEMPLATE_FEATURES), `v2` (base + the derived ones, correlation.ranker.DERIVED:
-rca_ranker_v2), `all`, or a comma-separated list; `--compare`
+rca_ranker_v2), `v2+fanin` (v2 + correlation.ranker.FANIN_FEATURES), `all`, or a comma-separated list; `--compare`
 scores a second set beside it on the same groups (before / after). Each row also gives top-1 on the
 faults whose root is silent (the fuzzer's tag) and top-1 with the engine's gate
 (correlation.rca.gate_opens: the ranker orders only the incidents it is let to).
