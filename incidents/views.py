@@ -355,6 +355,17 @@ def _after_write(request, incident: Incident, partial: str, context: dict, *, st
     return HttpResponse(html + broadcast.incident_fragments(incident=incident, oob=True))
 
 
+def _quick_answer(request, incident: Incident, error: str) -> HttpResponse | None:
+    """The answer to the header's quick actions (Acknowledge, Assign to me), which target the
+    notice under the header: what changed meanwhile (422) or nothing (200), with the live
+    fragments out of band so the header shows the current state at once. None for other forms."""
+    if _target(request) != f"incident-{incident.pk}-quick-notice":
+        return None
+    incident = _incident(incident.number)
+    html = render_to_string(f"{DETAIL}#quick-notice", {"incident": incident, "quick_error": error}, request=request)
+    return HttpResponse(html + broadcast.incident_fragments(incident=incident, oob=True), status=422 if error else 200)
+
+
 @require_POST
 @requires(Action.NOTE)
 def incident_note_add(request, number: int) -> HttpResponse:
@@ -379,8 +390,14 @@ def incident_assign(request, number: int) -> HttpResponse:
     if form.is_valid() and "seen" in request.POST and form.cleaned_data["seen"] != current:
         form.add_error("assignee", _changed_meanwhile(incident, TimelineEvent.Kind.ASSIGNED, f"it is assigned to {current or 'nobody'} now"))
     if not form.is_valid():
+        quick = _quick_answer(request, incident, " ".join(e for errors in form.errors.values() for e in errors))
+        if quick is not None:
+            return quick
         return render(request, f"{DETAIL}#assign-form", {"incident": incident, "assign_form": form, "users": selectors.assignable_users()}, status=422)
     services.incident_assign(incident=incident, assignee=form.cleaned_data["assignee"], by=request.user)
+    quick = _quick_answer(request, incident, "")
+    if quick is not None:
+        return quick
     incident = _incident(number)
     fresh = forms.AssignForm(initial={"assignee": incident.assignee.get_username() if incident.assignee_id else ""})
     return _after_write(request, incident, "assign-form", {"assign_form": fresh, "users": selectors.assignable_users(), "assigned": True},
@@ -403,6 +420,9 @@ def incident_status(request, number: int) -> HttpResponse:
             error = str(exc)
     else:
         error = "Pick one of the statuses offered."
+    quick = _quick_answer(request, incident, error)
+    if quick is not None:
+        return quick
     incident = _incident(number)
     if _target(request) == f"incident-{incident.pk}-resolve":
         # "Reopen" on the resolution step answers with that step's panel.
@@ -452,6 +472,11 @@ def incident_resolve(request, number: int) -> HttpResponse:
     if request.method == "GET":
         return _render_step(request, incident, "resolve", _resolve_context(incident))
     form = forms.ResolveForm(request.POST)
+    if form.is_valid() and not incident.is_open:
+        # Someone closed it while this page showed the form: their notes stay, this viewer is told.
+        state = f"it is {incident.get_status_display().lower()} now"
+        context = {"incident": incident, **_resolve_context(incident), "status_error": _changed_meanwhile(incident, TimelineEvent.Kind.STATUS, state)}
+        return render(request, f"{DETAIL}#resolve-form", context, status=422)
     if form.is_valid():
         data = form.cleaned_data
         try:

@@ -622,6 +622,49 @@ def test_an_action_on_a_state_changed_meanwhile_says_what_happened_and_who(alice
     assert response.status_code == 200 and Incident.objects.get(pk=incident.pk).assignee.username == "alice"
 
 
+def test_the_headers_quick_actions_know_their_viewer_and_answer_in_the_notice(alice, seeded):
+    from incidents import services
+
+    incident = seeded.quiet  # open, nobody assigned
+    me = seeded.users["alice"]
+    page = body(alice.get(f"/incidents/{incident.number}/rca/"))
+    # The header is the same for everyone (it is pushed); the page's own rule says which viewer is "you".
+    assert f'.incident-header[data-assignee="{me.pk}"] [data-unless-mine]' in page
+    assert 'data-assignee=""' in page and re.search(r'name="seen" value=""[^>]*data-action="assign-me"', page)
+    assert f'id="incident-{incident.pk}-quick-notice" class="field-error quick-notice" role="alert" hidden' in page
+    notice = htmx(f"incident-{incident.pk}-quick-notice")
+
+    services.incident_assign(incident=incident, assignee=seeded.users["carol"], by=seeded.users["bob"])
+    response = alice.post(reverse("incidents:assign", args=[incident.number]), {"assignee": "alice", "seen": ""}, **notice)
+    html = body(response)
+    assert response.status_code == 422
+    assert re.search(rf'id="incident-{incident.pk}-quick-notice"[^>]*role="alert">Nothing changed: bob changed this .* it is assigned to carol now', html)
+    assert f'data-assignee="{seeded.users["carol"].pk}" hx-swap-oob="true"' in html  # the current header, out of band
+    assert Incident.objects.get(pk=incident.pk).assignee == seeded.users["carol"]
+
+    response = alice.post(reverse("incidents:status", args=[incident.number]), {"status": "investigating", "seen": "open"}, **notice)
+    html = body(response)
+    assert response.status_code == 200 and f'id="incident-{incident.pk}-quick-notice" class="field-error quick-notice" role="alert" hidden' in html
+    assert 'data-incident-status="investigating"' in html and 'data-action="acknowledge"' not in html
+    response = alice.post(reverse("incidents:status", args=[incident.number]), {"status": "investigating", "seen": "open"}, **notice)
+    assert response.status_code == 422 and "it is investigating now" in body(response)
+    response = alice.post(reverse("incidents:assign", args=[incident.number]), {"assignee": "alice", "seen": "carol"}, **notice)
+    assert response.status_code == 200 and f'data-assignee="{me.pk}"' in body(response)
+
+
+def test_resolving_an_incident_someone_closed_meanwhile_keeps_their_notes_and_says_who(alice, seeded):
+    from incidents import services
+
+    incident = seeded.quiet
+    services.incident_resolve(incident=incident, by=seeded.users["bob"], notes="Restarted the consumer; lag gone.")
+    response = alice.post(reverse("incidents:resolve", args=[incident.number]), {"notes": "Scaled the consumers.", "seen": "open"},
+                          **htmx(f"incident-{incident.pk}-resolve"))
+    html = body(response)
+    assert response.status_code == 422 and "Nothing changed: bob changed this" in html and "it is resolved now" in html
+    assert "Restarted the consumer" in html and 'name="seen" value="resolved"' in html  # the closed panel, with Reopen
+    assert Incident.objects.get(pk=incident.pk).resolution_notes == "Restarted the consumer; lag gone."
+
+
 def test_template_comments_are_single_line_or_comment_blocks():
     """Django's {# #} comments end at the line: a multi-line one is printed on the page."""
     from pathlib import Path

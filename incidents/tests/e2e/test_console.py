@@ -364,6 +364,75 @@ def test_a_second_browser_sees_changes_live(console):
     console.shot(watcher, "live-02-note-from-another-browser")
 
 
+def test_the_header_follows_its_viewer_and_a_stale_quick_action_says_what_happened(console, monkeypatch):
+    """The header is rendered once and pushed to every viewer: "Assign to me" and "(you)" follow
+    who looks at it, on pushed headers too; a quick action pressed on a page that had not heard of
+    a change says who changed what, and the header catches up."""
+    data = console.data
+    incident = data.quiet  # open, nobody assigned
+    header = f"#incident-{incident.pk}-header"
+    alice, bob = console.page("alice"), console.page("bob")
+    for page in (alice, bob):
+        page.goto(f"/incidents/{incident.number}/rca/")
+        expect(page.locator("[data-live-indicator]")).to_have_text("Live")
+        expect(page.locator(f"{header} [data-action='assign-me']")).to_be_visible()
+        expect(page.locator(f"{header} [data-if-mine]")).to_be_hidden()
+
+    htmx_settled(alice, "/assign/", alice.locator(f"{header} [data-action='assign-me']").click)
+    expect(alice.locator("[data-incident-assignee]")).to_have_text("alice")
+    expect(alice.locator(f"{header} [data-action='assign-me']")).to_be_hidden()
+    expect(alice.locator(f"{header} [data-if-mine]")).to_have_text("(you)")
+    # bob's header was pushed: alice's, for bob.
+    expect(bob.locator("[data-incident-assignee]")).to_have_text("alice")
+    expect(bob.locator(f"{header} [data-action='assign-me']")).to_be_visible()
+    expect(bob.locator(f"{header} [data-if-mine]")).to_be_hidden()
+
+    htmx_settled(bob, "/assign/", bob.locator(f"{header} [data-action='assign-me']").click)
+    expect(bob.locator(f"{header} [data-if-mine]")).to_be_visible()
+    expect(bob.locator(f"{header} [data-action='assign-me']")).to_be_hidden()
+    expect(alice.locator("[data-incident-assignee]")).to_have_text("bob")
+    expect(alice.locator(f"{header} [data-action='assign-me']")).to_be_visible()
+    expect(alice.locator(f"{header} [data-if-mine]")).to_be_hidden()
+
+    # alice's page stops hearing (no push, no poll); carol takes the incident, then acknowledges it.
+    alice.evaluate("() => document.querySelectorAll('[data-live-poll]').forEach(el => el.remove())")
+    monkeypatch.setattr(hooks, "_listeners", [])
+
+    def carol(change):
+        def act():
+            try:
+                change(Incident.objects.get(pk=incident.pk), data.users["carol"])
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=act)
+        worker.start()
+        worker.join()
+
+    notice = alice.locator(f"#incident-{incident.pk}-quick-notice")
+    carol(lambda fresh, who: services.incident_assign(incident=fresh, assignee=who, by=who))
+    expect(alice.locator("[data-incident-assignee]")).to_have_text("bob")  # stale, as intended
+    htmx_settled(alice, "/assign/", alice.locator(f"{header} [data-action='assign-me']").click)
+    expect(notice).to_contain_text("Nothing changed: carol changed this")
+    expect(notice).to_contain_text("it is assigned to carol now")
+    expect(alice.locator("[data-incident-assignee]")).to_have_text("carol")  # the answer brought the current header
+    assert Incident.objects.get(pk=incident.pk).assignee == data.users["carol"]
+
+    carol(lambda fresh, who: services.incident_set_status(incident=fresh, status=Incident.Status.INVESTIGATING, by=who))
+    expect(alice.locator(f"{header} [data-action='acknowledge']")).to_be_visible()  # stale
+    htmx_settled(alice, "/status/", alice.locator(f"{header} [data-action='acknowledge']").click)
+    expect(notice).to_contain_text("it is investigating now")
+    expect(alice.locator("[data-incident-status]")).to_have_text("Investigating")
+    expect(alice.locator(f"{header} [data-action='acknowledge']")).to_have_count(0)
+    # Taken on the current state, it works, and the notice goes away.
+    htmx_settled(alice, "/assign/", alice.locator(f"{header} [data-action='assign-me']").click)
+    expect(alice.locator("[data-incident-assignee]")).to_have_text("alice")
+    expect(notice).to_be_hidden()
+    assert Incident.objects.get(pk=incident.pk).assignee == data.users["alice"]
+    assert alice.errors == [] and bob.errors == []
+    console.shot(alice, "header-you")
+
+
 def test_login_logout_and_the_user_menu(console):
     context = console.browser.new_context(base_url=console.url)
     console.contexts.append(context)
