@@ -11,6 +11,7 @@ urlpatterns = [
     path("services/options/", views.service_options, name="service_options"),
     path("incidents/<int:number>/", views.incident_detail, name="detail"),
     path("incidents/<int:number>/preview/", views.incident_preview, name="preview"),
+    path("incidents/<int:number>/related/", views.incident_related, name="related"),
     path("incidents/<int:number>/timeline/", views.incident_timeline, name="timeline"),
     path("incidents/<int:number>/events/<int:event_id>/", views.incident_event, name="event"),
     path("incidents/<int:number>/rca/", views.incident_rca, name="rca"),

@@ -117,11 +117,14 @@ def dashboard(request) -> HttpResponse:
     return _render_dashboard(request)
 
 
-def _summary_context(incident: Incident) -> dict:
+def _summary_context(incident: Incident, *, related: bool = True) -> dict:
+    """`related=False` leaves the related incidents to their own request (incident_related): on
+    the overview they are below the fold and were most of its server time (similarity against
+    300 past incidents), which a cold load waits for before its first byte."""
     events = selectors.incident_events_sample(incident=incident)
     return {
         "incident": incident,
-        "related": selectors.incident_related(incident=incident),
+        "related": selectors.incident_related(incident=incident) if related else None,
         "mini_timeline": charts.figure_html(charts.mini_timeline(events), div_id=f"incident-{incident.pk}-mini-timeline", toolbar=False) if events else "",
     }
 
@@ -152,7 +155,16 @@ def _render_step(request, incident: Incident, step: str, context: dict, *, statu
 @htmx_varies
 def incident_detail(request, number: int) -> HttpResponse:
     incident = _incident(number)
-    return _render_step(request, incident, "overview", {"summary": _summary_context(incident)})
+    return _render_step(request, incident, "overview", {"summary": _summary_context(incident, related=False)})
+
+
+@require_GET
+@requires(Action.VIEW)
+def incident_related(request, number: int) -> HttpResponse:
+    """The overview's related incidents, fetched once the page has loaded."""
+    incident = _incident(number)
+    summary = {"incident": incident, "related": selectors.incident_related(incident=incident)}
+    return render(request, "incidents/partials/incident_summary.html#related", {"summary": summary, "incident": incident, "related": summary["related"]})
 
 
 def _timeline_context(incident: Incident, form: forms.TimelineFilterForm, event: Event | None = None) -> dict:

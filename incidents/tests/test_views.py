@@ -214,6 +214,21 @@ def test_preview_panel_partial(alice, seeded):
     assert f'href="{seeded.main.get_absolute_url()}"' in page  # "Open the investigation"
 
 
+def test_the_overview_fetches_its_related_incidents_after_loading(alice, seeded):
+    main = seeded.main
+    page = body(alice.get(f"/incidents/{main.number}/"))
+    related_url = reverse("incidents:related", args=[main.number])
+    assert f'id="incident-{main.pk}-related"' in page and f'hx-get="{related_url}" hx-trigger="load"' in page
+    assert "Same services" not in page
+    response = alice.get(related_url, **htmx(f"incident-{main.pk}-related"))
+    fragment = body(response)
+    assert response.status_code == 200 and fragment.lstrip().startswith(f'<section class="related" id="incident-{main.pk}-related"')
+    assert "Same services" in fragment and "Similar signature" in fragment and "<html" not in fragment
+    for past in seeded.history[:3]:
+        assert f'href="{past.get_absolute_url()}"' in fragment
+    assert alice.get(reverse("incidents:related", args=[99999])).status_code == 404
+
+
 def test_preview_and_recommendations_say_why_each_similar_incident_is_similar(alice, seeded):
     """Steps 2 and 6 list the incidents incidents.similarity scores highest, each with its score
     and the reasons it gives (not a match on severity alone)."""
