@@ -26,7 +26,7 @@ sys.path.insert(0, str(BASE_DIR))
 
 from bench.pages import CHROMIUM, CHROMIUM_ARGS, seeded_console, start_daphne  # noqa: E402
 
-DB_NAME = "cleara_bench_screens"
+DB_NAME = os.environ.get("BENCH_SCREENS_DB", "cleara_bench_screens")  # another name keeps two checkouts apart
 # Every chart placeholder drawn by charts.js, and htmx idle.
 SETTLED = """() => [...document.querySelectorAll('[data-plotly-figure]')].every(el => el.dataset.plotlyDrawn && el.querySelector('.main-svg'))
     && !document.querySelector('.htmx-request')"""
