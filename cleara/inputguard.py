@@ -70,8 +70,50 @@ def _where(path: list) -> tuple[int | None, str]:
     return None, ".".join(str(p) for p in path)
 
 
+def _clean(data, max_depth: int) -> bool:
+    """True when `problems` would find nothing: the same conditions, without building paths.
+
+    Most bodies are clean; this pass is ~3x cheaper than the naming walk, which runs only when it
+    says no. Strings and keys are joined and searched once (a surrogate code point in the join
+    is one in some string: Python never stores a valid pair as surrogates)."""
+    strings: list[str] = []
+    stack: list[tuple[object, int]] = [(data, 0)]
+    pop, add = stack.pop, strings.append
+    while stack:
+        value, depth = pop()
+        kind = type(value)
+        if kind is str:
+            add(value)
+        elif kind is dict:
+            if depth >= max_depth:
+                return False
+            strings.extend(value)
+            stack.extend((item, depth + 1) for item in value.values())
+        elif kind is list:
+            if depth >= max_depth:
+                return False
+            stack.extend((item, depth + 1) for item in value)
+        elif kind is int:
+            if value > MAX_INT or value < -MAX_INT:
+                return False
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind is not bool and value is not None:
+            return False  # _TooBig, or anything else: let the walk name it
+    text = "".join(strings)
+    return "\x00" not in text and (text.isascii() or not LONE_SURROGATE.search(text))
+
+
 def problems(data, *, limits: Limits = Limits(), index_offset: int | None = None) -> list[dict]:
     """Every problem in a parsed document (iterative: depth costs no recursion)."""
+    if _clean(data, limits.max_depth):
+        return []
+    return _named(data, limits=limits, index_offset=index_offset)
+
+
+def _named(data, *, limits: Limits, index_offset: int | None) -> list[dict]:
+    """The walk that names each problem's index, field and reason."""
     found: list[dict] = []
 
     def add(path: list, reason: str) -> None:
@@ -117,31 +159,76 @@ def loads(text: str | bytes):
     return json.loads(text, parse_int=_big_int, parse_constant=_reject_constant)
 
 
-def check_json(body: bytes, *, lines: bool = False, limits: Limits = Limits()) -> None:
-    """Raise Refused(400) naming every hostile value; a body that is not JSON is left to the view."""
+# Where str.splitlines breaks a line and bytes.splitlines does not (the view splits the text).
+_STR_ONLY_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_UNPARSED = object()
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A body the guard parsed and found clean, handed to the view so it is not parsed twice.
+
+    Only given when it is exactly what the view's own parse would give: the body is UTF-8
+    (json.loads of bytes also reads UTF-16/32 and a BOM, the view refuses them), and for JSON
+    Lines the body splits into the same lines as text as it does as bytes. `value` is the
+    document, or the documents of the non-blank lines in order."""
+
+    lines: bool
+    value: object
+
+
+def check_json(body: bytes, *, lines: bool = False, limits: Limits = Limits()) -> Parsed | None:
+    """Raise Refused(400) naming every hostile value; a body that is not JSON is left to the view.
+    A clean body comes back parsed when the view may use it as its own parse (see Parsed)."""
     if lines:
         errors: list[dict] = []
+        values: list = []
+        reusable = _utf8_without_str_only_breaks(body)
         for number, line in enumerate(body.splitlines()):
             if line.strip():
-                errors += _check_one(line, limits, index=number)
+                found, value, encoding = _check_one(line, limits, index=number)
+                errors += found
+                if value is _UNPARSED or encoding != "utf-8":
+                    reusable = False
+                elif reusable:
+                    values.append(value)
         if errors:
             raise Refused(400, "invalid events", errors[:MAX_ERRORS])
-        return
-    errors = _check_one(body, limits, index=None)
+        return Parsed(lines=True, value=values) if reusable else None
+    errors, value, encoding = _check_one(body, limits, index=None)
     if errors:
         raise Refused(400, "invalid request body", errors)
+    return Parsed(lines=False, value=value) if value is not _UNPARSED and encoding == "utf-8" and _utf8(body) else None
 
 
-def _check_one(text: bytes, limits: Limits, *, index: int | None) -> list[dict]:
+def _utf8(body: bytes) -> bool:
     try:
-        data = loads(text)
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _utf8_without_str_only_breaks(body: bytes) -> bool:
+    try:
+        return not _STR_ONLY_BREAKS.search(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return False
+
+
+def _check_one(text: bytes, limits: Limits, *, index: int | None) -> tuple[list[dict], object, str | None]:
+    """(problems, the parsed value or _UNPARSED, the encoding json.loads would read it in)."""
+    encoding = None
+    try:
+        encoding = json.detect_encoding(text)  # what json.loads(bytes) does, kept to know it
+        data = loads(text.decode(encoding, "surrogatepass"))
     except RecursionError:
-        return [{"index": index, "field": "", "reason": f"nested deeper than {limits.max_depth} levels"}]
+        return [{"index": index, "field": "", "reason": f"nested deeper than {limits.max_depth} levels"}], _UNPARSED, encoding
     except ValueError as exc:
         if "not a JSON number" in str(exc):
-            return [{"index": index, "field": "", "reason": str(exc)}]
-        return []  # not JSON: the view says so in its own words
-    return problems(data, limits=limits, index_offset=index)
+            return [{"index": index, "field": "", "reason": str(exc)}], _UNPARSED, encoding
+        return [], _UNPARSED, encoding  # not JSON: the view says so in its own words
+    return problems(data, limits=limits, index_offset=index), data, encoding
 
 
 def query_problems(params: dict[str, list[str]]) -> list[dict]:

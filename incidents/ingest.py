@@ -53,8 +53,12 @@ class IngestResult:
     events: list[Event]
 
 
-def batch_parse(*, body: bytes, content_type: str) -> list:
-    """Decode a request body into a list of raw event objects (JSON array, one object, or JSON Lines)."""
+def batch_parse(*, body: bytes, content_type: str, parsed=None) -> list:
+    """Decode a request body into a list of raw event objects (JSON array, one object, or JSON Lines).
+
+    `parsed` is the hostile-input guard's parse of the same body (cleara.inputguard.Parsed: the
+    document, or the non-blank lines' documents, as json.loads gives them), used instead of
+    parsing again when it was parsed as the same kind; every check and refusal stays the same."""
     if not body or not body.strip():
         raise IngestRejected("empty body: send at least one event")
     media_type = (content_type or "").split(";")[0].strip().lower()
@@ -72,23 +76,29 @@ def batch_parse(*, body: bytes, content_type: str) -> list:
         raise IngestRejected(f"body is not UTF-8: {exc}") from exc
     if not text.strip():
         raise IngestRejected("empty body: send at least one event")
-    if media_type in JSON_TYPES:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise IngestRejected(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
-        items = data if isinstance(data, list) else [data]
-        if isinstance(data, dict) and "events" in data and isinstance(data["events"], list):
-            items = data["events"]
-    else:
-        items = []
+    lines = media_type in JSONL_TYPES
+    if parsed is not None and parsed.lines == lines:
+        data = parsed.value
+    elif lines:
+        data = []
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                items.append(json.loads(line))
+                data.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise IngestRejected(f"invalid JSON on line {lineno}, column {exc.colno}: {exc.msg}") from exc
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise IngestRejected(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    if lines:
+        items = data
+    else:
+        items = data if isinstance(data, list) else [data]
+        if isinstance(data, dict) and "events" in data and isinstance(data["events"], list):
+            items = data["events"]
     if not items:
         raise IngestRejected("the batch holds no events")
     if len(items) > settings.INGEST_MAX_EVENTS:

@@ -56,6 +56,41 @@ def test_not_json_is_left_to_the_view():
     inputguard.check_json(b"{not json")  # no exception: the endpoint answers in its own words
 
 
+def test_a_clean_body_comes_back_parsed_for_the_view():
+    assert inputguard.check_json(b'[{"a": 1}, {"b": "\xc3\xa9"}]') == inputguard.Parsed(lines=False, value=[{"a": 1}, {"b": "\u00e9"}])
+    lines = inputguard.check_json(b'{"a": 1}\r\n\n  \n{"b": [2.5, null]}\n', lines=True)
+    assert lines == inputguard.Parsed(lines=True, value=[{"a": 1}, {"b": [2.5, None]}])
+
+
+@pytest.mark.parametrize("body, lines", [
+    ('[{"a": 1}]'.encode("utf-16"), False),  # json.loads(bytes) reads UTF-16; the view refuses it
+    (b"\xef\xbb\xbf[1]", False),  # a UTF-8 BOM: json.loads(bytes) skips it, json.loads(text) does not
+    (b'{"m": "a\xe2\x80\xa8b"}\n', True),  # U+2028 ends a line for str.splitlines, not for bytes
+    (b'{"a": 1}\n{oops\n', True),  # one line is not JSON: the view names it
+    (b'{"a": 1}\n\xc2\xa0\n', True),  # a line of U+00A0: blank to the view, not to bytes.strip
+])
+def test_a_body_the_view_would_read_differently_is_not_handed_over(body, lines):
+    assert inputguard.check_json(body, lines=lines) is None
+
+
+@pytest.mark.parametrize("data", [
+    [{"m": "ok", "v": 9223372036854775807, "w": -9223372036854775807, "f": 1.5, "b": True, "n": None}],
+    [{"m": "a\x00"}], [{"k\x00": 1}], [{"m": "\udfff"}], [{"v": 9223372036854775808}], [{"v": -(2**63)}],
+    [{"v": float("inf")}], [{"v": float("nan")}], strategies.deep(40), [[[{"deep": strategies.deep(31)}]]],
+    [{"emoji": "\U0001f600 \u00e9"}],
+])
+def test_the_quick_pass_agrees_with_the_naming_walk(data):
+    limits = inputguard.Limits()
+    assert inputguard._clean(data, limits.max_depth) == (inputguard._named(data, limits=limits, index_offset=None) == [])
+
+
+def test_the_view_answers_as_before_for_what_the_guard_does_not_hand_over(api):
+    body = refusal(api.post("/api/v1/events", b"\xef\xbb\xbf[]", content_type="application/json"))
+    assert "BOM" in body["detail"]
+    body = refusal(api.post("/api/v1/events", '{"id": "a", "message": "x\u2028y"}\n'.encode(), content_type="application/x-ndjson"))
+    assert body["detail"].startswith("invalid JSON on line 1")
+
+
 # --- through the API -------------------------------------------------------------------------
 
 @FUZZ
