@@ -61,7 +61,9 @@ class Event(models.Model):
 
     timestamp = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
-    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="events")
+    # No single-column index on service or incident: event_service_ts and event_incident_ts start
+    # with them and serve every lookup by either (migration 0012 dropped the duplicates).
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="events", db_index=False)
     type = models.CharField(max_length=10, choices=Type.choices)
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.INFO)
     message = models.TextField(blank=True, default="")
@@ -73,7 +75,7 @@ class Event(models.Model):
     # The client's own id: sending the same id twice never stores the event twice.
     client_id = models.CharField(max_length=200, null=True, blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.API)
-    incident = models.ForeignKey("Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    incident = models.ForeignKey("Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="events", db_index=False)
     # A log's template (correlation.templating mines it at ingest) and the values at its <*>s.
     # No index: events are read by incident, service and time, and templates are never deleted.
     template = models.ForeignKey("LogTemplate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
