@@ -48,6 +48,11 @@ SHARED_DEPENDANTS = 8
 # A silent dependency with fewer than this share of its direct dependants affected loses credit
 # (fan_in_discount): not fitted, "most of its dependants, not one" read literally.
 SHARED_MAJORITY = 0.5
+# ... unless this many of its callers name it in their own errors: two services that each say
+# "timeout calling pg-main" are two witnesses against the dependency, where one caller naming it
+# may be that caller's own trouble (its pool). Not fitted: "more than one" read literally; checked
+# against the silent roots that the discount alone cost (bench/README.md, correlation).
+NAMED_WITNESSES = 2
 MAX_HYPOTHESES = 5
 MAX_EVIDENCE = 5
 SEVERITY_SCORE = {"critical": 1.0, "warning": 0.6, "info": 0.3}
@@ -288,7 +293,7 @@ def rank(
             reasons.append(f"{sig.error_logs} error and {sig.warning_logs} warning log line(s)")
 
         raw = sum(WEIGHTS[k] * v for k, v in parts.items())
-        if (shared_discount := fan_in_discount(name, sig, topology, affected)) < 1.0:
+        if (shared_discount := fan_in_discount(name, sig, topology, affected, named=named.get(name, 0))) < 1.0:
             raw *= shared_discount
             n_dep = len(topology.dependants.get(name, ()))
             reasons.append(f"silent, and only {sum(1 for c in topology.dependants.get(name, ()) if c in affected)} of the {n_dep} "
@@ -343,7 +348,7 @@ def rank(
         # its weight: a prior moves a candidate's logit as much as it moves the rules' score.
         for h in scored:
             h.raw = ranker.score(h.features) + (PRIOR_WEIGHT * h.features["prior"] + boost.get(h.service, 0.0)) / TEMPERATURE
-            h.raw += math.log(fan_in_discount(h.service, candidates[h.service], topology, affected))
+            h.raw += math.log(fan_in_discount(h.service, candidates[h.service], topology, affected, named=named.get(h.service, 0)))
         scored.sort(key=lambda h: (-h.raw, h.service))
         scored[0].reasons.append("ranked by the learned ranker: the trouble may be further down than the rules' first choice")
     probabilities = softmax([h.raw if ranker is not None else h.raw / TEMPERATURE for h in scored])
@@ -369,14 +374,16 @@ def rank(
     return RcaResult(hypotheses, confidence, pattern, _summary(hypotheses, confidence, pattern, len(affected)))
 
 
-def fan_in_discount(name: str, sig: ServiceSignals, topology: Topology, affected: set[str]) -> float:
+def fan_in_discount(name: str, sig: ServiceSignals, topology: Topology, affected: set[str], *, named: int = 0) -> float:
     """A silent shared dependency (a database, a broker, a third party several services call) is the
     root when most of the services that depend on it go wrong, not when one does: a caller whose
     own pool is exhausted names its database in its errors while the database's other clients are
     fine. Its score is multiplied by the square of the share of its direct dependants affected over
     SHARED_MAJORITY (1 when it sends signals of its own, has one dependant, or half of them or more are
-    affected; 0.44 for one of three, 0.25 for one of four)."""
-    if sig.is_signalling or sig.error_logs or sig.warning_logs:
+    affected; 0.44 for one of three, 0.25 for one of four). Evidence that the dependency itself is at
+    fault lifts the discount: signals of its own, or `named`, the number of its callers whose errors
+    name it, of at least NAMED_WITNESSES (the pool-exhaustion story has one such caller)."""
+    if sig.is_signalling or sig.error_logs or sig.warning_logs or named >= NAMED_WITNESSES:
         return 1.0
     dependants = topology.dependants.get(name, ())
     if len(dependants) < 2:

@@ -1,4 +1,5 @@
 """Root-cause ranking as plain functions: no database, no HTTP."""
+import pytest
 from datetime import UTC, datetime, timedelta
 
 from correlation.patterns import PatternSpec
@@ -144,3 +145,22 @@ def test_a_silent_shared_dependency_most_of_whose_dependants_fail_keeps_its_cred
     # signals of its own, or a single dependant: no discount
     assert fan_in_discount("postgres", sig("postgres", 0), GRAPH, {"payments"}) == 1.0
     assert fan_in_discount("payment-provider", ServiceSignals(service="payment-provider"), GRAPH, {"payments"}) == 1.0
+
+
+def test_a_silent_shared_database_named_in_the_errors_of_two_of_its_callers_keeps_its_credit():
+    # postgres has six clients; two of them alert and both name it, the other four are fine. Two
+    # witnesses are evidence against the database itself: no fan-in discount. With one witness
+    # (search's errors say nothing of postgres) it is the pool-exhaustion story again: discounted.
+    graph = Topology({**GRAPH.deps, "search": {"elasticsearch", "postgres"}, "reports": {"postgres"}, "billing": {"postgres"}},
+                     tiers={"postgres": "database"})
+    payments = sig("payments", 0, severity="critical", error_logs=20, text="database error: timeout connecting to postgres")
+
+    def postgres(search_text):
+        signals = {"payments": payments, "search": sig("search", 10, severity="critical", error_logs=20, text=search_text)}
+        return next(h for h in rank(signals=signals, topology=graph, patterns=[]).hypotheses if h.service == "postgres")
+
+    two, one = postgres("query failed: postgres connection refused"), postgres("query failed: request timed out")
+    assert any("named in the errors of 2 affected service(s)" in r for r in two.reasons)
+    assert not any("services that depend on it are affected" in r for r in two.reasons)
+    assert any("only 2 of the 6 services that depend on it are affected" in r for r in one.reasons)
+    assert one.raw == pytest.approx(two.raw * (2 / 6 / 0.5) ** 2)
