@@ -14,6 +14,12 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 
+# Before plotly: its validators look pandas up in sys.modules without importing it, and its JSON
+# encoder imports it on first use. In a server whose request threads draw charts, one thread then
+# saw pandas half-imported by another ("partially initialized module 'pandas' has no attribute
+# 'Series'": a 500 on the timeline). Imported once here, before any chart is drawn (it used to
+# arrive with scikit-learn, which processes no longer import at start).
+import pandas  # noqa: F401
 import plotly.graph_objects as go
 from django.utils.html import format_html, format_html_join
 from plotly.subplots import make_subplots

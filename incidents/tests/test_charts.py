@@ -170,3 +170,17 @@ def test_the_timeline_legend_is_the_pages_in_the_charts_own_colours():
     css = (Path(__file__).resolve().parents[2] / "static" / "cleara" / "css" / "cleara.css").read_text()
     for kind, colour in charts.TYPE_COLOURS.items():
         assert f".swatch.type-{kind} {{ background: {colour}; }}" in css
+
+
+def test_charts_load_pandas_before_any_request_thread_draws_one():
+    """plotly reads pandas from sys.modules without importing it and imports it on first JSON
+    encoding: if pandas is not loaded when the charts module is, two request threads race on its
+    import and one of them answers 500 ("partially initialized module 'pandas'", seen in CI after
+    processes stopped importing scikit-learn at start). A fresh interpreter, as a server starts."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'cleara.settings'; django.setup(); import incidents.charts; print('pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip().splitlines()[-1] == "True"
