@@ -21,9 +21,10 @@ class Posted:
     body: bytes
 
 
-def post_all(ports: list[int], bodies: list[bytes], token: str, *, clients: int, path: str = "/api/v1/events",
-             timeout: float = 600) -> tuple[list[Posted], float, float]:
-    """Post every body once; return the answers in index order and the wall clock (began, ended)."""
+def post_all(ports: list[int], bodies: list[bytes | None], token: str, *, clients: int, path: str = "/api/v1/events",
+             timeout: float = 600, method: str = "POST") -> tuple[list[Posted], float, float]:
+    """Send every body once (`method` GET with bodies of None: a request each, no body); return
+    the answers in index order and the wall clock (began, ended)."""
     work: queue.Queue = queue.Queue()
     for i, body in enumerate(bodies):
         work.put((i, body))
@@ -40,7 +41,7 @@ def post_all(ports: list[int], bodies: list[bytes], token: str, *, clients: int,
                 return
             port = ports[(i + k) % len(ports)]
             start = time.perf_counter()
-            conns[port].request("POST", path, body=body, headers=headers)
+            conns[port].request(method, path, body=body, headers=headers)
             response = conns[port].getresponse()
             data = response.read()
             posted = Posted(i, start, time.perf_counter() - start, response.status, data)

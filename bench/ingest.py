@@ -90,31 +90,8 @@ def wait_up(port: int, timeout: float = 60.0) -> None:
 def trivial_rate(ports: list[int], *, clients: int, requests: int) -> tuple[float, float]:
     """What the server costs without ingest: GET /healthz (the middleware stack, a view, one
     `SELECT 1`) from `clients` keep-alive clients spread over the servers; (requests/s, p50 s)."""
-    work = iter(range(requests))
-    lock = threading.Lock()
-    seconds: list[float] = []
-
-    def client(k: int) -> None:
-        conns = {p: http.client.HTTPConnection("127.0.0.1", p, timeout=60) for p in ports}
-        while True:
-            with lock:
-                i = next(work, None)
-            if i is None:
-                return
-            conn = conns[ports[(i + k) % len(ports)]]
-            start = time.perf_counter()
-            conn.request("GET", "/healthz")
-            conn.getresponse().read()
-            with lock:
-                seconds.append(time.perf_counter() - start)
-
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-    began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return requests / (time.perf_counter() - began), percentile(seconds, 50)
+    answers, began, ended = post_all(ports, [None] * requests, "", clients=clients, path="/healthz", timeout=60, method="GET")
+    return requests / (ended - began), percentile([a.seconds for a in answers], 50)
 
 
 def simulated(*, hours: float, seed: int) -> list[dict]:
