@@ -2,6 +2,7 @@
 
     nice .venv/bin/python bench/anomaly.py [--nab ../shared/datasets/nab] [--msft ../shared/datasets/msft-cloud]
                                            [--parts zscore,statistical,iforest,lstm] [--write-decision] [--verify]
+    PYTHONPATH=<dir with stumpy> .venv/bin/python bench/anomaly.py --check-discord
 
 1. Every detector part runs streaming and causal, from a cold start, over every labelled series of
    both datasets; its per-point scores are cached under ``bench/out/anomaly/`` (keyed by a hash
@@ -22,6 +23,9 @@
 4. Throughput: CPU time inside ``update`` (one process, one thread), per part and for the
    ensemble (the sum of its parts; ``--verify`` runs the real ``EnsembleDetector`` with the
    decision over everything and checks that it alarms exactly where the bench said it would).
+
+``--check-discord`` compares the ``discord`` part's left matrix profile with ``stumpy.stumpi``'s
+(STUMPY is not a requirement: the part is numpy only) and stops.
 
 ``--write-decision`` stores the constants chosen on all folds (with the out-of-fold figures and
 the data they were measured on) in ``correlation/detectors/decision.json``: the live path's
@@ -55,7 +59,8 @@ SHARED = REPO.parent / "shared"
 CACHE = REPO / "bench" / "out" / "anomaly"
 DATASETS = ("nab", "msft-cloud")
 #: Parts whose votes the ensemble may use (the zscore baseline is a part as well as a row).
-PARTS = ("zscore", "robust", "robust_gated", "robust_seasonal", "robust_daily", "spectral", "statistical", "iforest", "lstm")
+PARTS = ("zscore", "robust", "robust_gated", "robust_seasonal", "robust_daily", "robust_shift", "robust_poisson", "spectral",
+         "statistical", "discord", "relentropy", "iforest", "lstm")
 #: Alarm thresholds tried: a fixed grid (no data looked at) fine near 1, where calibrated scores live.
 THRESHOLDS = np.unique(np.round(np.concatenate([
     np.linspace(0.5, 0.98, 49), np.linspace(0.88, 0.98, 41), 1.0 - np.logspace(-1.7, -4.5, 57)]), 6))
@@ -342,9 +347,14 @@ def evaluate(scorer, name: str, rules: dict[tuple, dict[str, np.ndarray]], serie
 
 
 #: Parts whose scores are calibrated against their own history (records score above 0.9) ...
-CALIBRATED = ("statistical", "iforest", "lstm")
-#: ... and parts on a fixed scale (z / (1 + z)); these vote rescaled to z / (z + unit).
-FIXED_SCALE = ("zscore", "robust", "robust_gated", "robust_seasonal", "robust_daily", "spectral")
+CALIBRATED = ("statistical", "discord", "iforest", "lstm")
+#: ... parts on a fixed scale (z / (1 + z)); these vote rescaled to z / (z + unit) ...
+FIXED_SCALE = ("zscore", "robust", "robust_gated", "robust_seasonal", "robust_daily", "robust_shift", "robust_poisson",
+               "spectral")
+#: ... and parts that answer 0 or 1 (no unit to choose).
+BINARY = ("relentropy",)
+#: Parts offered beside the statistical detector for an old series (young rules of three votes).
+OLD_PARTNERS = ("discord", "relentropy")
 UNITS = (0.5, 0.625, 0.75, 1.0)
 
 
@@ -368,20 +378,28 @@ def ensemble_rules(parts: dict[str, dict[str, np.ndarray]], series: list[Series]
             for combine in dec.COMBINES:
                 if combine != "top2" or k > 2:
                     add(votes, combine)
+    binary = [p for p in BINARY if p in parts]
     for base in (("statistical",), ("statistical", "iforest")):
         if not all(b in parts for b in base):
             continue
         for f in fixed:
             for unit in UNITS:
                 add((*base, f), "max", ((f, unit),))
+        for f in binary:
+            add((*base, f), "max")
     # a young series is judged on a fixed scale, an old one against its own records: the calibrated
     # view needs a long memory to know what a record is (issue 10); any fixed-scale part may be
-    # the young vote, the folds choose
+    # the young vote, the folds choose; an old series may also be judged by the maximum of the
+    # statistical detector and a partner (matrix-profile discords, relative entropy)
     if "statistical" in parts:
-        for f in fixed:
-            for unit in (0.5, 0.75, 1.0):
+        for old in (("statistical",), *(("statistical", p) for p in OLD_PARTNERS if p in parts)):
+            for f in fixed:
+                for unit in (0.5, 0.75, 1.0):
+                    for young in (1000, 2500):
+                        add((*old, f), f"young{young}", ((f, unit),))
+            for f in binary:
                 for young in (1000, 2500):
-                    add(("statistical", f), f"young{young}", ((f, unit),))
+                    add((*old, f), f"young{young}")
     return rules
 
 
@@ -396,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verify", action="store_true",
                     help="run the real EnsembleDetector with the decision over everything (its throughput, and"
                          " that it alarms exactly where the bench says)")
+    ap.add_argument("--check-discord", action="store_true",
+                    help="compare the discord part's left matrix profile with stumpy.stumpi's (needs stumpy) and stop")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     scorer = load_scorer(args.scorer)
@@ -405,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown part(s) {bad}; choose from {PARTS}")
 
     series = load_dataset(scorer, "nab", args.nab) + load_dataset(scorer, "msft-cloud", args.msft)
+    if args.check_discord:
+        return check_discord(series)
     points = sum(len(s.values) for s in series)
     parts, cpu = {}, {}
     for name in names:
@@ -517,6 +539,32 @@ def verify(series: list[Series], chosen) -> None:
     n = sum(len(s.values) for s in series)
     print(f"\nEnsembleDetector {fmt_rule(chosen)}: {n / cpu:,.0f} points/s (CPU time, one core) over {n} points;"
           f" alarms differ from the bench's in {mismatched} of {len(series)} series")
+
+
+def check_discord(series: list[Series], points: int = 600) -> int:
+    """The discord part's left matrix profile against STUMPY's streaming one (``stumpi`` with
+    egress: the same bounded history) on the first points after the history fills, every file."""
+    import stumpy
+
+    from correlation.detectors.discord import DiscordDetector, left_distance
+
+    det = DiscordDetector()
+    worst, compared = 0.0, 0
+    for s in series:
+        x = np.asarray(s.values, dtype=float)
+        if len(x) < det.size + 1:
+            continue
+        stream = stumpy.stumpi(x[: det.size], m=det.m, egress=True)
+        buf = x[: det.size].copy()
+        for v in x[det.size: det.size + points]:
+            stream.update(v)
+            buf = np.append(buf[1:], v)
+            ours, theirs = left_distance(buf, det.m, det.excl), float(stream.left_P_[-1])
+            if np.isfinite(theirs):
+                worst = max(worst, abs(ours - theirs))
+                compared += 1
+    print(f"discord vs stumpy.stumpi left_P_: {compared} points compared, largest difference {worst:.2e}")
+    return 0
 
 
 if __name__ == "__main__":

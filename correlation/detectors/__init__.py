@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from .base import PointScore, StreamingDetector, score_series
 from .ensemble import THRESHOLD, EnsembleDetector
-from .robust import RobustDailyDetector, RobustDetector, RobustGatedDetector, RobustSeasonalDetector
+from .discord import DiscordDetector
+from .relentropy import RelativeEntropyDetector
+from .robust import (
+    RobustDailyDetector,
+    RobustDetector,
+    RobustGatedDetector,
+    RobustPoissonDetector,
+    RobustSeasonalDetector,
+    RobustShiftDetector,
+)
 from .spectral import SpectralResidualDetector
 from .statistical import StatisticalDetector
 from .zscore import ZScoreDetector
@@ -62,6 +71,10 @@ DETECTORS: Mapping[str, type] = _Registry({
     "robust_seasonal": RobustSeasonalDetector,
     "robust_gated": RobustGatedDetector,
     "robust_daily": RobustDailyDetector,
+    "robust_shift": RobustShiftDetector,
+    "robust_poisson": RobustPoissonDetector,
+    "discord": DiscordDetector,
+    "relentropy": RelativeEntropyDetector,
     "spectral": SpectralResidualDetector,
     "ensemble": EnsembleDetector,
 })
@@ -79,7 +92,8 @@ def detector_from_state(state: dict[str, Any]) -> StreamingDetector:
 
 
 __all__ = [
-    "DETECTORS", "THRESHOLD", "EnsembleDetector", "IsolationForestDetector", "LSTMDetector",
-    "PointScore", "RobustDailyDetector", "RobustDetector", "RobustGatedDetector", "RobustSeasonalDetector", "SpectralResidualDetector", "StatisticalDetector", "StreamingDetector", "ZScoreDetector", "detector_from_state",
+    "DETECTORS", "THRESHOLD", "DiscordDetector", "EnsembleDetector", "IsolationForestDetector", "LSTMDetector",
+    "PointScore", "RelativeEntropyDetector", "RobustDailyDetector", "RobustDetector", "RobustGatedDetector",
+    "RobustPoissonDetector", "RobustSeasonalDetector", "RobustShiftDetector", "SpectralResidualDetector", "StatisticalDetector", "StreamingDetector", "ZScoreDetector", "detector_from_state",
     "make_detector", "score_series",
 ]

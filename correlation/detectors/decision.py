@@ -52,8 +52,8 @@ def load_decision(path: Path = DECISION_PATH) -> dict[str, Any]:
             raise ValueError(f"{path.name}: missing {key!r}")
     if data["combine"] not in COMBINES:
         raise ValueError(f"{path.name}: unknown combine rule {data['combine']!r}")
-    if data["combine"] == "young" and (len(data["votes"]) != 2 or int(data.get("young", 0)) < 1):
-        raise ValueError(f"{path.name}: the young rule takes two votes and a positive 'young' (points)")
+    if data["combine"] == "young" and (len(data["votes"]) < 2 or int(data.get("young", 0)) < 1):
+        raise ValueError(f"{path.name}: the young rule takes two votes or more and a positive 'young' (points)")
     return data
 
 
@@ -72,7 +72,9 @@ def combine_scalar(votes: Sequence[float], combine: str, index: int = 0, young: 
     """One point's combined score (the same float ``combine_votes`` gives for that column);
     ``index`` is the point's position in its series (the young rule needs it)."""
     if combine == "young":
-        return votes[1] if index < young else votes[0]
+        if index < young:
+            return votes[-1]
+        return votes[0] if len(votes) == 2 else max(votes[:-1])
     if combine == "max":
         return max(votes)
     if combine == "mean":
@@ -90,7 +92,7 @@ def combine_votes(votes: np.ndarray, combine: str, young: int = 0) -> np.ndarray
     """Combined scores of whole series: ``votes`` is (parts, points)."""
     votes = np.asarray(votes, dtype=float)
     if combine == "young":
-        return np.where(np.arange(votes.shape[1]) < young, votes[1], votes[0])
+        return np.where(np.arange(votes.shape[1]) < young, votes[-1], votes[:-1].max(axis=0))
     if combine == "max":
         return votes.max(axis=0)
     if combine == "mean":

@@ -5,7 +5,7 @@ with a rank against their own history, the fixed-scale ones (the robust z and it
 zscore, spectral) with
 ``z / (z + unit)``. ``decision.combine_scalar`` turns the votes into one score (their maximum,
 their mean, the mean of the two highest, or by the series' age: the fixed-scale vote for its first
-``young`` points, the calibrated one after), and ``decision.AlarmGate``
+``young`` points, the calibrated ones after), and ``decision.AlarmGate``
 raises an anomaly when that score reaches the threshold after a quiet spell (no point at or above
 it in the previous ``quiet`` seconds): one alarm per excursion.
 
@@ -61,12 +61,13 @@ class EnsembleDetector:
 
     def update(self, ts: float, value: float) -> PointScore:
         if self.combine == "young" and self.n >= self.young:
-            # only the calibrated vote counts from now on: the young vote's part is not run, and
+            # only the calibrated votes count from now on: the young vote's part is not run, and
             # its state is dropped (a day-long robust window is 1,440 floats of a 1-minute series)
-            if len(self.parts) > 1:
-                self.parts = {self.votes[0]: self.parts[self.votes[0]]}
-            verdicts = {self.votes[0]: self.parts[self.votes[0]].update(ts, value)}
-            scores = [rescale(verdicts[self.votes[0]].score, self.unit_list[0]), 0.0]
+            old = self.votes[:-1]
+            if len(self.parts) > len(old):
+                self.parts = {v: self.parts[v] for v in old}
+            verdicts = {v: self.parts[v].update(ts, value) for v in old}
+            scores = [rescale(verdicts[v].score, u) for v, u in zip(old, self.unit_list)] + [0.0]
         else:
             verdicts = {name: part.update(ts, value) for name, part in self.parts.items()}
             scores = [rescale(verdicts[v].score, u) for v, u in zip(self.votes, self.unit_list)]
