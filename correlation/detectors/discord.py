@@ -13,10 +13,10 @@ matches that start within ``ceil(m / 4)`` points of it (STUMPY's exclusion zone)
 * the distance is scored by a ``TailCalibrator`` against the series' own recent distances (a
   discord is a record distance), as the statistical detector scores its statistics.
 
-One distance profile per point is a (history x m) product: about 30 microseconds for the
-defaults, numpy only; no numba, so nothing is compiled when a process starts. STUMPY itself
-(numba) took 20 s to compile its first ``stumpi`` and 0.5 ms per update with egress, 2,000
-points/s: too slow for the live path (``bench/README.md``). ``bench/anomaly.py --check-discord``
+One distance profile per point is a (history x m) product, numpy only: about 0.1 ms a point
+(10,203 points/s of CPU in ``bench/anomaly.py``); no numba, so nothing is compiled when a process
+starts. STUMPY itself (numba) took 20 s to compile its first ``stumpi`` and 0.5 ms of wall clock
+per update with egress, 2,000 points/s (``bench/README.md``). ``bench/anomaly.py --check-discord``
 compares this profile with ``stumpy.stumpi``'s where STUMPY is installed.
 
 The constants (m = 16, history 1,000 subsequences, judged from 256) were set before any run of
