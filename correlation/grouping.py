@@ -55,6 +55,7 @@ from correlation import rca
 from correlation.patterns import PatternSpec
 from correlation.ranker import Ranker
 from incidents.analysis import Evidence, Hypothesis, IncidentAnalysis
+from incidents.fingerprints import message_signature
 from incidents.models import SEVERITY_RANK, Event, Incident, Severity
 
 EARLY = timedelta(minutes=10)
@@ -84,6 +85,9 @@ ROOT_HYSTERESIS = 0.1
 # (it opens its own incident), not the deeper cause of the first (whose callers name it from the start).
 DEEPER_LAG = timedelta(minutes=2)
 DEEPER_ERRORS = 3  # error log lines of its own around its alert that make it clearly unwell (not a blip)
+# An incident opened as a split (a new origin inside another's cone) takes evidence from this long
+# before its origin's own errors began (host clocks and log shippers are seconds apart).
+ORIGIN_SLACK = timedelta(minutes=1)
 
 SIGNAL_TYPES = (Event.Type.ALERT, Event.Type.ANOMALY)
 EVIDENCE_SEVERITIES = (Severity.WARNING, Severity.CRITICAL)
@@ -157,7 +161,11 @@ class OpenIncident:
     fp_service: dict[str, tuple[str, bool]] = field(default_factory=dict)  # live fingerprint -> (service, critical)
     resolved_at: datetime | None = None  # the latest resolution of one of its alerts
     seed: Item | None = None
-    apart_from: list[Incident] = field(default_factory=list)  # open in its window, but explaining none of it
+    # Open in its window, but explaining none of it (written before this one, so numbered by then).
+    apart_from: list[OpenIncident] = field(default_factory=list)
+    # Opened as a split (Correlator._new_origin): the new origin, and when its own errors began.
+    # Evidence from before then is the other incident's; its own error lines from then on are this one's.
+    origin: tuple[str, datetime] | None = None
 
     @classmethod
     def from_groups(cls, incident: Incident, groups: dict[GroupKey, Group], topology: rca.Topology) -> OpenIncident:
@@ -289,6 +297,17 @@ class OpenIncident:
             return None
         return deadline
 
+    def late_caller(self, item: Item, topology: rca.Topology) -> bool:
+        """Whether `item` is an alert of a caller of this incident's origins (where its failure
+        spreads), new here, that went wrong more than DEEPER_LAG after the incident's first signal:
+        a service that may be a new origin of its own (Correlator._new_origin weighs its evidence)."""
+        if item.type != Event.Type.ALERT or self.unresolved.get(item.fingerprint, 0) > 0 or self.first is None:
+            return False
+        if item.ts <= self.first + DEEPER_LAG:
+            return False
+        origins = roots(topology, strong(self.live) or set(self.live) or self.signal_services)
+        return item.service not in origins and any(0 < topology.upstream(o).get(item.service, CONE_HOPS + 1) <= CONE_HOPS for o in origins)
+
     def affinity(self, item: Item, topology: rca.Topology, *, chronic: bool, logging: set[str] = frozenset()) -> float:
         """How strongly a signal belongs here (0: not at all)."""
         if item.ts < self.first - EARLY:
@@ -323,11 +342,22 @@ class OpenIncident:
         gap = max(0.0, (item.ts - self.activity).total_seconds(), (self.first - item.ts).total_seconds())
         return relation * (0.5 + 0.5 * math.exp(-gap / QUIET.total_seconds()))
 
+    def _origin_evidence(self, item: Item, topology: rca.Topology) -> bool:
+        """Whether an incident opened as a split takes this as evidence: nothing from before its
+        origin's own errors began, and none of its origin's lines that name what it calls (the
+        trouble it was already in, the other incident's)."""
+        service, onset = self.origin
+        if item.ts < onset - ORIGIN_SLACK:
+            return False
+        return item.service != service or not any(rca.names(item.message.lower(), d) for d in topology.deps.get(service, ()))
+
     def evidence_end(self) -> datetime:
         """Evidence is accepted up to QUIET after the last activity, and further while it keeps coming."""
         return max(self.activity + QUIET, min(self.last_event + EVIDENCE_GAP, self.activity + EVIDENCE_MAX))
 
-    def accepts_evidence(self, item: Item) -> bool:
+    def accepts_evidence(self, item: Item, topology: rca.Topology) -> bool:
+        if self.origin is not None and not self._origin_evidence(item, topology):
+            return False
         if item.type == Event.Type.ANOMALY:
             # Detectors flag odd points every day: an anomaly counts only where the incident
             # already sees trouble (an alert, error logs), while it is active.
@@ -398,6 +428,8 @@ class Correlator:
         self.resolved_by_fp: dict[str, list[datetime]] = defaultdict(list)
         self.flapping: set[str] = set()  # fingerprints that fired FLAP_COUNT times within FLAP_HISTORY
         self.error_log_times: dict[str, list[datetime]] | None = None  # loaded when a cluster needs them
+        self.error_lines: dict[str, list[tuple[datetime, str]]] | None = None  # loaded when a new origin is weighed
+        self.error_lines_since: datetime | None = None
         self.span: tuple[datetime, datetime] | None = None
         self._patterns: list[PatternSpec] | None = None
         self._priors: dict[str, float] | None = None
@@ -521,6 +553,63 @@ class Correlator:
                 return False
         return True
 
+    def _new_origin(self, state: OpenIncident, item: Item) -> tuple[str, datetime] | None:
+        """A new origin inside an incident's cone and when its own errors began, or None. `item` is an alert of a caller of the
+        incident's origins that went wrong well after it started (OpenIncident.late_caller). A
+        caller that the incident's failure reached logs that failure's errors: it names the
+        dependency it calls ("timeout calling payments"), or logs what other services log then ("no
+        healthy upstream" through a broken mesh). Follow what its errors name, down the chain, to a
+        service whose errors are its own (naming nothing it calls: a bad deploy, its pool, its
+        heap) and began only after the incident's first signal: that service is a second fault's
+        origin, and the alert opens an incident of its own. A chain that ends at the incident's
+        origins, or at a service whose own errors were there from the start, is this incident's."""
+        if not state.late_caller(item, self.topology):
+            return None
+        lo, hi = min(state.first - EARLY, item.ts - CLUSTER_WINDOW), item.ts + CLUSTER_WINDOW
+        service, seen = item.service, set()
+        while service not in seen:
+            seen.add(service)
+            own = self._own_errors(service, lo, hi)
+            before = bisect.bisect_right(own, state.first + DEEPER_LAG)
+            if len(own) - before >= DEEPER_ERRORS:
+                return (service, own[before]) if before < DEEPER_ERRORS else None
+            service = self._named_dependency(service, lo, hi)
+            if service is None:
+                return None
+        return None
+
+    def _named_dependency(self, service: str, lo: datetime, hi: datetime) -> str | None:
+        """The dependency of `service` that most of its error lines between `lo` and `hi` name
+        (DEEPER_ERRORS of them at least), or None."""
+        self._own_errors(service, lo, hi)  # loads error_lines
+        counts: dict[str, int] = defaultdict(int)
+        deps = self.topology.deps.get(service, ())
+        for ts, message in self.error_lines.get(service, ()):
+            if lo <= ts <= hi:
+                text = message.lower()
+                for d in deps:
+                    if rca.names(text, d):
+                        counts[d] += 1
+        best = max(counts, key=lambda d: (counts[d], d), default=None)
+        return best if best is not None and counts[best] >= DEEPER_ERRORS else None
+
+    def _own_errors(self, service: str, lo: datetime, hi: datetime) -> list[datetime]:
+        """The times of `service`'s error lines between `lo` and `hi` that name none of its
+        dependencies and whose kind (the message without its numbers) no other service logged then."""
+        if self.error_lines is None or lo < self.error_lines_since:
+            self.error_lines_since = min(lo, self.span[0] - 2 * CLUSTER_WINDOW)
+            self.error_lines = self.store.error_log_lines(since=self.error_lines_since, until=self.span[1] + 2 * CLUSTER_WINDOW)
+        kinds: dict[str, set[str]] = defaultdict(set)
+        for other, lines in self.error_lines.items():
+            for ts, message in lines:
+                if lo <= ts <= hi:
+                    kinds[message_signature(message)].add(other)
+        deps = self.topology.deps.get(service, ())
+        return [
+            ts for ts, message in self.error_lines.get(service, ())
+            if lo <= ts <= hi and kinds[message_signature(message)] == {service} and not any(rca.names(message.lower(), d) for d in deps)
+        ]
+
     def _errors_near(self, service: str, at: datetime, n: int) -> bool:
         """Whether `service` logged `n` error lines or more within CLUSTER_WINDOW of `at`."""
         self._logging_errors(at)  # loads error_log_times
@@ -581,10 +670,16 @@ class Correlator:
         chronic = item.live and self._chronic(item)
         logging = self._logging_errors(item.ts) if self.opens and item.live else set()
         best, best_score = None, JOIN_THRESHOLD
+        origin_of, split_from = None, []  # a new origin inside incidents' cones: it opens its own on that evidence
         for state in self.opens:
             score = state.affinity(item, self.topology, chronic=chronic, logging=logging)
-            if score > best_score and not self._late_unnamed(state, item):
-                best, best_score = state, score
+            if score <= best_score or self._late_unnamed(state, item):
+                continue
+            if (found := self._new_origin(state, item)) is not None:
+                origin_of = found
+                split_from.append(state)
+                continue
+            best, best_score = state, score
         if best is not None:
             best.add(item, origin=False)
             if item.live and item.severity == Severity.CRITICAL and item.service in best.roots(self.topology, logging):
@@ -593,10 +688,10 @@ class Correlator:
         if not item.live or chronic:
             return  # stays pending
         cluster = self._cluster(item)
-        if self._opens(cluster):
+        if origin_of is not None or self._opens(cluster):
             # A split by evidence: incidents open at that time that this trouble did not join.
-            apart = [s.incident for s in self.opens if s.incident is not None and s.first - EARLY <= item.ts <= s.activity + QUIET]
-            state = OpenIncident(incident=None, seed=min(cluster, key=lambda i: (i.ts, i.pk)), apart_from=apart)
+            apart = split_from or [s for s in self.opens if s.incident is not None and s.first - EARLY <= item.ts <= s.activity + QUIET]
+            state = OpenIncident(incident=None, seed=min(cluster, key=lambda i: (i.ts, i.pk)), apart_from=apart, origin=origin_of)
             for member in sorted(cluster, key=lambda i: i.ts):
                 state.add(member)
             self.opens.append(state)
@@ -628,11 +723,13 @@ class Correlator:
         for item in sorted(items, key=lambda i: i.ts):
             if item.attached:
                 continue
-            fits = [s for s in self.opens if s.accepts_evidence(item)]
+            fits = [s for s in self.opens if s.accepts_evidence(item, self.topology)]
             if fits:
                 # The incident whose trouble is at that service and already under way at that time
                 # (not one that starts minutes later and only reaches back to it).
-                max(fits, key=lambda s: (item.service in s.signal_services, s.first <= item.ts, s.activity)).add(item)
+                # A split's origin's lines from its own onset on go with the split.
+                max(fits, key=lambda s: (s.origin is not None and item.service == s.origin[0], item.service in s.signal_services,
+                                         s.first <= item.ts, s.activity)).add(item)
 
     def _backfill(self, touched: list[OpenIncident], exclude: set[int]) -> list[Item]:
         """Earlier evidence of the incidents this batch opened or grew: logs stored before they opened."""

@@ -116,6 +116,16 @@ class Store:
             times[self.names[sid]].append(ts)
         return times
 
+    def error_log_lines(self, *, since: datetime, until: datetime) -> dict[str, list[tuple[datetime, str]]]:
+        """Every error log line in the window, attached or not, per service, in order: (time, message)."""
+        rows = Event.objects.filter(
+            type=Event.Type.LOG, severity=Severity.CRITICAL, timestamp__gte=since, timestamp__lte=until,
+        ).values_list("service_id", "timestamp", "message").order_by("timestamp")
+        lines: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+        for sid, ts, message in rows:
+            lines[self.names[sid]].append((ts, message))
+        return lines
+
     def pending_logs(self, *, services: set[str], since: datetime, until: datetime) -> list[tuple]:
         """Warning and error logs of `services` in the window not attached to any incident, by time:
         (pk, ts, service, severity, fingerprint, client_id, message)."""

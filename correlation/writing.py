@@ -47,11 +47,17 @@ def _lock(keys: list[int]) -> None:
     # SQLite: the transaction is IMMEDIATE (settings), so it already holds the write lock.
 
 
-def apart_note(incidents: list) -> str:
-    """The timeline's record of a split by evidence: which open incidents this one was kept apart from."""
+def apart_note(incidents: list, origin: tuple | None = None) -> str:
+    """The timeline's record of a split by evidence: which open incidents this one was kept apart
+    from, and, for a new origin inside their cone (correlation.grouping.Correlator._new_origin), which
+    service and since when."""
     if not incidents:
         return ""
     numbers = ", ".join(f"#{i.number}" for i in incidents)
+    if origin is not None:
+        service, onset = origin
+        return (f" Split from {numbers}: {service} logged errors of its own from {onset:%H:%M:%S} UTC, after {numbers} began, "
+                "naming nothing it calls: a new origin inside that incident's cone, not its spread.")
     return (f" Kept apart from {numbers}, open at the time: {'it does' if len(incidents) == 1 else 'they do'} not explain this "
             "(a new origin with its own onset, or trouble that had resolved).")
 
@@ -69,7 +75,7 @@ def decision_write(decision: Decision):
             event_ids=event_ids,
             service_ids=decision.new_services,
             message=f"Opened by correlation from {analysis.alert_count} alert(s) on {', '.join(services)}. {analysis.summary}"
-            + apart_note(state.apart_from),
+            + apart_note([s.incident for s in state.apart_from if s.incident is not None], state.origin),
         )
     else:
         incident_analysis_update(incident=state.incident, analysis=analysis, event_ids=event_ids, service_ids=decision.new_services)

@@ -45,6 +45,13 @@ class MemoryStore:
                 times.setdefault(i.service, []).append(i.ts)
         return times
 
+    def error_log_lines(self, *, since, until):
+        lines: dict[str, list] = {}
+        for i in sorted(self.items, key=lambda i: i.ts):
+            if i.type == "log" and i.severity == "critical" and since <= i.ts <= until:
+                lines.setdefault(i.service, []).append((i.ts, i.message))
+        return lines
+
     def pending_logs(self, *, services, since, until):
         return [(i.pk, i.ts, i.service, i.severity, i.fingerprint, i.client_id, i.message)
                 for i in sorted(self.items, key=lambda i: i.ts) if i.type == "log" and i.service in services and since <= i.ts <= until]
@@ -188,3 +195,59 @@ def test_trouble_forty_seconds_after_every_alert_resolved_does_not_join_the_fini
     deps = {"web": {"api"}, "api": {"payments", "catalog"}, "payments": set(), "catalog": set()}
     items = [payments, api, resolved(3, 3, "payments", payments), resolved(4, 3, "api", api), web_slow, api_slow]
     assert alert_events(items, deps) == [[1, 2, 3, 4]]
+
+
+def named(pk: int, minute: float, service: str, dep: str, n: int = 3) -> list[Item]:
+    """`n` error lines of `service` that name the dependency it calls."""
+    return [error_log(pk + k, minute + 0.1 * k, service, f"context deadline exceeded calling {dep}") for k in range(n)]
+
+
+def database_outage() -> list[Item]:
+    """db fails and orders, which calls it, says so: one incident, its origin db."""
+    wal = [error_log(200 + k, 0.1 * k, "db", "could not write to file pg_wal: no space left on device") for k in range(3)]
+    return [*wal, alert(1, 0, "db"), *named(210, 0.5, "orders", "db"), alert(2, 1, "orders")]
+
+
+def test_a_caller_of_the_origin_failing_later_with_errors_of_its_own_opens_its_own_incident():
+    # minutes into the database's outage, catalog (which calls the database too) starts failing
+    # with errors that name nothing it calls: a bad deploy of its own, not the outage spreading.
+    items = [*database_outage(), *errors(300, 7.5, "catalog"), alert(3, 8, "catalog")]
+    decisions = Correlator(items, MemoryStore(SHOP, items)).run()
+    assert [sorted(i.pk for i in d.state.new if i.pk < 10) for d in decisions] == [[1, 2], [3]]
+    split = decisions[1]
+    assert split.analysis.root == "catalog"
+    assert split.state.origin == ("catalog", T0 + timedelta(minutes=7.5)) and split.state.apart_from == [decisions[0].state]
+
+
+def test_a_caller_failing_later_that_names_the_failing_dependency_is_the_outage_spreading():
+    items = [*database_outage(), *named(300, 7.5, "catalog", "db"), alert(3, 8, "catalog")]
+    assert alert_events(items, SHOP) == [[1, 2, 3]]
+
+
+def test_a_caller_failing_later_that_logs_what_the_others_log_is_the_outage_spreading():
+    # a broken mesh: every caller logs the same line, which names nothing.
+    mesh = "upstream connect error or disconnect/reset before headers"
+    items = [*database_outage(), *[error_log(220 + k, 0.5 + 0.1 * k, "orders", mesh) for k in range(3)],
+             *[error_log(300 + k, 7.5 + 0.1 * k, "catalog", mesh) for k in range(3)], alert(3, 8, "catalog")]
+    assert alert_events(items, SHOP) == [[1, 2, 3]]
+
+
+def test_a_caller_whose_own_errors_began_with_the_incident_is_not_a_new_origin():
+    items = [*database_outage(), *errors(300, 0.2, "catalog"), *errors(310, 7.5, "catalog"), alert(3, 8, "catalog")]
+    assert alert_events(items, SHOP) == [[1, 2, 3]]
+
+
+def test_blame_followed_down_the_chain_to_a_new_origin_splits_its_callers_too():
+    # the gateway alerts first, naming catalog; catalog's own errors began minutes into the outage.
+    items = [*database_outage(), *errors(300, 7.5, "catalog"), *named(310, 8, "api", "catalog"), alert(3, 8.5, "api"),
+             alert(4, 10, "catalog", "warning")]
+    assert alert_events(items, SHOP) == [[1, 2], [3, 4]]
+
+
+def test_a_split_takes_none_of_its_origins_lines_about_what_it_calls():
+    # catalog was already failing with the outage (naming the database) when its own fault began.
+    items = [*database_outage(), *named(400, 6.5, "catalog", "db"), *errors(300, 7.5, "catalog"), alert(3, 8, "catalog")]
+    decisions = Correlator(items, MemoryStore(SHOP, items)).run()
+    split = decisions[-1].state
+    assert split.origin is not None and {i.pk for i in split.new} >= {300, 301, 302}
+    assert not {i.pk for i in split.new} & {400, 401, 402}
