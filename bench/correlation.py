@@ -246,56 +246,61 @@ SHIPPED_RANKER = ROOT / "correlation" / "rankers" / "rca_ranker_v2.json"  # corr
 
 
 def fit_calibration(directory: Path, fit_on: str) -> int:
-    """Platt scaling of the confidence shown, chosen on the families whose name starts with `fit_on`,
-    checked on every family: reads the scored-*.json a run wrote under --charts. Two scalings, as
-    the engine has two paths: the rules' (correlation.rca.CALIBRATION) for incidents the rules
-    ordered, the shipped ranker's (its `calibration`) for those the learned ranker ordered (its
-    reason is on their top hypothesis). The raw confidence is recovered from the one shown by
-    inverting the scaling the run used (this checkout's)."""
+    """The confidence shown, fitted on the families whose name starts with `fit_on` and checked on
+    every family: reads the scored-*.json a run wrote under --charts. Two scalings, as the engine
+    has two paths: the rules' (correlation.rca.CALIBRATION, a logistic on the first hypothesis's
+    lead over the second, read from the stored hypotheses) for incidents the rules ordered; the
+    shipped ranker's (its `calibration`, Platt scaling on its top probability, recovered from the
+    confidence shown by inverting the scaling the run used: this checkout's) for those the learned
+    ranker ordered (its reason is on their top hypothesis). Prints each family's gap (mean
+    confidence minus top-1) as the run showed it, out of family (scaled by the fit on the other
+    `fit_on` families, or on all of them for a family that is not one) and in-sample."""
     import math
 
-    from correlation.ranker import calibrate, logit, platt_fit
-    from correlation.rca import CALIBRATION
+    from correlation.ranker import calibrate, lead_calibrate, lead_fit, logit, platt_fit
 
-    used = {False: tuple(CALIBRATION), True: tuple(json.loads(SHIPPED_RANKER.read_text())["calibration"])}
+    ranker_used = tuple(json.loads(SHIPPED_RANKER.read_text())["calibration"])
 
-    def raw(shown: float, ranked: bool) -> float:
-        a, b = used[ranked]
+    def raw(shown: float) -> float:
+        a, b = ranker_used
         return 1.0 / (1.0 + math.exp(-(logit(shown) - b) / a))
 
-    rows: dict[str, list[tuple[float, bool, bool]]] = {}  # (raw confidence, right, ordered by the ranker)
+    rows: dict[str, list[tuple[float, bool, bool, float]]] = {}  # (input to the scaling, right, ranker-ordered, shown)
     for path in sorted(directory.glob("scored-*.json")):
         data = json.loads(path.read_text())
         result = scoring.score(truth=data["truth"], incidents=data["incidents"])
         by_id = {i["id"]: i for i in data["incidents"]}
-        rows[path.stem[len("scored-"):]] = [
-            (raw(r.confidence, ranked), r.top1, ranked)
-            for r in result.per_fault if r.confidence is not None
-            for ranked in [any(x.startswith("ranked by the learned ranker") for x in (by_id[r.incident]["hypotheses"] or [{}])[0].get("reasons", []))]
-        ]
+        out = rows[path.stem[len("scored-"):]] = []
+        for r in result.per_fault:
+            if r.confidence is None:
+                continue
+            hypotheses = by_id[r.incident]["hypotheses"] or [{}]
+            ranked = any(x.startswith("ranked by the learned ranker") for x in hypotheses[0].get("reasons", []))
+            scores = [h.get("score", 0.0) for h in hypotheses]
+            lead = scores[0] - max(scores[1:], default=0.0)
+            out.append((raw(r.confidence) if ranked else lead, r.top1, ranked, r.confidence))
     if not any(name.startswith(fit_on) for name in rows):
         print(f"no scored family starts with {fit_on!r} in {directory}")
         return 2
 
     def fit(names: list[str]) -> dict[bool, tuple[float, float]]:
         train = [r for name in names for r in rows[name]]
-        return {ranked: platt_fit([c for c, _, k in train if k == ranked], [t for _, t, k in train if k == ranked]) for ranked in (False, True)}
+        return {ranked: (platt_fit if ranked else lead_fit)([x for x, _, k, _ in train if k == ranked], [t for _, t, k, _ in train if k == ranked])
+                for ranked in (False, True)}
 
-    def gap(rs: list, scaling: dict) -> float:
-        return 100 * (sum(calibrate(c, scaling[ranked]) - t for c, t, ranked in rs)) / len(rs)
+    def gap(rs: list, scaling: dict | None) -> float:
+        shown = [c if scaling is None else (calibrate(x, scaling[True]) if ranked else lead_calibrate(x, scaling[False])) for x, _, ranked, c in rs]
+        return 100 * (sum(shown) - sum(t for _, t, _, _ in rs)) / len(rs)
 
-    print(f"Platt scaling out of family: each family scored by the scalings fitted on the other families that start with {fit_on!r} "
-          f"(or on all of them, for a family that does not); the run used rules {used[False]}, ranker {used[True]}")
-    for name, rs in rows.items():
-        scaling = fit([other for other in rows if other != name and other.startswith(fit_on)])
-        print(f"  {name:16} {len(rs):4} faults ({sum(r[2] for r in rs)} ordered by the ranker): gap {gap(rs, used):+6.1f} -> "
-              f"{gap(rs, scaling):+6.1f} points")
+    print(f"Calibration out of family: each family scored by the scalings fitted on the other families that start with {fit_on!r} "
+          f"(or on all of them, for a family that does not); gap = mean confidence shown minus top-1, over the faults found")
     scaling = fit([name for name in rows if name.startswith(fit_on)])
-    print(f"fitted on every {fit_on}* family: rules CALIBRATION = ({scaling[False][0]:.3f}, {scaling[False][1]:.3f}), "
-          f"ranker calibration = ({scaling[True][0]:.3f}, {scaling[True][1]:.3f})")
     for name, rs in rows.items():
-        tag = "fitted on" if name.startswith(fit_on) else "held out"
-        print(f"  {name:16} ({tag:9}) gap {gap(rs, used):+6.1f} -> {gap(rs, scaling):+6.1f} points")
+        held = fit([other for other in rows if other != name and other.startswith(fit_on)])
+        print(f"  {name:16} {len(rs):4} faults ({sum(r[2] for r in rs):3} ordered by the ranker): as run {gap(rs, None):+6.1f}, "
+              f"out of family {gap(rs, held):+6.1f}, in-sample {gap(rs, scaling):+6.1f} points")
+    print(f"fitted on every {fit_on}* family: rules CALIBRATION = ({scaling[False][0]:.3f}, {scaling[False][1]:.3f}) on the lead, "
+          f"ranker calibration = ({scaling[True][0]:.3f}, {scaling[True][1]:.3f}) on its top probability's logit")
     return 0
 
 

@@ -85,18 +85,36 @@ def calibrate(confidence: float, calibration: tuple[float, float] | None) -> flo
     return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
 
+def lead_calibrate(lead: float, calibration: tuple[float, float]) -> float:
+    """The confidence shown for a first hypothesis that leads the second by `lead` of probability
+    (in [-1, 1]; negative when a held root is shown below a new leader): a logistic (slope,
+    intercept) on the lead, fitted by lead_fit."""
+    a, b = calibration
+    return 1.0 / (1.0 + math.exp(-(a * lead + b)))
+
+
+def lead_fit(leads: Iterable[float], correct: Iterable[bool]) -> tuple[float, float]:
+    """(slope, intercept) of a logistic regression of `correct` on the lead (lead_calibrate), the
+    slope kept positive: a clearer lead is never shown as less sure."""
+    return _logistic_fit([float(v) for v in leads], correct)
+
+
+def _logistic_fit(x: list[float], correct: Iterable[bool]) -> tuple[float, float]:
+    """(slope, intercept) of a logistic regression of `correct` on one input, the slope kept positive."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = [int(bool(t)) for t in correct]
+    if len(set(y)) < 2:
+        raise ValueError("calibration needs right and wrong examples both")
+    model = LogisticRegression(C=10.0).fit([[v] for v in x], y)
+    return max(1e-3, float(model.coef_[0][0])), float(model.intercept_[0])
+
+
 def platt_fit(confidences: Iterable[float], correct: Iterable[bool]) -> tuple[float, float]:
     """(slope, intercept) of a logistic regression of `correct` on logit(confidence): among the
     incidents then shown at about 80%, about 80% are right (on the data it was fitted on). The slope
     is kept positive, so that calibration never reverses the order of two confidences."""
-    from sklearn.linear_model import LogisticRegression
-
-    x = [[logit(c)] for c in confidences]
-    y = [int(bool(t)) for t in correct]
-    if len(set(y)) < 2:
-        raise ValueError("Platt scaling needs right and wrong examples both")
-    model = LogisticRegression(C=10.0).fit(x, y)
-    return max(1e-3, float(model.coef_[0][0])), float(model.intercept_[0])
+    return _logistic_fit([logit(c) for c in confidences], correct)
 
 
 @dataclass(frozen=True)

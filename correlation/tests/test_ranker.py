@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from correlation import rca
 from correlation.learning import RANKER_KIND, rca_ranker_active, rca_ranker_register
 from correlation.models import ModelVersion
-from correlation.ranker import DERIVED, FEATURES, Ranker, calibrate, platt_fit, ranker_fit, top1
+from correlation.ranker import DERIVED, FEATURES, Ranker, calibrate, lead_calibrate, lead_fit, platt_fit, ranker_fit, top1
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -137,6 +137,20 @@ def test_platt_scaling_brings_an_overconfident_score_down_to_how_often_it_is_rig
     assert a > 0
     mean = sum(calibrate(c, (a, b)) for c in shown) / len(shown)
     assert abs(mean - sum(right) / len(right)) < 0.05
+
+
+def test_a_confidence_fitted_on_the_lead_follows_how_often_a_lead_that_size_is_right():
+    # right 90% of the time with a clear lead, 40% with a narrow one: the fit shows that.
+    rng = random.Random(11)
+    leads = [rng.uniform(0.6, 1.0) for _ in range(300)] + [rng.uniform(-0.1, 0.2) for _ in range(300)]
+    right = [rng.random() < (0.9 if v > 0.5 else 0.4) for v in leads]
+    a, b = lead_fit(leads, right)
+    assert a > 0
+    for lo, hi, rate in ((0.6, 1.0, 0.9), (-0.1, 0.2, 0.4)):
+        inside = [v for v in leads if lo <= v <= hi]
+        assert abs(sum(lead_calibrate(v, (a, b)) for v in inside) / len(inside) - rate) < 0.06
+    values = [lead_calibrate(v / 100, (a, b)) for v in range(-100, 101)]
+    assert all(0.0 < x <= y < 1.0 for x, y in zip(values, values[1:]))
 
 
 def test_the_ranker_leaves_a_clear_cascade_to_the_rules():
