@@ -22,9 +22,10 @@ class Posted:
 
 
 def post_all(ports: list[int], bodies: list[bytes | None], token: str, *, clients: int, path: str = "/api/v1/events",
-             timeout: float = 600, method: str = "POST") -> tuple[list[Posted], float, float]:
+             timeout: float = 600, method: str = "POST", pace: float = 0.0) -> tuple[list[Posted], float, float]:
     """Send every body once (`method` GET with bodies of None: a request each, no body); return
-    the answers in index order and the wall clock (began, ended)."""
+    the answers in index order and the wall clock (began, ended). With `pace`, request i is not
+    sent before `pace * i` seconds after the start (an offered rate instead of flat out)."""
     work: queue.Queue = queue.Queue()
     for i, body in enumerate(bodies):
         work.put((i, body))
@@ -40,6 +41,8 @@ def post_all(ports: list[int], bodies: list[bytes | None], token: str, *, client
             except queue.Empty:
                 return
             port = ports[(i + k) % len(ports)]
+            if pace and (wait := began + pace * i - time.perf_counter()) > 0:
+                time.sleep(wait)
             start = time.perf_counter()
             conns[port].request(method, path, body=body, headers=headers)
             response = conns[port].getresponse()

@@ -114,6 +114,7 @@ class Config:
     warmup: int = 4
     label: str = ""
     profile: Path | None = None  # run the workers under cProfile, writing <dir>/worker-<i>.prof
+    rate: float = 0.0  # events/s to offer (requests spaced evenly); 0: as fast as the servers take them
 
 
 @dataclass
@@ -128,10 +129,16 @@ class Outcome:
     incident_p50: float
     incident_p95: float
     incident_samples: int
+    alert_p50: float  # the same, for the messages holding alerts only (not anomalies found in metric points)
+    alert_p95: float
+    alert_samples: int
+    alert_wait_p95: float  # of those, arrival -> a worker started on it (the request and the queue), p95
+    cpu_us: dict[str, float]  # the workers' own CPU per event, by kind of partition (microseconds)
     drain_seconds: float  # after the last answer, until the queue was empty
     lag: list[tuple[float, float, int]] = field(default_factory=list)  # (seconds since start, oldest age s, messages waiting)
     trivial: tuple[float, float] | None = None  # GET /healthz before the run (--batch 1): requests/s, p50 s
     errors: list[str] = field(default_factory=list)
+    done: list[dict] = field(default_factory=list)  # the workers' records (incidents.queue.done_record)
 
 
 class LagSampler(threading.Thread):
@@ -212,7 +219,8 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
             wall0 = time.time()
             sampler.t0 = wall0  # the chart's time axis starts at the first request
             sampler.start()
-            answers, began, ended = post_all(ports, payloads, token, clients=config.clients)
+            pace = config.batch / config.rate if config.rate else 0.0
+            answers, began, ended = post_all(ports, payloads, token, clients=config.clients, pace=pace)
             wall_answered = wall0 + (ended - began)
             if workers:
                 deadline = time.time() + 900
@@ -244,18 +252,24 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
     latencies = [a.seconds for a in counted]
     if config.inline:
         incident = [a.seconds for a in counted if json.loads(a.body)["incidents"]]
+        alert, alert_wait = [], []
         processed = n_counted / (ended - first)
         drain = 0.0
     else:
         incident = [d["d"] - d["a"] for d in done if d["k"] == "component" and d["i"]]
+        alert = [d["d"] - d["a"] for d in done if d["k"] == "component" and d["i"] and d.get("al")]
+        alert_wait = [d["s"] - d["a"] for d in done if d["k"] == "component" and d["i"] and d.get("al") and "s" in d]
         last = max((d["d"] for d in done), default=wall_answered)
         processed = len(events) / (last - wall0)
         drain = max(0.0, last - wall_answered)
     return Outcome(
         config=config, events=len(events), requests=len(payloads), accepted_per_s=n_counted / (ended - first), processed_per_s=processed,
         request_p50=percentile(latencies, 50), request_p95=percentile(latencies, 95), incident_p50=percentile(incident, 50),
-        incident_p95=percentile(incident, 95), incident_samples=len(incident), drain_seconds=drain, lag=sampler.samples, errors=errors,
-        trivial=trivial,
+        incident_p95=percentile(incident, 95), incident_samples=len(incident), alert_p50=percentile(alert, 50),
+        alert_p95=percentile(alert, 95), alert_samples=len(alert), alert_wait_p95=percentile(alert_wait, 95), cpu_us={
+            k: 1e6 * sum(d.get("c", 0) for d in done if d["k"] == k) / max(1, sum(d["n"] for d in done if d["k"] == k))
+            for k in ("series", "component")}, drain_seconds=drain, lag=sampler.samples, errors=errors,
+        trivial=trivial, done=done,
     )
 
 
@@ -271,6 +285,11 @@ def describe(o: Outcome) -> str:
         f"  processed (first request -> queue drained): {o.processed_per_s:,.0f} events/s" + (
             f"; drained {o.drain_seconds:.1f} s after the last answer" if not c.inline else ""),
         f"  arrival -> incident updated ({o.incident_samples} samples): p50 {o.incident_p50:.2f} s, p95 {o.incident_p95:.2f} s",
+        f"  of which messages holding alerts ({o.alert_samples} samples): p50 {o.alert_p50:.2f} s, p95 {o.alert_p95:.2f} s"
+        f" (of it before a worker started on them: p95 {o.alert_wait_p95:.2f} s)"
+        if not c.inline else "",
+        f"  workers' own CPU per event: series partitions {o.cpu_us.get('series', 0):.0f} us, "
+        f"component partitions {o.cpu_us.get('component', 0):.0f} us" if not c.inline else "",
         f"  queue lag: oldest message at most {lag_max:.1f} s, at most {waiting_max} messages waiting" if not c.inline else "",
         f"  the servers alone (GET /healthz, same clients, before the run): {o.trivial[0]:,.0f} requests/s, p50 {o.trivial[1] * 1000:.0f} ms"
         if o.trivial else "",
@@ -315,6 +334,7 @@ def main() -> int:
     parser.add_argument("--inline", action="store_true", help="no queue: detect and correlate in the request (the former way)")
     parser.add_argument("--no-anomalies", action="store_true", help="serve with ANOMALY_DETECTION=0")
     parser.add_argument("--chart", type=Path, help="draw the queue lag over time to this PNG")
+    parser.add_argument("--rate", type=float, default=0.0, help="offer this many events/s (requests spaced evenly; 0: flat out)")
     parser.add_argument("--profile", type=Path, help="run the workers under cProfile, one worker-<i>.prof per worker in this directory")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -324,7 +344,7 @@ def main() -> int:
     if args.limit:
         events = events[: args.limit]
     config = Config(servers=args.servers, workers=args.workers, clients=args.clients, batch=args.batch, inline=args.inline,
-                    anomalies=not args.no_anomalies, warmup=args.warmup, profile=args.profile)
+                    anomalies=not args.no_anomalies, warmup=args.warmup, profile=args.profile, rate=args.rate)
     print(f"ingest bench: {len(events):,} simulated events ({args.hours:g} h), {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
     outcome = run(config, events)
     print(describe(outcome))

@@ -27,6 +27,7 @@ Django: the benchmark (bench/templates.py) and the tests drive it directly.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 WILDCARD = "<*>"
@@ -39,6 +40,10 @@ KEEP_FIRST = 1
 MAX_MESSAGE_CHARS = 4000
 MAX_TOKEN_CHARS = 256  # a longer token holding a value is one value (and keeps the regexes linear)
 MAX_SLOT_TOKENS = 100  # longer templates are not generalised position by position
+# Lines masked and split once per miner: a line seen again (a health check, the same error from
+# the same host) costs a dictionary lookup. Cleared whole when full; longer lines are not kept.
+TOKEN_CACHE_LINES = 20_000
+TOKEN_CACHE_CHARS = 512
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
@@ -117,7 +122,7 @@ class Template:
     def constants(self) -> tuple[str, ...]:
         return tuple(t for t in self.tokens if t != WILDCARD)
 
-    def fits(self, tokens: list[str]) -> bool:
+    def fits(self, tokens: Sequence[str]) -> bool:
         return len(tokens) == len(self.tokens) and all(
             a == b or (a == WILDCARD and (WILDCARD in b or i in self.general)) for i, (a, b) in enumerate(zip(self.tokens, tokens))
         )
@@ -151,6 +156,7 @@ class TemplateMiner:
         self._slots: dict[tuple[int, tuple[str, ...], int], dict[str, set[int]]] = {}
         self._next_id = 1
         self._regex_cache: dict[str, re.Pattern] = {}
+        self._tokens: dict[str, tuple[str, ...]] = {}  # line -> its tokens (TOKEN_CACHE_LINES)
 
     # -- lookups -------------------------------------------------------------------------------
 
@@ -165,7 +171,7 @@ class TemplateMiner:
             template_id = self._merged[template_id]
         return template_id
 
-    def _find(self, tokens: list[str]) -> Template | None:
+    def _find(self, tokens: Sequence[str]) -> Template | None:
         tid = self._exact.get(tuple(tokens))
         if tid is not None:
             return self.templates[self.resolve(tid)]
@@ -243,9 +249,20 @@ class TemplateMiner:
 
     # -- public --------------------------------------------------------------------------------
 
+    def tokens(self, message: str) -> tuple[str, ...]:
+        """`tokenize(message)` with this miner's masks, from the cache when the line was seen."""
+        found = self._tokens.get(message)
+        if found is None:
+            found = tuple(tokenize(message, self._mask_rx))
+            if len(message) <= TOKEN_CACHE_CHARS:
+                if len(self._tokens) >= TOKEN_CACHE_LINES:
+                    self._tokens.clear()
+                self._tokens[message] = found
+        return found
+
     def add(self, message: str) -> Match:
         """Learn from one message and return its template and parameters."""
-        tokens = tokenize(message, self._mask_rx)
+        tokens = self.tokens(message)
         template = self._find(tokens)
         if template is not None:
             template.size += 1
@@ -263,7 +280,7 @@ class TemplateMiner:
 
     def match(self, message: str) -> Match | None:
         """The template a message belongs to, without learning anything (None if none fits)."""
-        template = self._find(tokenize(message, self._mask_rx))
+        template = self._find(self.tokens(message))
         if template is None:
             return None
         return Match(template.id, template.text, self.parameters(template, message))

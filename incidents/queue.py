@@ -153,8 +153,9 @@ def done_key() -> str:
 
 
 def done_record(records: list[dict]) -> None:
-    """Keep what a worker committed (kind, arrival and commit times, events, incidents changed)
-    in a capped Redis list, for bench/ingest.py's arrival -> incident latency."""
+    """Keep what a worker committed (kind, arrival, start and commit times, events, incidents changed,
+    the worker's CPU seconds for them, alerts among them) in a capped Redis list, for
+    bench/ingest.py's arrival -> incident latency and CPU per event."""
     if not records:
         return
     try:

@@ -93,6 +93,7 @@ def messages_process(kind: str, message_ids: list[int]) -> BatchOutcome:
     out = BatchOutcome()
     if not message_ids:
         return out
+    cpu, began = time.thread_time(), time.time()
     queued: list[IngestMessage] = []
     with transaction.atomic():
         table = IngestMessage._meta.db_table
@@ -106,6 +107,7 @@ def messages_process(kind: str, message_ids: list[int]) -> BatchOutcome:
             return out
         events = events_load(kind, {pk for _, ids, _ in rows for pk in ids})
         out.events = len(events)
+        alerts = {e.pk for e in events if e.type == Event.Type.ALERT}
         result = pipeline.partition_process(kind, events)
         out.stored, out.incident_ids = len(result.stored), result.incident_ids
         arrived = [a for _, _, a in rows]
@@ -115,7 +117,10 @@ def messages_process(kind: str, message_ids: list[int]) -> BatchOutcome:
     done = time.time()
     queue.publish(queued)
     changed = len(out.incident_ids)
-    queue.done_record([{"k": kind, "a": a, "d": done, "n": len(ids), "i": changed} for _, ids, a in rows])
+    # This process's CPU for the batch (the database's is not in it), shared out by events.
+    cpu = (time.thread_time() - cpu) / max(1, sum(len(ids) for _, ids, _ in rows))
+    queue.done_record([{"k": kind, "a": a, "d": done, "n": len(ids), "i": changed, "s": began, "c": cpu * len(ids),
+                        "al": sum(1 for pk in ids if pk in alerts)} for _, ids, a in rows])
     return out
 
 
@@ -127,12 +132,29 @@ def events_load(kind: str, event_ids: set[int]) -> list[Event]:
     """The messages' events in time order, each with its service attached (one query for the
     few services instead of a join that builds a Service per event), built without
     Model.__init__ (incidents.ingest.event_loaded); a series partition's without the columns
-    anomaly detection does not read (no JSON decoded)."""
+    anomaly detection does not read (no JSON decoded), on PostgreSQL by a plain statement: the
+    queryset's compiling and per-row converters cost as much as building the events (a metric
+    point: 6-12 us -> 4.6 us, in process at load 4)."""
     columns = SERIES_FIELDS if kind == SERIES else EVENT_COLUMNS
-    rows = list(Event.objects.filter(pk__in=ids_in(event_ids)).order_by("timestamp", "pk").values_list(*columns))
+    if kind == SERIES and connection.vendor == "postgresql":
+        rows = _series_rows(event_ids)
+    else:
+        rows = list(Event.objects.filter(pk__in=ids_in(event_ids)).order_by("timestamp", "pk").values_list(*columns))
     at = columns.index("service_id")
     services = Service.objects.in_bulk({r[at] for r in rows})
     return [event_loaded(dict(zip(columns, r, strict=True)), services[r[at]]) for r in rows]
+
+
+def _series_rows(event_ids: set[int]) -> list[tuple]:
+    """SERIES_FIELDS of these events in time order (PostgreSQL: every column is returned as
+    Django would convert it, timestamps aware in UTC)."""
+    qn = connection.ops.quote_name
+    fields = [Event._meta.get_field(name) for name in SERIES_FIELDS]
+    sql = (f"SELECT {', '.join(qn(f.column) for f in fields)} FROM {qn(Event._meta.db_table)} WHERE {qn(Event._meta.pk.column)} = ANY(%s::bigint[])"  # noqa: S608
+           f" ORDER BY {qn(Event._meta.get_field('timestamp').column)}, {qn(Event._meta.pk.column)}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(event_ids)])
+        return cursor.fetchall()
 
 
 class IngestWorker:

@@ -6,6 +6,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from correlation import logtemplates
 from correlation.logtemplates import MIN_VALUES, WILDCARD, TemplateMiner, tokenize
 
 
@@ -99,3 +100,24 @@ def test_mine_templates_writes_line_event_template_csv(tmp_path):
 def test_mine_templates_refuses_a_missing_file(tmp_path):
     with pytest.raises(CommandError, match="cannot read"):
         call_command("mine_templates", str(tmp_path / "nope.log"), "--output", str(tmp_path / "o.csv"), "--quiet")
+
+
+def test_a_line_seen_again_is_tokenised_from_the_cache_with_the_same_result():
+    lines = [f"GET /api/orders/{i % 7} 200 in {i % 3}ms" for i in range(40)] + ["health check ok"] * 5 + [
+        f"user {name} logged in" for name in ("ann", "bob", "cy", "dee", "eve", "fay", "ann")]
+    uncached = TemplateMiner()
+    uncached.tokens = lambda line: tuple(tokenize(line))  # every line masked and split again
+    expected = [uncached.add(line) for line in lines]
+    miner = TemplateMiner()
+    assert [miner.add(line) for line in lines] == expected
+    assert miner.tokens("health check ok") == tuple(tokenize("health check ok"))
+    assert len(miner._tokens) == len(set(lines))  # each distinct line once
+
+
+def test_the_token_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(logtemplates, "TOKEN_CACHE_LINES", 10)
+    miner = TemplateMiner()
+    for i in range(25):
+        miner.add(f"job {i} done")
+    miner.add("x" * (logtemplates.TOKEN_CACHE_CHARS + 1))
+    assert 0 < len(miner._tokens) <= 10 and "x" * (logtemplates.TOKEN_CACHE_CHARS + 1) not in miner._tokens
