@@ -21,7 +21,7 @@ from correlation.grouping import Correlator, Decision, is_candidate, item_of
 from correlation.loading import Store
 from incidents import partitions
 from incidents.models import Event
-from incidents.services import incident_analysis_update, incident_open
+from incidents.services import incident_analysis_update, incident_open, incident_split_record
 
 
 def events_correlate(*, events: list[Event]) -> list[int]:
@@ -77,6 +77,14 @@ def decision_write(decision: Decision):
             message=f"Opened by correlation from {analysis.alert_count} alert(s) on {', '.join(services)}. {analysis.summary}"
             + apart_note([s.incident for s in state.apart_from if s.incident is not None], state.origin),
         )
+        if state.origin is not None:
+            service, onset = state.origin
+            for source in {s.incident for s in state.apart_from if s.incident is not None}:
+                incident_split_record(
+                    source=source, split=state.incident,
+                    message=f"Split: #{state.incident.number} opened for {service}, which logged errors of its own from "
+                    f"{onset:%H:%M:%S} UTC, naming nothing it calls: a new origin inside this incident's cone, not its spread.",
+                )
     else:
         incident_analysis_update(incident=state.incident, analysis=analysis, event_ids=event_ids, service_ids=decision.new_services)
     return state.incident

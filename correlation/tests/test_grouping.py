@@ -323,6 +323,29 @@ def test_a_new_origin_behind_a_shared_gateway_opens_its_own_incident_and_the_spl
     assert "Kept apart" not in TimelineEvent.objects.get(incident=first, kind=TimelineEvent.Kind.OPENED).message
 
 
+def test_a_caller_failing_later_with_errors_of_its_own_is_split_off_and_both_timelines_say_so(topology, changes):
+    # postgres fails and inventory says so; eight minutes on, users (which calls postgres too)
+    # fails with errors that name nothing it calls: a bad deploy of its own.
+    ingest(
+        *[ev("postgres", 0.1 * k, type="log", severity="critical", message="could not write to file pg_wal: no space left") for k in range(3)],
+        ev("postgres", 0, severity="critical", message="postgres disk full"),
+        *[ev("inventory", 0.5 + 0.1 * k, type="log", severity="critical", message="timeout calling postgres") for k in range(3)],
+        ev("inventory", 1, message="inventory latency high"),
+    )
+    first = Incident.objects.get()
+    changes.clear()
+    ingest(
+        *[ev("users", 7.5 + 0.1 * k, type="log", severity="critical", message="TypeError: cannot read 'id' of undefined") for k in range(3)],
+        ev("users", 8, severity="critical", message="users 5xx rate above 5%"),
+    )
+    split = Incident.objects.exclude(pk=first.pk).get()
+    assert split.root_cause_service.name == "users"
+    assert f"Split from #{first.number}: users" in TimelineEvent.objects.get(incident=split, kind=TimelineEvent.Kind.OPENED).message
+    note = TimelineEvent.objects.get(incident=first, kind=TimelineEvent.Kind.NOTE)
+    assert note.to_value == f"#{split.number}" and "users" in note.message
+    assert {(c.incident_id, c.kind) for c in changes} >= {(split.pk, "opened"), (first.pk, "updated")}
+
+
 def test_kinds_of_error_line_a_service_never_logged_before_are_evidence_and_name_a_silent_dependency(topology):
     # The day before: payments logs requests, and a stray error now and then.
     ingest(
