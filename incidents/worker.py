@@ -110,9 +110,8 @@ def messages_process(kind: str, message_ids: list[int]) -> BatchOutcome:
         alerts = {e.pk for e in events if e.type == Event.Type.ALERT}
         result = pipeline.partition_process(kind, events)
         out.stored, out.incident_ids = len(result.stored), result.incident_ids
-        arrived = [a for _, _, a in rows]
         if result.stored:
-            queued = queue.messages_for(result.stored, arrived_at=min(arrived))
+            queued = queue.messages_for(result.stored, arrived_at=stored_arrival(rows, result.stored))
             IngestMessage.objects.bulk_create(queued)
     done = time.time()
     queue.publish(queued)
@@ -122,6 +121,15 @@ def messages_process(kind: str, message_ids: list[int]) -> BatchOutcome:
     queue.done_record([{"k": kind, "a": a, "d": done, "n": len(ids), "i": changed, "s": began, "c": cpu * len(ids),
                         "al": sum(1 for pk in ids if pk in alerts)} for _, ids, a in rows])
     return out
+
+
+def stored_arrival(rows: list[tuple[int, list[int], float]], stored: list[Event]) -> float:
+    """When what the stages stored arrived, for its queue row: the earliest arrival among the
+    messages holding the points the anomalies were found in (not the batch's oldest message,
+    which may have come a second earlier and found nothing)."""
+    arrival = {pk: at for _, ids, at in rows for pk in ids}
+    found = [arrival.get((e.attributes or {}).get("metric_event_id")) for e in stored]
+    return min((at for at in found if at is not None), default=min(at for _, _, at in rows))
 
 
 # What the series stages read of a metric point (anomaly detection); the rest is loaded on use.

@@ -47,6 +47,17 @@ def test_series_partition_is_stable_and_depends_on_the_whole_series(settings):
     assert len({partitions.series_partition(3, "cpu", f"h{i}") for i in range(50)}) > 8
 
 
+def test_an_anomaly_is_queued_with_the_arrival_of_the_points_it_was_found_in():
+    from incidents.worker import stored_arrival
+
+    rows = [(1, [10, 11], 100.0), (2, [12], 105.0)]  # (message, its events, arrival)
+    def found_in(*points):
+        return [Event(type=Event.Type.ANOMALY, attributes={"metric_event_id": p}) for p in points]
+    assert stored_arrival(rows, found_in(12)) == 105.0  # the later message's point, not the batch's oldest
+    assert stored_arrival(rows, found_in(12, 11)) == 100.0  # the earliest of those it was found in
+    assert stored_arrival(rows, [Event(type=Event.Type.ANOMALY, attributes={})]) == 100.0  # unknown: the batch's oldest
+
+
 # -- the request path and the worker, in this process ----------------------------------------
 
 @pytest.fixture
