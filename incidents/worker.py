@@ -43,6 +43,7 @@ import signal
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -276,24 +277,48 @@ class IngestWorker:
         return claimed
 
     def handle(self, part: tuple[str, int], entries: list) -> None:
-        """Process one stream's entries in bounded batches, acknowledging each after its commit.
-        Between two batches of a series partition, the component partitions' new messages go
-        first: an alert does not wait behind a long run of metric points."""
-        kind = part[0]
-        limit = MAX_BATCH_EVENTS if kind != SERIES else SERIES_BATCH_EVENTS
-        batch: list[tuple[bytes, int]] = []
+        """Process one stream's entries (see `handle_read`)."""
+        self.handle_read([(part, entries)])
+
+    def handle_read(self, read: list[tuple[tuple[str, int], list]]) -> None:
+        """Process what was read from several streams in bounded batches, acknowledging each after
+        its commit: the component partitions' first, then one batch of each series partition in
+        turn, the component partitions' new messages going first after every one of them (an
+        alert does not wait behind a long run of metric points). In turn, because a read takes
+        up to INGEST_WORKER_BATCH messages a stream: one series partition's read (up to 200
+        requests' worth of its points) is not processed whole while the next one's waits.
+        After a stop signal no new batch starts; what was read and not processed stays pending
+        for the partition's next owner, who claims it (take_over)."""
+        series = [(part, deque(self._batches(part, entries))) for part, entries in read if part[0] == SERIES]
+        for part, entries in read:
+            if part[0] != SERIES:
+                for batch in self._batches(part, entries):
+                    if self.stopping.is_set():
+                        return
+                    self._batch(part, part[0], batch)
+        while any(batches for _, batches in series):
+            for part, batches in series:
+                if batches and not self.stopping.is_set():
+                    self._batch(part, SERIES, batches.popleft())
+                    self.components_first()
+            if self.stopping.is_set():
+                return
+
+    @staticmethod
+    def _batches(part: tuple[str, int], entries: list) -> list[list[tuple[bytes, int]]]:
+        """A stream's entries cut into batches of at most INGEST_WORKER_BATCH messages and the
+        kind's events (MAX_BATCH_EVENTS, SERIES_BATCH_EVENTS)."""
+        limit = MAX_BATCH_EVENTS if part[0] != SERIES else SERIES_BATCH_EVENTS
+        batches: list[list[tuple[bytes, int]]] = [[]]
         events = 0
         for entry_id, fields in entries:
             n = int(fields.get(b"n", 0))
-            if batch and (len(batch) >= settings.INGEST_WORKER_BATCH or events + n > limit):
-                self._batch(part, kind, batch)
-                if kind == SERIES:
-                    self.components_first()
-                batch, events = [], 0
-            batch.append((entry_id, int(fields[b"m"])))
+            if batches[-1] and (len(batches[-1]) >= settings.INGEST_WORKER_BATCH or events + n > limit):
+                batches.append([])
+                events = 0
+            batches[-1].append((entry_id, int(fields[b"m"])))
             events += n
-        if batch:
-            self._batch(part, kind, batch)
+        return [b for b in batches if b]
 
     def components_first(self) -> None:
         """Process what waits in this worker's component partitions now (a read that does not block)."""
@@ -301,8 +326,7 @@ class IngestWorker:
             owned = sorted(p for p in self.owned if p[0] != SERIES)
         if not owned or self.stopping.is_set():
             return
-        for part, entries in self._read(owned):
-            self.handle(part, entries)  # a component partition: no recursion
+        self.handle_read(self._read(owned))  # component partitions only: no recursion
 
     def _read(self, owned: list[tuple[str, int]], *, block: int | None = None) -> list[tuple[tuple[str, int], list]]:
         """New entries of these partitions' streams, as (partition, entries), component partitions
@@ -357,8 +381,7 @@ class IngestWorker:
         if not owned:
             self.stopping.wait(BLOCK_MS / 1000)
             return
-        for part, entries in self._read(owned, block=BLOCK_MS):
-            self.handle(part, entries)
+        self.handle_read(self._read(owned, block=BLOCK_MS))
 
     def _stop_signal(self, signum, frame) -> None:
         if not self.stopping.is_set():

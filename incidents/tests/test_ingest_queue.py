@@ -149,6 +149,34 @@ def test_a_series_partition_loads_its_points_as_the_queryset_would(api, queued):
     assert [e.service.name for e in loaded] == [e.service.name for e in Event.objects.filter(pk__in=asked).order_by("timestamp", "pk")]
 
 
+def test_a_worker_serves_its_series_partitions_in_turn_after_the_component_ones(queued, settings, monkeypatch):
+    """What one read brought is processed component partitions first, then a batch of each
+    series partition in turn (not one partition's whole read before the next one's), the
+    component partitions looked at again after every series batch; a stop ends it between two
+    batches."""
+    from incidents.worker import SERIES_BATCH_EVENTS, IngestWorker
+
+    worker = IngestWorker(name="in-turn")
+    done, looked = [], []
+    monkeypatch.setattr(worker, "_batch", lambda part, kind, batch: done.append((part, [m for _, m in batch])))
+    monkeypatch.setattr(worker, "components_first", lambda: looked.append(len(done)))
+    half = str(SERIES_BATCH_EVENTS // 2).encode()  # two messages a batch
+
+    def entries(first: int, n: int, events: bytes) -> list:
+        return [(f"0-{first + i}".encode(), {b"m": str(first + i).encode(), b"n": events}) for i in range(n)]
+
+    read = [(("component", 1), entries(100, 3, b"10")), (("series", 0), entries(0, 4, half)), (("series", 1), entries(10, 5, half))]
+    worker.handle_read(read)
+    assert done == [(("component", 1), [100, 101, 102]), (("series", 0), [0, 1]), (("series", 1), [10, 11]), (("series", 0), [2, 3]),
+                    (("series", 1), [12, 13]), (("series", 1), [14])]
+    assert looked == [2, 3, 4, 5, 6]  # after every series batch
+
+    done.clear()
+    monkeypatch.setattr(worker, "components_first", lambda: worker.stopping.set())
+    worker.handle_read(read[1:])
+    assert done == [(("series", 0), [0, 1])]  # stopped: the rest stays pending for the next owner
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_message_processed_once_is_not_processed_again(api, queued):
     from incidents.worker import messages_process
