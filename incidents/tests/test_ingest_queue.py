@@ -129,26 +129,6 @@ def test_ingest_answers_stored_and_queued_then_the_worker_opens_the_incident(api
     assert all(0 < d["c"] < d["d"] - d["s"] + 0.5 for d in done)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_series_partition_loads_its_points_as_the_queryset_would(api, queued):
-    """The series partition's plain statement gives the points the ORM gives: same values, the
-    time aware in UTC, in time order, their service attached; ids not asked for are left out."""
-    from incidents.worker import SERIES_FIELDS, events_load
-
-    shop_topology()
-    at = datetime.now(UTC) - timedelta(minutes=5)
-    points = [{"timestamp": (at + timedelta(seconds=(7 - i) * 10)).isoformat(), "service": ["payments", "checkout"][i % 2], "type": "metric",
-               "metric": "cpu", "value": 40.0 + i, "host": f"h{i % 3}"} for i in range(8)]
-    assert api.post(URL, points).status_code == 202
-    ids = list(Event.objects.values_list("pk", flat=True))
-    asked = set(ids[1:])
-    loaded = events_load(partitions.SERIES, asked)
-    expected = list(Event.objects.filter(pk__in=asked).order_by("timestamp", "pk").values_list(*SERIES_FIELDS))
-    assert [tuple(getattr(e, f) for f in SERIES_FIELDS) for e in loaded] == expected and len(expected) == 7
-    assert all(e.timestamp.utcoffset() == timedelta(0) for e in loaded)
-    assert [e.service.name for e in loaded] == [e.service.name for e in Event.objects.filter(pk__in=asked).order_by("timestamp", "pk")]
-
-
 def test_a_worker_serves_its_series_partitions_in_turn_after_the_component_ones(queued, settings, monkeypatch):
     """What one read brought is processed component partitions first, then a batch of each
     series partition in turn (not one partition's whole read before the next one's), the
