@@ -17,6 +17,10 @@ def _test_settings(settings, monkeypatch):
     # queue and its workers have their own tests (incidents/tests/test_ingest_queue.py), which
     # switch INGEST_ASYNC on with a real worker process.
     settings.INGEST_ASYNC = False
+    # API tokens a test cached must not outlive its rolled-back rows (cleara.tokencache).
+    from cleara import tokencache
+
+    tokencache.clear()
     # No test reaches Slack or PagerDuty because a developer's shell has credentials set:
     # integration tests switch them on, pointed at local receivers.
     for name in ("SLACK_ENABLED", "SLACK_OAUTH_ENABLED", "PAGERDUTY_ENABLED", "PAGERDUTY_API_ENABLED"):

@@ -9,6 +9,7 @@ from ninja.security import HttpBearer
 from ninja.security.session import SessionAuth
 
 from access.roles import Action, check
+from cleara import tokencache
 from incidents.models import ApiToken
 
 
@@ -21,15 +22,47 @@ class ApiAuthError(Exception):
 
 
 def token_check(raw: str) -> ApiToken:
-    token = ApiToken.objects.filter(key_hash=ApiToken.hash(raw)).first()
-    if token is None:
-        raise ApiAuthError("unknown API token")
-    if token.revoked_at is not None:
-        raise ApiAuthError(f"API token {token.name!r} was revoked on {token.revoked_at:%Y-%m-%d}")
+    """The token a request sent, refused (401) when unknown or revoked; its last_used_at written
+    when due (at most once a minute per token and process, cleara.tokencache)."""
+    token = token_lookup(raw)
     now = timezone.now()
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+    if tokencache.last_used_due(token, now.timestamp()):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
+
+
+def token_lookup(raw: str, *, cached_only: bool = False) -> ApiToken | None:
+    """The valid token `raw` names (this process's cache, else the database); ApiAuthError when
+    it is unknown or revoked. `cached_only`: None instead of reading the database (the light
+    ingest path reads it from a thread)."""
+    key = ApiToken.hash(raw)
+    token = tokencache.get(key)
+    if token is None:
+        if cached_only:
+            return None
+        token = ApiToken.objects.filter(key_hash=key).first()
+        if token is None:
+            raise ApiAuthError("unknown API token")
+        tokencache.put(key, token)
+    if token.revoked_at is not None:
+        raise ApiAuthError(f"API token {token.name!r} was revoked on {token.revoked_at:%Y-%m-%d}")
+    return token
+
+
+MISSING = "missing Authorization header: send 'Authorization: Bearer <token>' (create one with manage.py create_api_token NAME)"
+
+
+def bearer(header: str, *, required: bool) -> str | None:
+    """The raw token of an Authorization header; ApiAuthError when it is missing (and required)
+    or not 'Bearer <token>'."""
+    if not header:
+        if required:
+            raise ApiAuthError(MISSING)
+        return None
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        raise ApiAuthError("Authorization header must be 'Bearer <token>'")
+    return raw.strip()
 
 
 class TokenAuth(HttpBearer):
@@ -38,15 +71,8 @@ class TokenAuth(HttpBearer):
     required = True
 
     def __call__(self, request):
-        header = request.headers.get("Authorization", "")
-        if not header:
-            if self.required:
-                raise ApiAuthError("missing Authorization header: send 'Authorization: Bearer <token>' (create one with manage.py create_api_token NAME)")
-            return None
-        scheme, _, raw = header.partition(" ")
-        if scheme.lower() != "bearer" or not raw.strip():
-            raise ApiAuthError("Authorization header must be 'Bearer <token>'")
-        return self.authenticate(request, raw.strip())
+        raw = bearer(request.headers.get("Authorization", ""), required=self.required)
+        return None if raw is None else self.authenticate(request, raw)
 
     def authenticate(self, request, token: str):
         request.api_token = token_check(token)

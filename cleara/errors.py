@@ -53,17 +53,25 @@ def database_unavailable(request: HttpRequest, exc: BaseException | None = None)
     process's pool stayed busy (DATABASE_POOL_TIMEOUT), so nothing was done (a batch was not
     stored; the client should send it again). Touches nothing that needs the database (no
     session, no user, no context processors) and names no host or port."""
-    busy = _pool_exhausted(exc)
-    retry_after = settings.DATABASE_POOL_BUSY_RETRY_AFTER if busy else settings.DATABASE_UNAVAILABLE_RETRY_AFTER
+    body, retry_after = unavailable_answer(exc)
     if _api(request):
-        what = "database busy (every pooled connection in use)" if busy else "database unavailable"
-        response = JsonResponse(
-            {"detail": f"{what}: nothing was stored; retry in {retry_after} s", "retry_after": retry_after}, status=503,
-        )
+        response = JsonResponse(body, status=503)
     else:
         response = HttpResponse(loader.get_template("503.html").render({"retry_after": retry_after}), status=503)
     response["Retry-After"] = str(retry_after)
     return response
+
+
+def unavailable_answer(exc: BaseException | None, *, busy: bool | None = None) -> tuple[dict, int]:
+    """The API's 503 body for a database that is unreachable or busy, and its Retry-After (s).
+    `busy`: known busy (the light ingest path's wait for a group commit ran out), else from `exc`."""
+    busy = _pool_exhausted(exc) if busy is None else busy
+    retry_after = settings.DATABASE_POOL_BUSY_RETRY_AFTER if busy else settings.DATABASE_UNAVAILABLE_RETRY_AFTER
+    what = "database busy (every pooled connection in use)" if busy else "database unavailable"
+    return {"detail": f"{what}: nothing was stored; retry in {retry_after} s", "retry_after": retry_after}, retry_after
+
+
+INTERNAL_ERROR = {"detail": "internal error: the server log says why"}
 
 
 def server_error(request: HttpRequest):
@@ -72,5 +80,5 @@ def server_error(request: HttpRequest):
     if isinstance(exc, (OperationalError, InterfaceError)):
         return database_unavailable(request, exc)
     if _api(request):
-        return JsonResponse({"detail": "internal error: the server log says why"}, status=500)
+        return JsonResponse(INTERNAL_ERROR, status=500)
     return defaults.server_error(request)

@@ -50,9 +50,10 @@ class HostileInputMiddleware:
       NUL, lone surrogates, integers beyond 64 bits, non-finite numbers or nesting deeper than
       API_MAX_JSON_DEPTH is a 400 JSON naming the index, field and reason of each (cleara.inputguard).
       A clean body it could parse as the view would is left on `request.parsed_json`.
-    """
 
-    JSON_TYPES = ("application/json", "application/x-ndjson", "application/jsonl", "application/json-lines", "application/x-jsonlines", "")
+    The checks are `request_precheck` and `body_check`, which the light ingest path
+    (incidents.fastingest) calls too, so both paths refuse the same input the same way.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -70,37 +71,17 @@ class HostileInputMiddleware:
         from django.conf import settings
         from django.core.exceptions import RequestDataTooBig
 
-        from cleara import inputguard
-
-        max_bytes = settings.INGEST_MAX_BYTES
-        limits = inputguard.Limits(max_depth=settings.API_MAX_JSON_DEPTH)
-        errors = inputguard.query_problems(dict(request.GET.lists()))
-        if errors:
-            raise inputguard.Refused(400, "invalid query parameter", errors)
-        if not request.path.startswith("/api/") or request.method in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        if not request_precheck(path=request.path, method=request.method, query=dict(request.GET.lists()),
+                                content_length=request.META.get("CONTENT_LENGTH")):
             return
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            raise inputguard.Refused(400, "invalid Content-Length header") from None
-        def too_big(size: int | None = None):
-            said = f"body is {size} bytes" if size is not None else "body is too large"
-            return inputguard.Refused(413, f"{said}; the limit is {max_bytes} (INGEST_MAX_BYTES): send smaller batches")
-
-        if length > max_bytes:
-            raise too_big(length)
         # Read here whatever the type (a chunked body has no Content-Length to refuse it by): a
         # view reading an oversize form or file would get Django's RequestDataTooBig, an HTML 400.
         try:
             body = request.body
         except RequestDataTooBig:
-            raise too_big() from None
-        if len(body) > max_bytes:
-            raise too_big(len(body))
-        media_type = (request.content_type or "").split(";")[0].strip().lower()
-        if body and media_type in self.JSON_TYPES:
-            # Clean and parsed: the view takes it instead of parsing the body again (incidents.api).
-            request.parsed_json = inputguard.check_json(body, lines=media_type not in ("application/json", ""), limits=limits)
+            raise too_big(settings.INGEST_MAX_BYTES) from None
+        # Clean and parsed: the view takes it instead of parsing the body again (incidents.api).
+        request.parsed_json = body_check(body, request.content_type or "")
 
     @staticmethod
     def refusal(request: HttpRequest, refused) -> HttpResponse:
@@ -110,3 +91,52 @@ class HostileInputMiddleware:
             return JsonResponse(refused.as_dict(), status=refused.status)
         reasons = "; ".join(f"{e['field']}: {e['reason']}" for e in refused.errors)
         return HttpResponse(f"{refused.detail}: {reasons}" if reasons else refused.detail, status=refused.status, content_type="text/plain; charset=utf-8")
+
+
+GUARDED_JSON_TYPES = ("application/json", "application/x-ndjson", "application/jsonl", "application/json-lines", "application/x-jsonlines", "")
+
+
+def too_big(max_bytes: int, size: int | None = None):
+    from cleara import inputguard
+
+    said = f"body is {size} bytes" if size is not None else "body is too large"
+    return inputguard.Refused(413, f"{said}; the limit is {max_bytes} (INGEST_MAX_BYTES): send smaller batches")
+
+
+def request_precheck(*, path: str, method: str, query: dict[str, list[str]], content_length: str | None) -> bool:
+    """What is refused before the body is read: a hostile query parameter (every request), then,
+    for an API write, a Content-Length that is not a number (400) or over INGEST_MAX_BYTES (413).
+    Raises inputguard.Refused; True when the request is an API write whose body `body_check` must see."""
+    from django.conf import settings
+
+    from cleara import inputguard
+
+    errors = inputguard.query_problems(query)
+    if errors:
+        raise inputguard.Refused(400, "invalid query parameter", errors)
+    if not path.startswith("/api/") or method in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        return False
+    try:
+        length = int(content_length or 0)
+    except ValueError:
+        raise inputguard.Refused(400, "invalid Content-Length header") from None
+    if length > settings.INGEST_MAX_BYTES:
+        raise too_big(settings.INGEST_MAX_BYTES, length)
+    return True
+
+
+def body_check(body: bytes, content_type: str):
+    """An API write's body: over INGEST_MAX_BYTES is a 413, hostile JSON a 400 naming each problem
+    (inputguard.Refused); a clean JSON body comes back parsed (inputguard.Parsed) when the view
+    may use that parse as its own, else None."""
+    from django.conf import settings
+
+    from cleara import inputguard
+
+    if len(body) > settings.INGEST_MAX_BYTES:
+        raise too_big(settings.INGEST_MAX_BYTES, len(body))
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if body and media_type in GUARDED_JSON_TYPES:
+        limits = inputguard.Limits(max_depth=settings.API_MAX_JSON_DEPTH)
+        return inputguard.check_json(body, lines=media_type not in ("application/json", ""), limits=limits)
+    return None

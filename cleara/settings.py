@@ -354,7 +354,14 @@ INGEST_WORKER_BATCH = env.int("INGEST_WORKER_BATCH", default=200)  # messages a 
 INGEST_STREAM_MAXLEN = env.int("INGEST_STREAM_MAXLEN", default=100_000)  # entries kept per stream (approximate trim)
 INGEST_TOPOLOGY_TTL = env.float("INGEST_TOPOLOGY_TTL", default=5.0)  # seconds a process keeps the topology's components
 INGEST_STREAM_PREFIX = env("INGEST_STREAM_PREFIX", default="cleara:ingest")  # Redis keys of the streams, leases and workers
-INGEST_WORKERS = env.int("INGEST_WORKERS", default=1)  # ingest workers `make run` / `manage.py serve` / `make stack` start with Redis
+INGEST_WORKERS = env.int("INGEST_WORKERS", default=1)
+# POST /api/v1/events served before Django (incidents.fastingest: the same checks and answers,
+# concurrent requests sharing one commit) when the queue is on; INGEST_FAST_PATH=0 leaves it to Django.
+INGEST_FAST_PATH = env.bool("INGEST_FAST_PATH", default=True)
+# API tokens kept per process (cleara.tokencache), dropped in every process through this Redis
+# channel when one changes; an entry lives at most API_TOKEN_CACHE_SECONDS (0: no cache).
+API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=30.0)
+API_TOKEN_CHANNEL = env("API_TOKEN_CHANNEL", default="cleara:api-tokens")  # ingest workers `make run` / `manage.py serve` / `make stack` start with Redis
 ANOMALY_DETECTION = env.bool("ANOMALY_DETECTION", default=True)
 
 # --- Observability: logs, Sentry, metrics, health (cleara/logs.py, metrics.py, health.py) ------

@@ -16,7 +16,7 @@ from access.roles import Action
 from cleara.auth import allowed
 from incidents import queue, selectors, topology
 from incidents.errors import IngestRejected
-from incidents.ingest import MAX_LEN, TimestampWindow, batch_parse, batch_validate, services_new_check, timestamp_parse
+from incidents.ingest import MAX_LEN, events_accept, timestamp_parse
 from incidents.models import Event, Incident, Severity
 from incidents.pipeline import events_ingest
 
@@ -78,17 +78,9 @@ def events_post(request: HttpRequest):
     the answer, so `anomalies` is 0 and `incidents` empty; processed inline (the embedded default)
     they say what the batch found and changed."""
     arrived_at = time.time()
-    items = batch_parse(body=request.body, content_type=request.content_type or request.headers.get("Content-Type", ""),
-                        parsed=getattr(request, "parsed_json", None))
-    events = batch_validate(items, window=TimestampWindow.from_settings())
-    services_new_check({e.service for e in events})
-    result = events_ingest(events=events, arrived_at=arrived_at)
-    return Status(202, {
-        "accepted": result.accepted,
-        "duplicates": result.duplicates,
-        "anomalies": result.anomalies,
-        "incidents": result.incident_ids,
-    })
+    events = events_accept(body=request.body, content_type=request.content_type or request.headers.get("Content-Type", ""),
+                           parsed=getattr(request, "parsed_json", None))
+    return Status(202, events_ingest(events=events, arrived_at=arrived_at).answer())
 
 
 router = Router(auth=allowed(Action.VIEW))  # reads; a write names its own action

@@ -51,6 +51,7 @@ class IngestResult:
     accepted: int
     duplicates: int
     events: list[Event]
+    kept: list[EventIn] = field(default_factory=list)  # the validated events stored, in the order of `events`
 
 
 def batch_parse(*, body: bytes, content_type: str, parsed=None) -> list:
@@ -281,6 +282,16 @@ def batch_validate(items: list, *, window: TimestampWindow | None = None) -> lis
     return events  # type: ignore[return-value]
 
 
+def events_accept(*, body: bytes, content_type: str, parsed=None) -> list[EventIn]:
+    """A request body's events, parsed, validated against the timestamp window and the cap on new
+    services: what POST /api/v1/events accepts, whichever path serves it (incidents.api, and
+    incidents.fastingest before Django). Raises IngestRejected / IngestValidationError."""
+    items = batch_parse(body=body, content_type=content_type, parsed=parsed)
+    events = batch_validate(items, window=TimestampWindow.from_settings())
+    services_new_check({e.service for e in events})
+    return events
+
+
 def services_new_check(names: set[str]) -> None:
     """Refuse a request that would create more than INGEST_MAX_NEW_SERVICES services: each becomes
     a row, a filter choice and a topology node, so a client inventing thousands of names in one
@@ -358,7 +369,7 @@ def _events_store_once(*, events: list[EventIn], source: str) -> IngestResult:
                                       batch_size=1000)
     Event.objects.bulk_create(rows, batch_size=1000)
     rollups.rollups_add(rows)  # last: its row locks are held only until the commit
-    return IngestResult(accepted=len(rows), duplicates=duplicates, events=rows)
+    return IngestResult(accepted=len(rows), duplicates=duplicates, events=rows, kept=first)
 
 
 def _first_of_each_id(events: list[EventIn], *, seen: set[str]) -> list[EventIn]:
@@ -443,11 +454,13 @@ def _events_store_copy(*, events: list[EventIn], source: str) -> IngestResult:
         if missing:
             services.update(services_ensure(missing))
         rows: list[Event] = []
+        kept: list[EventIn] = []
         for e in first:
             if e.client_id and e.client_id not in claimed:
                 duplicates += 1
                 continue
             rows.append(_event_row(e, pk=pks[len(rows)], now=now, service=services[e.service], source=source))
+            kept.append(e)
         values = [(r.pk, r.timestamp, now, r.service_id, r.type, r.severity, r.message, r.metric, r.value, r.host, r.fingerprint,
                    json.dumps(r.attributes), r.client_id, source) for r in rows]
         columns = ", ".join(qn(Event._meta.get_field(name).column) for name in COPY_FIELDS)
@@ -459,7 +472,23 @@ def _events_store_copy(*, events: list[EventIn], source: str) -> IngestResult:
                 for row in values:
                     copy.write_row(row)
     rollups.rollups_add(rows)  # last: its row locks are held only until the commit
-    return IngestResult(accepted=len(rows), duplicates=duplicates, events=rows)
+    return IngestResult(accepted=len(rows), duplicates=duplicates, events=rows, kept=kept)
+
+
+def events_store_many(*, batches: list[list[EventIn]], source: str = Event.Source.API) -> list[IngestResult]:
+    """Store several requests' batches as one (group commit: incidents.groupcommit), each
+    accounted for as if stored alone, in order: an id sent by two batches of the group is stored
+    for the first and a duplicate for the second, as it would be one request after the other.
+    Inside the caller's transaction (the group's)."""
+    everything = [e for batch in batches for e in batch]
+    stored = events_store(events=everything, source=source)
+    row_of = {id(e): row for e, row in zip(stored.kept, stored.events, strict=True)}
+    out = []
+    for batch in batches:
+        rows = [row_of[id(e)] for e in batch if id(e) in row_of]
+        out.append(IngestResult(accepted=len(rows), duplicates=len(batch) - len(rows), events=rows,
+                                kept=[e for e in batch if id(e) in row_of]))
+    return out
 
 
 COPY_FIELDS = ("id", "timestamp", "received_at", "service", "type", "severity", "message", "metric", "value", "host", "fingerprint",
