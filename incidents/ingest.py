@@ -465,8 +465,11 @@ def _events_store_copy(*, events: list[EventIn], source: str) -> IngestResult:
                    json.dumps(r.attributes), r.client_id, source) for r in rows]
         columns = ", ".join(qn(Event._meta.get_field(name).column) for name in COPY_FIELDS)
         if 0 < len(rows) <= SMALL_BATCH:
-            marks = ", ".join(["(" + ", ".join(["%s"] * len(COPY_FIELDS)) + ")"] * len(rows))
-            cursor.execute(f"INSERT INTO {qn(Event._meta.db_table)} ({columns}) VALUES {marks}", [v for row in values for v in row])
+            # One array per column: the statement's text is the same whatever the row count, so
+            # psycopg converts it once (a VALUES list of 14 placeholders a row went past its
+            # cache's 50 parameters at four rows: 12-17% of a group commit's time, profiled).
+            arrays = ", ".join(f"%s::{kind}[]" for kind in COPY_TYPES)
+            cursor.execute(f"INSERT INTO {qn(Event._meta.db_table)} ({columns}) SELECT * FROM unnest({arrays})", [list(c) for c in zip(*values)])
         elif rows:
             with cursor.cursor.copy(f"COPY {qn(Event._meta.db_table)} ({columns}) FROM STDIN") as copy:
                 for row in values:
@@ -493,6 +496,8 @@ def events_store_many(*, batches: list[list[EventIn]], source: str = Event.Sourc
 
 COPY_FIELDS = ("id", "timestamp", "received_at", "service", "type", "severity", "message", "metric", "value", "host", "fingerprint",
                "attributes", "client_id", "source")
+COPY_TYPES = ("bigint", "timestamptz", "timestamptz", "bigint", "varchar", "varchar", "text", "varchar", "float8", "varchar", "varchar",
+              "jsonb", "varchar", "varchar")  # PostgreSQL's types of COPY_FIELDS, for the small batches' unnest
 
 
 def ids_in(ids):

@@ -57,7 +57,9 @@ def stored(prefix: str) -> int:
 
 
 def test_postgresql_down_answers_503_with_retry_after_and_a_retried_batch_is_stored_once(server, db_proxy, django_user_model):
-    _, token = api_token_create(name="outage")
+    # Both scopes: every request below is allowed, so each one needs the database (a token the
+    # server has cached is refused 403 for a missing scope without it: cleara.tokencache).
+    _, token = api_token_create(name="outage", scopes=["ingest", "read"])
     browser = Client()
     browser.force_login(django_user_model.objects.create_user(username="oncall", password="pw-oncall-123"))
     cookie = {"Cookie": f"sessionid={browser.cookies['sessionid'].value}"}
@@ -73,8 +75,11 @@ def test_postgresql_down_answers_503_with_retry_after_and_a_retried_batch_is_sto
     assert headers["Retry-After"] == "7" and headers["Content-Type"].startswith("application/json")
     assert json.loads(body) == {"detail": "database unavailable: nothing was stored; retry in 7 s", "retry_after": 7}
     # Every other kind of request fails the same clear way.
+    alert = json.dumps({"version": "4", "groupKey": "outage", "status": "firing", "receiver": "cleara", "alerts": [
+        {"status": "firing", "labels": {"alertname": "Down", "service": "checkout"}, "annotations": {"summary": "down"},
+         "startsAt": timezone.now().isoformat(), "fingerprint": "0a1b"}]}).encode()  # valid: storing it needs the database
     for method, path in (("GET", "/api/v1/incidents"), ("POST", "/api/v1/integrations/alertmanager")):
-        status, headers, body = server.request(method, path, b"{}" if method == "POST" else None, auth)
+        status, headers, body = server.request(method, path, alert if method == "POST" else None, auth)
         assert (status, headers.get("Retry-After")) == (503, "7") and json.loads(body)["detail"].startswith("database unavailable"), body[:300]
     status, headers, body = server.request("GET", "/", headers=cookie)
     assert (status, headers.get("Retry-After")) == (503, "7") and b"Database unavailable" in body
