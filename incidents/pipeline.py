@@ -22,18 +22,17 @@ Where they run (settings, README):
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from cleara import metrics
-from incidents import partitions, queue
-from incidents.ingest import SMALL_BATCH, EventIn, IngestResult, events_store, events_store_many
+from incidents import queue
+from incidents.ingest import EventIn, IngestResult, events_store, events_store_many
 from incidents.models import Event, IngestMessage
 from incidents.partitions import COMPONENT, KINDS, SERIES
 
@@ -113,8 +112,7 @@ def events_ingest(*, events: list[EventIn], source: str = Event.Source.API, corr
     rows: list[IngestMessage] = []
     with metrics.INGEST_SECONDS.time():
         if queued:
-            partitions.COMPONENTS.get()  # read (when due) before the pipeline, whose statements wait for a sync
-            with transaction.atomic(), _pipelined(len(events) <= SMALL_BATCH):
+            with transaction.atomic():
                 stored: IngestResult = events_store(events=events, source=source)
                 rows = queue.messages_for(stored.events, arrived_at=arrived_at)
                 IngestMessage.objects.bulk_create(rows)
@@ -149,10 +147,8 @@ def events_ingest_many(*, batches: list[list[EventIn]], arrived_at: list[float],
     messages of the group go to the workers as one per partition, with the earliest arrival of
     the group (the lag is counted from the request that waited longest). `after_store` runs in the
     transaction, after the events (the committer writes tokens' last_used_at there)."""
-    total = sum(len(b) for b in batches)
     started = time.perf_counter()
-    partitions.COMPONENTS.get()
-    with transaction.atomic(), _pipelined(total <= SMALL_BATCH):
+    with transaction.atomic():
         stored = events_store_many(batches=batches, source=source)
         rows = queue.messages_for([e for s in stored for e in s.events], arrived_at=min(arrived_at))
         IngestMessage.objects.bulk_create(rows)
@@ -164,16 +160,6 @@ def events_ingest_many(*, batches: list[list[EventIn]], arrived_at: list[float],
         metrics.events_counted(s.events)
     queue.publish(rows)
     return [PipelineResult(accepted=s.accepted, duplicates=s.duplicates, event_ids=[e.pk for e in s.events], queued=True) for s in stored]
-
-
-def _pipelined(small: bool):
-    """PostgreSQL, a small batch: send the statements whose answers are not needed at once
-    (psycopg's pipeline mode: the events' INSERT, the rollups and the queue row go in one round
-    trip, which a request of one event pays as much as for its work). A large batch is written
-    with COPY, which a pipeline cannot carry."""
-    if not small or connection.vendor != "postgresql":
-        return contextlib.nullcontext()
-    return connection.connection.pipeline()
 
 
 def events_process(*, events: list[Event]) -> tuple[int, list[int]]:
