@@ -3,8 +3,8 @@
 Each worker process:
 
 * **registers** itself in a Redis sorted set of live workers (a heartbeat every
-  INGEST_LEASE_SECONDS / 4) and takes its fair share of each kind of partition, ceil(partitions
-  of the kind / live workers): a partition is a **lease** in Redis (`SET <prefix>:lease:<kind>:<n> <worker> NX PX`),
+  INGEST_LEASE_SECONDS / 4) and takes its fair share of the partitions, ceil(partitions / live
+  workers): a partition is a **lease** in Redis (`SET <prefix>:lease:<kind>:<n> <worker> NX PX`),
   renewed by a heartbeat thread. A worker holding more than its share (another one joined) lets
   the extra partitions go after its current batch; a worker that stops cleanly lets all of them go
   at once. A worker that dies (SIGKILL, a lost machine) stops renewing: its leases expire after
@@ -52,7 +52,7 @@ from django.db import close_old_connections, connection, transaction
 from incidents import broadcast, pipeline, queue
 from incidents.ingest import EVENT_COLUMNS, event_loaded, ids_in
 from incidents.models import Event, IngestMessage, Service
-from incidents.partitions import KINDS, SERIES
+from incidents.partitions import SERIES
 
 log = logging.getLogger(__name__)
 
@@ -196,33 +196,25 @@ class IngestWorker:
 
     def balance(self) -> list[tuple[str, int]]:
         """Let go of partitions beyond the fair share, take free ones up to it; returns the
-        partitions taken (their pending messages are claimed by the caller).
-
-        The share is counted per kind, ceil(partitions of the kind / live workers): every worker
-        scores its part of the metric points and correlates its part of the components. (One
-        share over all partitions left it to the order in which workers started whether one
-        took every series partition and the other every component one, or a mix: the same
-        benchmark's arrival -> incident p95 went from 1.4 to 3.5 s between two runs.)"""
+        partitions taken (their pending messages are claimed by the caller)."""
         alive = self.heartbeat()
         every = queue.all_partitions()
+        share = math.ceil(len(every) / alive)
+        with self.owned_lock:
+            extra = sorted(self.owned)[share:] if len(self.owned) > share else []
+        if extra:
+            self.release(extra)
         taken = []
         # Start at a place of our own, so that workers starting together do not race for the same ones.
         start = int(self.id.encode().hex(), 16) % len(every)
-        for kind in KINDS:
-            parts = [p for p in every[start:] + every[:start] if p[0] == kind]
-            share = math.ceil(len(parts) / alive)
+        for part in every[start:] + every[:start]:
             with self.owned_lock:
-                mine = sorted(p for p in self.owned if p[0] == kind)
-            if len(mine) > share:
-                self.release(mine[share:])
-            for part in parts:
+                if len(self.owned) >= share or part in self.owned:
+                    continue
+            if self.redis.set(lease_key(*part), self.id, nx=True, px=self.lease_ms):
                 with self.owned_lock:
-                    if sum(1 for p in self.owned if p[0] == kind) >= share or part in self.owned:
-                        continue
-                if self.redis.set(lease_key(*part), self.id, nx=True, px=self.lease_ms):
-                    with self.owned_lock:
-                        self.owned.add(part)
-                    taken.append(part)
+                    self.owned.add(part)
+                taken.append(part)
         return taken
 
     def release(self, parts: list[tuple[str, int]]) -> None:
