@@ -578,6 +578,38 @@ class Correlator:
                 return None
         return None
 
+    def _late_deeper(self, state: OpenIncident, item: Item) -> tuple[str, datetime] | None:
+        """A second fault deeper down, seen through its callers: `item` is a late alert (more than
+        DEEPER_LAG after the incident's first signal, not already firing there) whose errors,
+        followed down what they name, end at a dependency of the incident's origins, not in it yet,
+        that nothing named and that logged no errors of its own until then: it went wrong after
+        the incident began (a deeper cause is named from the start). That dependency is a new origin
+        (a silent one, often: a blackholed store, a third party), and the alert opens its own
+        incident. The mirror of _new_origin; _late_unnamed is the same test on the dependency's own alert."""
+        if item.type != Event.Type.ALERT or state.first is None or item.ts <= state.first + DEEPER_LAG:
+            return None
+        if state.unresolved.get(item.fingerprint, 0) > 0:
+            return None
+        lo, hi = min(state.first - EARLY, item.ts - CLUSTER_WINDOW), item.ts + CLUSTER_WINDOW
+        end, seen = item.service, {item.service}
+        while (named := self._named_dependency(end, lo, hi)) is not None and named not in seen:
+            end = named
+            seen.add(end)
+        if end == item.service or end in state.signal_services:
+            return None
+        origins = roots(self.topology, strong(state.live) or set(state.live) or state.signal_services)
+        if end in origins or not any(self.topology.downstream(o).get(end) for o in origins):
+            return None
+        deadline = state.first + DEEPER_LAG
+        since = state.first - EARLY
+        if sum(1 for ts in self._own_errors(end, since, deadline)) >= DEEPER_ERRORS:
+            return None  # it was in trouble from the start: the deeper cause
+        naming = sorted(ts for other, lines in self.error_lines.items() if other != end
+                        for ts, message in lines if since <= ts <= hi and rca.names(message.lower(), end))
+        if not naming or naming[0] <= deadline:
+            return None  # named from the start: the deeper cause
+        return end, naming[0]
+
     def _named_dependency(self, service: str, lo: datetime, hi: datetime) -> str | None:
         """The dependency of `service` that most of its error lines between `lo` and `hi` name
         (DEEPER_ERRORS of them at least), or None."""
@@ -675,7 +707,7 @@ class Correlator:
             score = state.affinity(item, self.topology, chronic=chronic, logging=logging)
             if score <= best_score or self._late_unnamed(state, item):
                 continue
-            if (found := self._new_origin(state, item)) is not None:
+            if (found := self._new_origin(state, item) or self._late_deeper(state, item)) is not None:
                 origin_of = found
                 split_from.append(state)
                 continue
@@ -716,6 +748,8 @@ class Correlator:
         deps, callers = self.topology.deps, self.topology.dependants
         for state in self.opens:
             state.scope = set(state.signal_services)
+            if state.origin is not None:  # a split's origin (silent, maybe) and the callers naming it
+                state.scope.update({state.origin[0]}, callers.get(state.origin[0], ()))
             for s in state.signal_services:
                 state.scope.update(deps.get(s, ()), callers.get(s, ()))
 
@@ -728,7 +762,8 @@ class Correlator:
                 # The incident whose trouble is at that service and already under way at that time
                 # (not one that starts minutes later and only reaches back to it).
                 # A split's origin's lines from its own onset on go with the split.
-                max(fits, key=lambda s: (s.origin is not None and item.service == s.origin[0], item.service in s.signal_services,
+                max(fits, key=lambda s: (s.origin is not None and (item.service == s.origin[0] or rca.names(item.message.lower(), s.origin[0])),
+                                         item.service in s.signal_services,
                                          s.first <= item.ts, s.activity)).add(item)
 
     def _backfill(self, touched: list[OpenIncident], exclude: set[int]) -> list[Item]:

@@ -251,3 +251,22 @@ def test_a_split_takes_none_of_its_origins_lines_about_what_it_calls():
     split = decisions[-1].state
     assert split.origin is not None and {i.pk for i in split.new} >= {300, 301, 302}
     assert not {i.pk for i in split.new} & {400, 401, 402}
+
+
+def test_a_dependency_failing_later_seen_only_through_its_callers_errors_opens_its_own_incident():
+    # orders fails on its own; minutes later the database (which says nothing) fails under it, and
+    # orders' new latency alert comes with errors naming the database: a second fault deeper down.
+    latency = alert(3, 8, "orders", "warning")
+    latency.fingerprint = "orders:latency"
+    items = [*errors(200, 0, "orders"), alert(1, 0, "orders"), alert(2, 1, "api"), *named(300, 7.5, "orders", "db"), latency]
+    decisions = Correlator(items, MemoryStore(SHOP, items)).run()
+    assert [sorted(i.pk for i in d.state.new if i.pk < 10) for d in decisions] == [[1, 2], [3]]
+    assert decisions[1].state.origin == ("db", T0 + timedelta(minutes=7.5))
+    assert {300, 301, 302} <= {i.pk for i in decisions[1].state.new}  # the lines naming the database go with it
+
+
+def test_a_dependency_its_callers_named_from_the_start_stays_the_deeper_cause_of_a_later_alert():
+    latency = alert(3, 8, "orders", "warning")
+    latency.fingerprint = "orders:latency"
+    items = [*named(200, 0, "orders", "db"), alert(1, 0, "orders"), alert(2, 1, "api"), *named(300, 7.5, "orders", "db"), latency]
+    assert alert_events(items, SHOP) == [[1, 2, 3]]
