@@ -164,3 +164,51 @@ def test_a_silent_shared_database_named_in_the_errors_of_two_of_its_callers_keep
     assert not any("services that depend on it are affected" in r for r in two.reasons)
     assert any("only 2 of the 6 services that depend on it are affected" in r for r in one.reasons)
     assert one.raw == pytest.approx(two.raw * (2 / 6 / 0.5) ** 2)
+
+
+CASCADE = {
+    "postgres": sig("postgres", 0, severity="critical", text="too many connections"),
+    "inventory": sig("inventory", 60),
+    "payments": sig("payments", 70),
+    "checkout": sig("checkout", 90),
+    "api-gateway": sig("api-gateway", 120),
+}
+
+
+def test_another_origin_the_root_cannot_explain_lowers_the_confidence_shown():
+    from correlation.rca import CALIBRATION, UNEXPLAINED_DISCOUNT, discount, lead, unexplained
+    from correlation.ranker import lead_calibrate
+
+    alone = rank(signals=CASCADE, topology=GRAPH, patterns=PATTERNS)
+    # search neither calls postgres nor is called by it: a second fault at the same time.
+    mixed = rank(signals={**CASCADE, "search": sig("search", 30)}, topology=GRAPH, patterns=PATTERNS)
+    assert alone.root == mixed.root == "postgres"
+    assert unexplained("postgres", {**CASCADE, "search": sig("search", 30)}, GRAPH) == ["search"]
+    undiscounted = lead_calibrate(lead(mixed.hypotheses), CALIBRATION)
+    assert mixed.confidence == round(discount(undiscounted, UNEXPLAINED_DISCOUNT), 4)
+    assert mixed.confidence < undiscounted - 0.05 and mixed.confidence < alone.confidence - 0.05
+    assert "search also alert on their own, which postgres does not explain" in mixed.summary
+    assert "does not explain" not in alone.summary
+
+
+def test_callers_dependencies_and_weak_signals_are_not_other_origins():
+    from correlation.rca import unexplained
+
+    # The root's callers (its failure spreads to them) and its dependencies are explained by it.
+    assert unexplained("postgres", CASCADE, GRAPH) == []
+    assert unexplained("checkout", CASCADE, GRAPH) == []
+    # payments and inventory both call postgres but not each other: each explains neither.
+    assert unexplained("payments", CASCADE, GRAPH) == ["inventory"]
+    # Info alerts and error lines alone are not a second origin.
+    quiet = {**CASCADE, "search": sig("search", 30, severity="info"), "elasticsearch": sig("elasticsearch", 30, alerts=0, severity=None, error_logs=5)}
+    assert unexplained("postgres", quiet, GRAPH) == []
+
+
+def test_the_discount_moves_the_logit_and_keeps_the_ends():
+    from correlation.rca import discount
+    from correlation.ranker import logit
+
+    assert discount(0.0, 2.0) == 0.0 and discount(1.0, 2.0) == 1.0
+    for c in (0.1, 0.5, 0.82, 0.99):
+        assert abs(logit(discount(c, 2.42)) - (logit(c) - 2.42)) < 1e-9
+    assert discount(0.82, 0.0) == pytest.approx(0.82)
