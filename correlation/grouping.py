@@ -762,9 +762,10 @@ class Correlator:
                 # The incident whose trouble is at that service and already under way at that time
                 # (not one that starts minutes later and only reaches back to it).
                 # A split's origin's lines from its own onset on go with the split.
+                # A line from before every such incident goes to the one that began soonest after it.
                 max(fits, key=lambda s: (s.origin is not None and (item.service == s.origin[0] or rca.names(item.message.lower(), s.origin[0])),
                                          item.service in s.signal_services,
-                                         s.first <= item.ts, s.activity)).add(item)
+                                         s.first <= item.ts, s.activity if s.first <= item.ts else item.ts - s.first)).add(item)
 
     def _backfill(self, touched: list[OpenIncident], exclude: set[int]) -> list[Item]:
         """Earlier evidence of the incidents this batch opened or grew: logs stored before they opened."""

@@ -270,3 +270,12 @@ def test_a_dependency_its_callers_named_from_the_start_stays_the_deeper_cause_of
     latency.fingerprint = "orders:latency"
     items = [*named(200, 0, "orders", "db"), alert(1, 0, "orders"), alert(2, 1, "api"), *named(300, 7.5, "orders", "db"), latency]
     assert alert_events(items, SHOP) == [[1, 2, 3]]
+
+
+def test_lines_from_before_two_incidents_go_to_the_one_that_began_soonest_after_them():
+    # api's errors come half a minute before catalog's alert; orders fails on its own seven minutes
+    # later. Both incidents take api's lines (api calls both), from EARLY before their first signal:
+    # the lines are catalog's trouble beginning, not orders'.
+    items = [*errors(100, -0.5, "api"), alert(1, 0, "catalog"), alert(2, 7, "orders")]
+    decisions = Correlator(items, MemoryStore(SHOP, items)).run()
+    assert [sorted(i.pk for i in d.state.new) for d in decisions] == [[1, 100, 101, 102], [2]]
