@@ -158,6 +158,42 @@ def test_a_worker_serves_its_series_partitions_in_turn_after_the_component_ones(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_trickle_read_lingers_for_more_messages_and_a_full_one_does_not(api, queued, settings):
+    """One-event requests send one-event messages; with INGEST_WORKER_LINGER_MS set, a read that
+    brought fewer than INGEST_WORKER_LINGER_EVENTS waits that long and reads again, so the worker
+    processes them in one batch; a read with enough events, or with the linger off (the default),
+    is processed as it came."""
+    from incidents.worker import IngestWorker
+
+    shop_topology()
+    worker = IngestWorker(name="linger")
+    for part in worker.balance():
+        worker.take_over(part)
+    owned = sorted(worker.owned)
+    settings.INGEST_WORKER_LINGER_MS = 30
+    settings.INGEST_WORKER_LINGER_EVENTS = 3
+
+    assert api.post(URL, outage_alerts(1, prefix="x")).status_code == 202
+    first = worker._read(owned, block=100)
+    assert sum(len(e) for _, e in first) == 1
+    assert api.post(URL, outage_alerts(1, prefix="y")).status_code == 202  # arrives after the read, before the linger's end
+    merged = worker._lingered(owned, first)
+    assert [(part, len(entries)) for part, entries in merged] == [(first[0][0], 2)]  # one partition, both messages
+
+    assert api.post(URL, outage_alerts(3, prefix="z")).status_code == 202  # 3 events: enough
+    full = worker._read(owned, block=100)
+    assert api.post(URL, outage_alerts(1, prefix="w")).status_code == 202
+    assert worker._lingered(owned, full) == full  # not lingered: the next message stays for the next read
+    assert sum(len(e) for _, e in worker._read(owned, block=100)) == 1
+
+    settings.INGEST_WORKER_LINGER_MS = 0
+    assert api.post(URL, outage_alerts(1, prefix="v")).status_code == 202
+    alone = worker._read(owned, block=100)
+    assert worker._lingered(owned, alone) == alone
+    worker.stop(flush=False)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_message_processed_once_is_not_processed_again(api, queued):
     from incidents.worker import messages_process
 
