@@ -28,6 +28,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -189,7 +190,7 @@ def report_families(families: dict[str, tuple[dict, list[dict]]], charts: Path |
     if charts is not None:  # what was scored, per family, for calibration fits and later looks
         charts.mkdir(parents=True, exist_ok=True)
         for name, (truth, incidents) in families.items():
-            slim = [{k: v for k, v in i.items() if k in ("id", "event_ids", "root_cause_service", "root_cause_candidates", "confidence", "hypotheses")}
+            slim = [{k: v for k, v in i.items() if k in ("id", "event_ids", "root_cause_service", "root_cause_candidates", "confidence", "summary", "hypotheses")}
                     for i in incidents]
             (charts / f"scored-{name.replace(':', '-')}.json").write_text(json.dumps({"truth": truth, "incidents": slim}))
     for name, (truth, incidents) in families.items():
@@ -245,27 +246,16 @@ def report_scored(directories: list[Path], charts: Path | None, *, faults: bool 
 SHIPPED_RANKER = ROOT / "correlation" / "rankers" / "rca_ranker_v2.json"  # correlation.learning.SHIPPED_RANKER
 
 
-def fit_calibration(directory: Path, fit_on: str) -> int:
-    """The confidence shown, fitted on the families whose name starts with `fit_on` and checked on
-    every family: reads the scored-*.json a run wrote under --charts. Two scalings, as the engine
-    has two paths: the rules' (correlation.rca.CALIBRATION, a logistic on the first hypothesis's
-    lead over the second, read from the stored hypotheses) for incidents the rules ordered; the
-    shipped ranker's (its `calibration`, Platt scaling on its top probability, recovered from the
-    confidence shown by inverting the scaling the run used: this checkout's) for those the learned
-    ranker ordered (its reason is on their top hypothesis). Prints each family's gap (mean
-    confidence minus top-1) as the run showed it, out of family (scaled by the fit on the other
-    `fit_on` families, or on all of them for a family that is not one) and in-sample."""
-    import math
+def calibration_rows(directory: Path) -> dict[str, list[tuple[float, bool, bool, bool, float]]]:
+    """Per scored family (the scored-*.json a run wrote under --charts), one row per fault found:
+    (input to its path's scaling, ranker-ordered, second origin noted, right, confidence shown). The
+    input is what the run stored on the incident's hypotheses: for incidents the learned ranker
+    ordered (its reason is on their top hypothesis) the top hypothesis's probability (`score`), for
+    the rules' the lead (correlation.rca.lead); whether the second-origin discount applied is read
+    from the incident's summary (correlation.rca.second_origin_noted)."""
+    from correlation.rca import second_origin_noted
 
-    from correlation.ranker import calibrate, lead_calibrate, lead_fit, logit, platt_fit
-
-    ranker_used = tuple(json.loads(SHIPPED_RANKER.read_text())["calibration"])
-
-    def raw(shown: float) -> float:
-        a, b = ranker_used
-        return 1.0 / (1.0 + math.exp(-(logit(shown) - b) / a))
-
-    rows: dict[str, list[tuple[float, bool, bool, float]]] = {}  # (input to the scaling, right, ranker-ordered, shown)
+    rows: dict[str, list[tuple[float, bool, bool, bool, float]]] = {}
     for path in sorted(directory.glob("scored-*.json")):
         data = json.loads(path.read_text())
         result = scoring.score(truth=data["truth"], incidents=data["incidents"])
@@ -274,33 +264,64 @@ def fit_calibration(directory: Path, fit_on: str) -> int:
         for r in result.per_fault:
             if r.confidence is None:
                 continue
-            hypotheses = by_id[r.incident]["hypotheses"] or [{}]
+            incident = by_id[r.incident]
+            if "summary" not in incident:
+                raise ValueError(f"{path}: incidents without their summary (scored before it was kept): replay again")
+            hypotheses = incident["hypotheses"] or [{}]
             ranked = any(x.startswith("ranked by the learned ranker") for x in hypotheses[0].get("reasons", []))
             scores = [h.get("score", 0.0) for h in hypotheses]
-            lead = scores[0] - max(scores[1:], default=0.0)
-            out.append((raw(r.confidence) if ranked else lead, r.top1, ranked, r.confidence))
+            x = scores[0] if ranked else scores[0] - max(scores[1:], default=0.0)
+            out.append((x, ranked, second_origin_noted(incident["summary"]), r.top1, r.confidence))
+    return rows
+
+
+def fit_calibration(directory: Path, fit_on: str) -> int:
+    """The confidence shown, fitted on the families whose name starts with `fit_on` and checked on
+    every family (calibration_rows). The engine has two paths and a discount on both
+    (correlation.ranker.discounted_fit fits the three together): the rules' scaling
+    (correlation.rca.CALIBRATION, a logistic on the first hypothesis's lead over the second), the
+    shipped ranker's (its `calibration`, Platt scaling on its top probability), and the logit taken
+    off when another origin is in sight (correlation.rca.UNEXPLAINED_DISCOUNT). Prints each family's
+    gap (mean confidence minus top-1) and ECE as the run showed them, out of family (scaled by the
+    fit on the other `fit_on` families, or on all of them for a family that is not one) and in-sample."""
+    from correlation.ranker import calibrate, discounted_fit, lead_calibrate
+    from correlation.rca import discount
+
+    try:
+        rows = calibration_rows(directory)
+    except ValueError as error:
+        print(error)
+        return 2
     if not any(name.startswith(fit_on) for name in rows):
         print(f"no scored family starts with {fit_on!r} in {directory}")
         return 2
 
-    def fit(names: list[str]) -> dict[bool, tuple[float, float]]:
+    def fit(names: list[str]) -> tuple:
         train = [r for name in names for r in rows[name]]
-        return {ranked: (platt_fit if ranked else lead_fit)([x for x, _, k, _ in train if k == ranked], [t for _, t, k, _ in train if k == ranked])
-                for ranked in (False, True)}
+        return discounted_fit(*zip(*[r[:4] for r in train]))
 
-    def gap(rs: list, scaling: dict | None) -> float:
-        shown = [c if scaling is None else (calibrate(x, scaling[True]) if ranked else lead_calibrate(x, scaling[False])) for x, _, ranked, c in rs]
-        return 100 * (sum(shown) - sum(t for _, t, _, _ in rs)) / len(rs)
+    def shown(r: tuple, scaling: tuple | None) -> float:
+        x, ranked, flagged, _, c = r
+        if scaling is None:
+            return c
+        rules, ranker, d = scaling
+        c = calibrate(x, ranker) if ranked else lead_calibrate(x, rules)
+        return discount(c, d) if flagged else c
+
+    def gap_ece(rs: list, scaling: tuple | None) -> str:
+        cal = calibration(SimpleNamespace(per_fault=[SimpleNamespace(confidence=round(shown(r, scaling), 4), top1=r[3]) for r in rs]))
+        return f"{cal['gap'] * 100:+6.1f} (ECE {cal['ece'] * 100:4.1f})"
 
     print(f"Calibration out of family: each family scored by the scalings fitted on the other families that start with {fit_on!r} "
-          f"(or on all of them, for a family that does not); gap = mean confidence shown minus top-1, over the faults found")
+          f"(or on all of them, for a family that does not); gap = mean confidence shown minus top-1, over the faults found; ECE in points")
     scaling = fit([name for name in rows if name.startswith(fit_on)])
     for name, rs in rows.items():
         held = fit([other for other in rows if other != name and other.startswith(fit_on)])
-        print(f"  {name:16} {len(rs):4} faults ({sum(r[2] for r in rs):3} ordered by the ranker): as run {gap(rs, None):+6.1f}, "
-              f"out of family {gap(rs, held):+6.1f}, in-sample {gap(rs, scaling):+6.1f} points")
-    print(f"fitted on every {fit_on}* family: rules CALIBRATION = ({scaling[False][0]:.3f}, {scaling[False][1]:.3f}) on the lead, "
-          f"ranker calibration = ({scaling[True][0]:.3f}, {scaling[True][1]:.3f}) on its top probability's logit")
+        print(f"  {name:16} {len(rs):4} faults ({sum(r[1] for r in rs):3} ordered by the ranker, {sum(r[2] for r in rs):3} with a second origin): "
+              f"as run {gap_ece(rs, None)}, out of family {gap_ece(rs, held)}, in-sample {gap_ece(rs, scaling)}")
+    rules, ranker, d = scaling
+    print(f"fitted on every {fit_on}* family: rules CALIBRATION = ({rules[0]:.3f}, {rules[1]:.3f}) on the lead, "
+          f"ranker calibration = ({ranker[0]:.3f}, {ranker[1]:.3f}) on its top probability's logit, UNEXPLAINED_DISCOUNT = {d:.3f}")
     return 0
 
 

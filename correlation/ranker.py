@@ -110,6 +110,42 @@ def _logistic_fit(x: list[float], correct: Iterable[bool]) -> tuple[float, float
     return max(1e-3, float(model.coef_[0][0])), float(model.intercept_[0])
 
 
+def discounted_fit(inputs: Iterable[float], ranked: Iterable[bool], flagged: Iterable[bool],
+                   correct: Iterable[bool]) -> tuple[tuple[float, float], tuple[float, float], float]:
+    """Both paths' scalings and the second-origin discount, fitted together (maximum likelihood, the
+    slopes and the discount L2-penalised as _logistic_fit's, C = 10): for an incident the rules
+    ordered, `inputs` is its lead (lead_calibrate); for one the ranker ordered, its top probability
+    (calibrate); a flagged incident (rca.unexplained) loses the discount's logit
+    (rca.discount). Returns (rules' (slope, intercept), ranker's (slope, intercept), discount); the
+    slopes are kept positive and the discount at 0 or more (another origin never makes it surer)."""
+    import numpy as np
+    from scipy.optimize import minimize
+
+    x, k, f, y = (np.array([float(v) for v in values]) for values in (inputs, ranked, flagged, correct))
+    if not (len(x) == len(k) == len(f) == len(y)):
+        raise ValueError("inputs, ranked, flagged and correct differ in length")
+    for path in (0.0, 1.0):
+        if len(set(y[k == path])) < 2:
+            raise ValueError("calibration needs right and wrong examples on both paths")
+    x = np.where(k == 1.0, [logit(v) for v in x], x)
+    c = 10.0
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        a0, b0, a1, b1, d = w
+        z = np.where(k == 1.0, a1 * x + b1, a0 * x + b0) - d * f
+        p = 1.0 / (1.0 + np.exp(-z))
+        nll = np.sum(np.logaddexp(0.0, z) - y * z)
+        r = p - y  # d nll / d z
+        grad = np.array([np.sum(r * x * (1 - k)), np.sum(r * (1 - k)), np.sum(r * x * k), np.sum(r * k), -np.sum(r * f)])
+        penalty = np.array([a0, 0.0, a1, 0.0, d])
+        return 0.5 * float(penalty @ penalty) + c * nll, penalty + c * grad
+
+    fit = minimize(loss, np.array([1.0, 0.0, 1.0, 0.0, 0.0]), jac=True, method="L-BFGS-B",
+                   bounds=[(1e-3, None), (None, None), (1e-3, None), (None, None), (0.0, None)])
+    a0, b0, a1, b1, d = (float(v) for v in fit.x)
+    return (a0, b0), (a1, b1), d
+
+
 def platt_fit(confidences: Iterable[float], correct: Iterable[bool]) -> tuple[float, float]:
     """(slope, intercept) of a logistic regression of `correct` on logit(confidence): among the
     incidents then shown at about 80%, about 80% are right (on the data it was fitted on). The slope

@@ -75,6 +75,8 @@ CALIBRATION = (2.025, 0.442)
 # pools family at -11.6 points (there 7 of 10 such faults are right): the flag does not mean as much
 # there, and one number has to serve both.
 UNEXPLAINED_DISCOUNT = 0.77
+# How the summary says so (and how a bench reading stored incidents knows the discount applied).
+SECOND_ORIGIN_NOTE = "another fault at the same time may be mixed in."
 
 
 @dataclass
@@ -396,6 +398,12 @@ def unexplained(root: str, signals: dict[str, ServiceSignals], topology: Topolog
                   if name not in related and sig.is_signalling and sig.max_severity in ("warning", "critical"))
 
 
+def second_origin_noted(summary: str) -> bool:
+    """Whether an incident's summary says another origin is in sight: its confidence shown then had
+    UNEXPLAINED_DISCOUNT taken off."""
+    return SECOND_ORIGIN_NOTE in (summary or "")
+
+
 def discount(confidence: float, logit_shift: float) -> float:
     """`confidence` with `logit_shift` taken off its logit (a confidence of 0 or 1 stays)."""
     if confidence <= 0.0 or confidence >= 1.0:
@@ -458,7 +466,7 @@ def _summary(hypotheses: list[Hypothesis], confidence: float, pattern: PatternSp
         text += f" {n_affected} services are affected."
     if unexplained:
         text += (f" {', '.join(unexplained[:3])}{' and others' if len(unexplained) > 3 else ''} also alert on their own, "
-                 f"which {top.service} does not explain: another fault at the same time may be mixed in.")
+                 f"which {top.service} does not explain: {SECOND_ORIGIN_NOTE}")
     if len(hypotheses) > 1:
         text += " Alternatives: " + ", ".join(f"{h.service} ({h.score:.0%})" for h in hypotheses[1:3]) + "."
     return text
