@@ -339,7 +339,7 @@ def main() -> int:
     parser.add_argument("--lab", nargs="*", default=[], help="recorded chaos-lab runs (directories written by bench/chaoslab)")
     parser.add_argument("--no-sim", action="store_true", help="leave out correlation.simulation's seeds")
     parser.add_argument("--charts", type=Path, default=None, help="write the reliability diagram (PNG) there")
-    parser.add_argument("--fit-calibration", type=Path, default=None, help="a --charts directory of an earlier run: fit Platt scaling there")
+    parser.add_argument("--fit-calibration", type=Path, default=None, help="a --charts directory of an earlier run: fit both paths' scalings and the second-origin discount there")
     parser.add_argument("--fit-on", default="fuzz", help="with --fit-calibration: the families to fit on (name prefix)")
     parser.add_argument("--scored", type=Path, nargs="*", default=[],
                         help="--charts directories of earlier runs (e.g. over different seeds): pool their scored families and report them, replaying nothing")
