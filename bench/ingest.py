@@ -32,7 +32,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -47,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.client import post_all  # noqa: E402
 from bench.db import bench_database  # noqa: E402
+from cleara.tests.outage import free_port, port_range  # noqa: E402
 from evaluation import simulation  # noqa: E402
 
 
@@ -55,23 +55,6 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-def free_port(taken: tuple[int, ...] = ()) -> int:
-    """A free loopback port: from BENCH_PORT on (a machine whose sessions share ports out), else any."""
-    base = int(os.environ.get("BENCH_PORT") or 0)
-    for port in range(base, base + 100) if base else ():
-        if port in taken:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_up(port: int, timeout: float = 60.0) -> None:
@@ -185,7 +168,7 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
 
         ports: list[int] = []
         for _ in range(config.servers):
-            ports.append(free_port(tuple(ports)))
+            ports.append(free_port(port_range(os.environ.get("BENCH_PORT")), ports))  # BENCH_PORT: LO or LO-HI (a machine whose sessions share ports out)
         procs = [
             subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(p), "cleara.asgi:application"],
                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

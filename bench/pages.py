@@ -22,7 +22,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
 from bench.db import named_database  # noqa: E402
+from cleara.tests.outage import free_port  # noqa: E402
 
 DB_NAME = os.environ.get("BENCH_PAGES_DB", "cleara_bench_pages")  # another name keeps two checkouts apart
 CHROMIUM = "/usr/bin/chromium"
@@ -283,12 +283,6 @@ def measure_server(samples: int) -> list[tuple[str, float, float, int]]:
 
 
 # --- Browser: full page load and live updates --------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_daphne(env: dict, log=None) -> tuple[subprocess.Popen, str]:

@@ -59,6 +59,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.db import bench_database  # noqa: E402
+from cleara.tests.outage import free_port as cleara_free_port  # noqa: E402
+from cleara.tests.outage import port_range  # noqa: E402
 
 SERVICE_PY = Path(__file__).resolve().parent / "service.py"
 TOPOLOGY = {
@@ -130,23 +132,12 @@ RULES = """groups:
 PORTS: range | None = None  # --ports LO-HI: every port the lab opens comes from this range
 
 
-def free_port() -> int:
+def lab_port() -> int:
     """A free loopback port: any (the kernel's pick), or the next free one in `PORTS`, never the same twice."""
-    if PORTS is None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
-    for port in PORTS:
-        if port in _TAKEN:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+    port = cleara_free_port(PORTS or range(0, 1), _TAKEN)
+    if PORTS:
         _TAKEN.add(port)
-        return port
-    raise RuntimeError(f"no free port left in {PORTS.start}-{PORTS.stop - 1}")
+    return port
 
 
 _TAKEN: set[int] = set()
@@ -284,9 +275,9 @@ class Lab:
         return str(d), 8 * 1024 * 1024
 
     def configure(self, app_dsn: str) -> None:
-        self.redis_port = free_port()
+        self.redis_port = lab_port()
         redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
-        ports = {n: free_port() for n in ("web", "api", "orders", "catalog", "payments", "bank-api", "fulfil-worker")}
+        ports = {n: lab_port() for n in ("web", "api", "orders", "catalog", "payments", "bank-api", "fulfil-worker")}
         url = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
         disk, cap = self.disk_dir()
         self.cfg = {
@@ -338,7 +329,7 @@ class Lab:
                 self.end_headers()
                 self.wfile.write(body)
 
-        server = ThreadingHTTPServer(("127.0.0.1", free_port() if PORTS else 0), Probe)
+        server = ThreadingHTTPServer(("127.0.0.1", lab_port() if PORTS else 0), Probe)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server.server_address[1]
@@ -362,14 +353,14 @@ class Lab:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        server = ThreadingHTTPServer(("127.0.0.1", free_port() if PORTS else 0), Hook)
+        server = ThreadingHTTPServer(("127.0.0.1", lab_port() if PORTS else 0), Hook)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server.server_address[1]
 
     def monitoring(self, cleara_port: int, token: str) -> None:
         probe, rec = self.probe_server(), self.recorder_server()
-        self.prom_port, am_port = free_port(), free_port()
+        self.prom_port, am_port = lab_port(), lab_port()
         targets = "\n".join(
             f"    - targets: ['127.0.0.1:{c['port']}']\n      labels: {{service: '{n}'}}" for n, c in self.cfg.items() if n != "bank-api"
         )
@@ -540,7 +531,7 @@ receivers:
                                    text=True).stdout.strip()
             topology = {"services": [{"name": n, "tier": TIERS.get(n, "backend"), "depends_on": d} for n, d in TOPOLOGY.items()]}
             (self.out / "topology.json").write_text(json.dumps(topology, indent=1))
-            cleara_port = free_port()
+            cleara_port = lab_port()
             base = f"http://127.0.0.1:{cleara_port}"
             try:
                 self.spawn("cleara", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(cleara_port), "cleara.asgi:application"],
@@ -675,8 +666,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.ports:
         global PORTS
-        lo, hi = (int(x) for x in args.ports.split("-"))
-        PORTS = range(lo, hi + 1)
+        PORTS = port_range(args.ports)
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         print("the chaos lab needs PostgreSQL: set DATABASE_URL", file=sys.stderr)
         return 2

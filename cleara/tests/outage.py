@@ -14,16 +14,29 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Collection
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    """A free local port: from TEST_PORT_RANGE ("8320-8329") when set, else any the system gives."""
-    spec = os.environ.get("TEST_PORT_RANGE", "")
-    candidates = range(int(spec.split("-")[0]), int(spec.split("-")[1]) + 1) if "-" in spec else [0]
-    for port in candidates:
+def port_range(spec: str | None, *, width: int = 100) -> range | None:
+    """A port range from its spelling: "LO-HI", or "LO" for `width` ports from LO; None when empty."""
+    spec = (spec or "").strip()
+    if not spec:
+        return None
+    low, _, high = spec.partition("-")
+    return range(int(low), int(high) + 1 if high else int(low) + width)
+
+
+def free_port(ports: range | None = None, taken: Collection[int] = ()) -> int:
+    """A free loopback port, never one of `taken`: from `ports`, else from TEST_PORT_RANGE
+    ("8320-8329": machines shared by several sessions give each a range) when set, else any the
+    system gives. The tests, `bench/` and the chaos lab all take their ports here."""
+    ports = ports if ports is not None else port_range(os.environ.get("TEST_PORT_RANGE"))
+    for port in ports if ports is not None else [0]:
+        if port in taken:
+            continue
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -31,7 +44,7 @@ def free_port() -> int:
             except OSError:
                 continue
             return s.getsockname()[1]
-    raise RuntimeError(f"no free port in TEST_PORT_RANGE={spec}")
+    raise RuntimeError(f"no free port left in {ports.start}-{ports.stop - 1}")
 
 
 class TcpProxy:

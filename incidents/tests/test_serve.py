@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,27 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from cleara.tests.outage import free_port
 from incidents.tests.browser import ARTIFACTS, _database_url
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 STOP_LIMIT = 10.0
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")]
-
-
-def free_port() -> int:
-    """A free port from TEST_PORT_RANGE ("8350-8369") when set (machines shared by several
-    sessions give each a range), otherwise one the system picks."""
-    low, _, high = os.environ.get("TEST_PORT_RANGE", "").partition("-")
-    candidates = range(int(low), int(high) + 1) if low and high else [0]
-    for port in candidates:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return s.getsockname()[1]
-    pytest.fail(f"no free port in TEST_PORT_RANGE={os.environ['TEST_PORT_RANGE']}")
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
