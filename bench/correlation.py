@@ -3,11 +3,13 @@ database through `manage.py replay` (the same ingest and correlation code as liv
 the incidents against the ground truth (evaluation.scoring).
 
     .venv/bin/python bench/correlation.py [--days 3] [--seeds 7,11,23] [--metric-interval 60] [--no-anomalies]
-    .venv/bin/python bench/correlation.py --fuzz 1,2,3 [--families layered,mesh,pools,queues] [--lab DIR ...] [--no-sim] [--charts DIR]
+    .venv/bin/python bench/correlation.py --fuzz 1,2,3 [--fuzz-dense] [--families layered,mesh,pools,queues] [--lab DIR ...] [--no-sim] [--charts DIR]
     .venv/bin/python bench/correlation.py --scored CHARTS [CHARTS ...] [--charts DIR]   # pool runs already scored
 
 `--fuzz` adds the independent scenario fuzzer (bench/fuzz: 12-hour scenarios of random estates,
-one per family and seed) and `--lab` recorded chaos-lab runs (bench/chaoslab); each evaluation
+one per family and seed; with `--fuzz-dense` the dense ones, bursts of 3-5 faults 20-120 s apart,
+reported as families `dense:NAME` so that `--fit-on fuzz` never fits on them) and `--lab` recorded
+chaos-lab runs (bench/chaoslab); each evaluation
 family is reported on its own (root cause top-1 and top-3, spurious share, noise reduction, faults
 found, calibration: mean confidence minus top-1 and a reliability diagram as a PNG under
 `--charts`), then the table of every family.
@@ -159,17 +161,19 @@ def run_fuzz(args, workdir: Path) -> dict[str, tuple[dict, list[dict]]]:
     for family in [f for f in args.families.split(",") if f]:
         runs = []
         for seed in [int(s) for s in args.fuzz.split(",") if s.strip()]:
-            d = workdir / f"fuzz-{family}-{seed}"
+            d = workdir / f"fuzz-{'dense-' if args.fuzz_dense else ''}{family}-{seed}"
             events, topology, truth = scenario_write(family=family, seed=seed, directory=d, hours=args.hours,
-                                                     metric_interval=args.metric_interval)
-            replayed = replay_files(name=f"fz_{family[:3]}{seed}", events=events, topology=topology, out=d / "incidents.json",
+                                                     metric_interval=args.metric_interval, dense=args.fuzz_dense)
+            replayed = replay_files(name=f"fz_{family[:3]}{'d' if args.fuzz_dense else ''}{seed}", events=events, topology=topology,
+                                    out=d / "incidents.json",
                                     anomalies=not args.no_anomalies, keep=args.keep)
             r = replayed["replay"]
             res = scoring.score(truth=truth, incidents=replayed["incidents"])
             print(f"   fuzz {family} seed {seed}: {r['events']} events in {r['seconds']} s, {len(truth['faults'])} faults, "
                   f"{len(replayed['incidents'])} incidents, top-1 {res.top1:.1%}", flush=True)
             runs.append((f"{family}{seed}", truth, replayed["incidents"]))
-        out[f"fuzz:{family}"] = pool(runs)
+        # Dense scenarios are their own families, named apart so that --fit-on fuzz never fits on them.
+        out[f"{'dense' if args.fuzz_dense else 'fuzz'}:{family}"] = pool(runs)
     return out
 
 
@@ -335,6 +339,8 @@ def main() -> int:
     parser.add_argument("--faults", action="store_true", help="print every fault's row")
     parser.add_argument("--fuzz", default="", help="fuzzer seeds, e.g. 1,2,3 (bench/fuzz): one 12-hour scenario per family and seed")
     parser.add_argument("--families", default="layered,mesh,pools,queues", help="fuzzer families")
+    parser.add_argument("--fuzz-dense", action="store_true",
+                        help="with --fuzz: dense scenarios (bursts of 3-5 faults 20-120 s apart), reported as dense:FAMILY")
     parser.add_argument("--hours", type=float, default=12.0, help="hours per fuzzed scenario")
     parser.add_argument("--lab", nargs="*", default=[], help="recorded chaos-lab runs (directories written by bench/chaoslab)")
     parser.add_argument("--no-sim", action="store_true", help="leave out correlation.simulation's seeds")

@@ -17,9 +17,10 @@ def main() -> int:
     parser.add_argument("--hours", type=float, default=12.0)
     parser.add_argument("--metric-interval", type=float, default=60.0)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--dense", action="store_true", help="add bursts of 3-5 faults 20-120 s apart (tagged dense)")
     args = parser.parse_args()
     events, topology, truth = scenario_write(family=args.family, seed=args.seed, directory=args.out, hours=args.hours,
-                                             metric_interval=args.metric_interval)
+                                             metric_interval=args.metric_interval, dense=args.dense)
     kinds = Counter(f["kind"] for f in truth["faults"])
     print(f"{events}: {truth['counts']}; {len(truth['faults'])} faults ({', '.join(f'{k} {n}' for k, n in kinds.most_common())}); "
           f"topology {topology}")

@@ -9,7 +9,13 @@ engine and its test). What it draws at random, per scenario:
 - faults (`bench.fuzz.faults`) on a schedule of episodes: a lone fault; two back to back (the
   second on an unrelated service right as the first ends); a second inside the first's cone (a
   service the first reaches, or one of its dependencies, minutes later); a neighbour (a service
-  that shares a caller with the first root); a fault landing in a noise storm;
+  that shares a caller with the first root); a fault landing in a noise storm; and, only when the
+  scenario is built `dense` (`--dense`; bench/correlation.py `--fuzz-dense`), a burst: 3-5 faults
+  on roots drawn independently (related or not, never the same root twice in a burst), 20-120 s
+  apart and about one in four at the same moment as the one before, each with its usual face and
+  spread, as the chaos lab's run 7 showed them (a fault every minute or two, often two at once).
+  A dense scenario has the same estate as the default one of its family and seed; without the
+  option nothing is drawn differently (a test pins default scenarios' bytes);
 - how each fault shows: the root alerts first, or its dependants alert first (the root's rule
   waits longer), or the root only logs, or says nothing at all (a third-party API, a blackholed
   service); the spread hop by hop with random delays and random gaps (not every caller alerts);
@@ -23,7 +29,7 @@ engine and its test). What it draws at random, per scenario:
 The output is what `manage.py replay` reads (events as JSON Lines in arrival order, the topology
 as `{"services": [...]}`) and a truth file in the shape `correlation.scoring` reads: per fault its
 root, kind, start, end, the client ids of the alerts and logs it caused, and tags (`mode`,
-`silent_root`, `dependants_first`, `quiet_root`, `skewed`).
+`silent_root`, `dependants_first`, `quiet_root`, `skewed`, and `dense` on a burst's faults).
 """
 from __future__ import annotations
 
@@ -39,6 +45,7 @@ from bench.fuzz.estate import Estate, estate_random
 from bench.fuzz.faults import KINDS, Face, Kind
 
 MODES = {"single": 0.45, "back_to_back": 0.15, "in_cone": 0.17, "neighbour": 0.13, "in_storm": 0.10}
+DENSE = 1.0  # a dense scenario's weight of the burst beside MODES (which sum to 1): about half its episodes are bursts
 BASELINES = {
     "latency_p99": 0.25, "error_ratio": 0.004, "cpu": 0.35, "up": 1.0, "pool_in_use": 0.3, "disk_used": 0.55,
     "memory": 0.5, "lag": 50.0, "throughput": 120.0,
@@ -81,14 +88,15 @@ def _iso(ts: float) -> str:
 
 
 class Scenario:
-    def __init__(self, *, family: str, seed: int, start: datetime, hours: float, metric_interval: float = 60.0):
+    def __init__(self, *, family: str, seed: int, start: datetime, hours: float, metric_interval: float = 60.0,
+                 dense: bool = False):
         self.rng = random.Random(f"{family}:{seed}")
-        self.family, self.seed = family, seed
+        self.family, self.seed, self.dense = family, seed, dense
         self.estate: Estate = estate_random(self.rng, family)
         self.t0 = start.timestamp()
         self.t1 = self.t0 + hours * 3600
         self.metric_interval = metric_interval
-        self.prefix = f"fz-{family[:3]}{seed}-"
+        self.prefix = f"fz-{family[:3]}{'d' if dense else ''}{seed}-"
         self.n = 0
         self.out: list[tuple[float, int, dict]] = []
         self.faults: list[FaultTruth] = []
@@ -321,9 +329,13 @@ class Scenario:
 
     def schedule(self) -> None:
         rng = self.rng
+        modes = {**MODES, "dense": DENSE} if self.dense else MODES
         t = self.t0 + rng.uniform(600, 2400)
         while t < self.t1 - 1800:
-            mode = rng.choices(list(MODES), weights=list(MODES.values()))[0]
+            mode = rng.choices(list(modes), weights=list(modes.values()))[0]
+            if mode == "dense":
+                t = max(f.end for f in self.burst(t)) + max(300, rng.expovariate(1 / 1800))
+                continue
             if mode == "in_storm" and self.storms:
                 t = max(t, rng.choice(self.storms)[0] + rng.uniform(-120, 300))
             root, kind = self._pick()
@@ -336,6 +348,22 @@ class Scenario:
                 root, kind = self._pick(near=first, how=mode)
                 ends.append(self.inject(t + rng.uniform(60, 900) if mode == "in_cone" else t + rng.uniform(0, 300), root, kind, mode).end)
             t = max(ends) + max(300, rng.expovariate(1 / 1800))
+
+    def burst(self, t: float) -> list[FaultTruth]:
+        """3-5 faults on roots drawn independently, 20-120 s apart, about one in four at the same moment."""
+        rng = self.rng
+        faults: list[FaultTruth] = []
+        for n in range(rng.randint(3, 5)):
+            if n:
+                t += 0.0 if rng.random() < 0.25 else rng.uniform(20, 120)
+            for _ in range(10):  # another root than the burst's others, when the estate has one
+                root, kind = self._pick()
+                if root not in {f.root for f in faults}:
+                    break
+            fault = self.inject(t, root, kind, "dense")
+            fault.tags["dense"] = True
+            faults.append(fault)
+        return faults
 
     def metrics(self) -> None:
         rng = self.rng
@@ -386,6 +414,7 @@ class Scenario:
             faults.append(f.to_json())
         return {
             "generator": "bench.fuzz", "family": self.family, "seed": self.seed, "id_prefix": self.prefix,
+            **({"dense": True} if self.dense else {}),
             "start": _iso(self.t0), "end": _iso(self.t1), "counts": counts,
             "noise_alert_ids": [i for i in self.noise_alert_ids if i in kept], "faults": faults,
         }
@@ -408,6 +437,7 @@ CALLER_FACES = (KINDS["latency_injection"].caller, KINDS["process_crash"].caller
 
 
 def scenario_write(*, family: str, seed: int, directory: Path, hours: float = 12.0, metric_interval: float = 60.0,
-                   start: datetime | None = None) -> tuple[Path, Path, dict]:
+                   start: datetime | None = None, dense: bool = False) -> tuple[Path, Path, dict]:
     start = start or datetime(2026, 9, 7, tzinfo=UTC) + timedelta(days=seed % 50)
-    return Scenario(family=family, seed=seed, start=start, hours=hours, metric_interval=metric_interval).write(directory)
+    return Scenario(family=family, seed=seed, start=start, hours=hours, metric_interval=metric_interval,
+                    dense=dense).write(directory)
