@@ -107,22 +107,12 @@ def events_ingest(*, events: list[EventIn], source: str = Event.Source.API, corr
     when INGEST_ASYNC is on, else inline unless CORRELATION_INLINE is off. `correlate=True` forces
     inline processing (replay, tests), `False` stores only. `arrived_at` (Unix time) is when the
     request arrived, for the queue's lag."""
-    arrived_at = arrived_at or time.time()
-    queued = correlate is None and settings.INGEST_ASYNC
-    rows: list[IngestMessage] = []
+    if correlate is None and settings.INGEST_ASYNC:  # stored and queued as a group of one
+        return events_ingest_many(batches=[events], arrived_at=[arrived_at or time.time()], source=source)[0]
     with metrics.INGEST_SECONDS.time():
-        if queued:
-            with transaction.atomic():
-                stored: IngestResult = events_store(events=events, source=source)
-                rows = queue.messages_for(stored.events, arrived_at=arrived_at)
-                IngestMessage.objects.bulk_create(rows)
-        else:
-            stored = events_store(events=events, source=source)
+        stored: IngestResult = events_store(events=events, source=source)
     metrics.events_counted(stored.events)
-    result = PipelineResult(accepted=stored.accepted, duplicates=stored.duplicates, event_ids=[e.pk for e in stored.events], queued=queued)
-    if queued:
-        queue.publish(rows)
-        return result
+    result = PipelineResult(accepted=stored.accepted, duplicates=stored.duplicates, event_ids=[e.pk for e in stored.events])
     if correlate is None:
         correlate = settings.CORRELATION_INLINE
     if not stored.events or not correlate:
