@@ -68,15 +68,18 @@ def test_a_silent_dependency_shared_by_the_affected_services_is_a_candidate():
     assert next(h for h in result.hypotheses if h.service == "postgres").reasons[0] == "no signal of its own"
 
 
+CASCADE = {
+    "postgres": sig("postgres", 0, severity="critical", text="too many connections"),
+    "inventory": sig("inventory", 60),
+    "payments": sig("payments", 70),
+    "checkout": sig("checkout", 90),
+    "api-gateway": sig("api-gateway", 120),
+}
+
+
 def test_confidence_is_high_when_one_hypothesis_dominates_and_lower_when_it_does_not():
     clear = rank(
-        signals={
-            "postgres": sig("postgres", 0, severity="critical", text="too many connections"),
-            "inventory": sig("inventory", 60),
-            "payments": sig("payments", 70),
-            "checkout": sig("checkout", 90),
-            "api-gateway": sig("api-gateway", 120),
-        },
+        signals=CASCADE,
         topology=GRAPH, patterns=PATTERNS,
     )
     # Two unrelated services at once: neither explains the other.
@@ -164,15 +167,6 @@ def test_a_silent_shared_database_named_in_the_errors_of_two_of_its_callers_keep
     assert not any("services that depend on it are affected" in r for r in two.reasons)
     assert any("only 2 of the 6 services that depend on it are affected" in r for r in one.reasons)
     assert one.raw == pytest.approx(two.raw * (2 / 6 / 0.5) ** 2)
-
-
-CASCADE = {
-    "postgres": sig("postgres", 0, severity="critical", text="too many connections"),
-    "inventory": sig("inventory", 60),
-    "payments": sig("payments", 70),
-    "checkout": sig("checkout", 90),
-    "api-gateway": sig("api-gateway", 120),
-}
 
 
 def test_another_origin_the_root_cannot_explain_lowers_the_confidence_shown():
