@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class IncidentChange:
     incident_id: int
-    # opened | status | severity | root_cause | assigned | note | updated
+    # opened | status | severity | root_cause | assigned | note | split | updated (split: the engine
+    # opened another incident apart from this one; data: {"split": its number, "timeline_id": the note})
     kind: str
     # Where the change came from: system | console | api | slack | pagerduty. A listener that
     # mirrors changes to an outside service skips the ones that came from that service.

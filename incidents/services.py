@@ -97,8 +97,8 @@ def incident_open(
 def incident_split_record(*, source: Incident, split: Incident, message: str, origin: str = TimelineEvent.Origin.SYSTEM) -> None:
     """Say in `source`'s timeline that `split` was opened apart from it (the engine found a new
     origin inside its cone), and tell the hooks, as for any change to it."""
-    timeline_event_record(incident=source, kind=TimelineEvent.Kind.NOTE, origin=origin, to_value=f"#{split.number}", message=message)
-    hooks.incident_changed(hooks.IncidentChange(source.pk, "updated", origin, {"split": split.number}))
+    note = timeline_event_record(incident=source, kind=TimelineEvent.Kind.NOTE, origin=origin, to_value=f"#{split.number}", message=message)
+    hooks.incident_changed(hooks.IncidentChange(source.pk, "split", origin, {"split": split.number, "timeline_id": note.pk}))
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from incidents.models import Event, Incident
+from incidents.models import Event, Incident, TimelineEvent
 from incidents.selectors import incident_data
 
 MAX_EVIDENCE = 5
@@ -64,3 +64,23 @@ def incident_facts(incident: Incident) -> IncidentFacts:
         evidence=[evidence_line(item["event"]) for item in d.evidence],
         started_at=d.started_at.isoformat(),
     )
+
+
+@dataclass(frozen=True)
+class SplitFacts:
+    """An incident the engine opened apart from another (a new origin inside its cone): what the
+    source's timeline says about it, and where the new one is."""
+
+    message: str
+    number: int
+    url: str
+
+
+def split_facts(incident: Incident, *, timeline_id: int | None, number: int) -> SplitFacts | None:
+    """The split recorded in `incident`'s timeline (incidents.services.incident_split_record), or None
+    when either side is gone."""
+    note = incident.timeline.filter(pk=timeline_id, kind=TimelineEvent.Kind.NOTE).first()
+    split = Incident.objects.filter(number=number).first()
+    if note is None or split is None:
+        return None
+    return SplitFacts(message=note.message, number=split.number, url=incident_url(split))

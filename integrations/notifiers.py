@@ -19,7 +19,7 @@ from integrations.slack.notifier import SlackNotifier
 log = logging.getLogger(__name__)
 
 # Kinds of change that are worth telling another system about.
-NOTIFIED_KINDS = {"opened", "status", "severity", "root_cause", "note", "assigned", "updated"}
+NOTIFIED_KINDS = {"opened", "status", "severity", "root_cause", "note", "assigned", "split", "updated"}
 
 
 class Notifier(Protocol):

@@ -343,7 +343,7 @@ def test_a_caller_failing_later_with_errors_of_its_own_is_split_off_and_both_tim
     assert f"Split from #{first.number}: users" in TimelineEvent.objects.get(incident=split, kind=TimelineEvent.Kind.OPENED).message
     note = TimelineEvent.objects.get(incident=first, kind=TimelineEvent.Kind.NOTE)
     assert note.to_value == f"#{split.number}" and "users" in note.message
-    assert {(c.incident_id, c.kind) for c in changes} >= {(split.pk, "opened"), (first.pk, "updated")}
+    assert {(c.incident_id, c.kind) for c in changes} >= {(split.pk, "opened"), (first.pk, "split")}
 
 
 def test_kinds_of_error_line_a_service_never_logged_before_are_evidence_and_name_a_silent_dependency(topology):

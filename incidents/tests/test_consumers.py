@@ -164,6 +164,20 @@ def test_system_updates_push_only_the_header(data):
     run(scenario)
 
 
+def test_a_split_pushes_the_audit_trail_that_records_it(data):
+    message = f"Split: #{data.memory.number} opened for payments, which logged errors of its own from 10:00:00 UTC."
+
+    async def scenario():
+        comm = communicator(f"/ws/incidents/{data.main.pk}/", data.users["bob"])
+        assert (await comm.connect())[0]
+        await sync_to_async(services.incident_split_record)(source=data.main, split=data.memory, message=message)
+        html = await comm.receive_from(timeout=5)
+        assert f'id="incident-{data.main.pk}-audit"' in html and f"Split: #{data.memory.number} opened for payments" in html
+        await comm.disconnect()
+
+    run(scenario)
+
+
 def test_other_incidents_pages_hear_nothing(data):
     async def scenario():
         comm = communicator(f"/ws/incidents/{data.memory.pk}/", data.users["bob"])

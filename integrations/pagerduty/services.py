@@ -26,7 +26,7 @@ from incidents.errors import IncidentError
 from incidents.hooks import IncidentChange
 from incidents.models import Incident, Note, TimelineEvent
 from integrations import errors, outbox
-from integrations.facts import incident_facts
+from integrations.facts import incident_facts, split_facts
 from integrations.models import InboundPayload, OutboxMessage, PagerDutyIncident
 from integrations.pagerduty import events, webhooks
 from integrations.pagerduty.client import PagerDutyEventsClient, PagerDutyRestClient
@@ -112,6 +112,10 @@ class PagerDutyNotifier:
             previous = _root_cause_previous(change, incident)
             if facts.root_cause and previous != facts.root_cause:
                 _note_enqueue(incident, events.rca_note(facts, previous=previous))
+        elif change.kind == "split":
+            split = split_facts(incident, timeline_id=change.data.get("timeline_id"), number=change.data.get("split"))
+            if split is not None:
+                _note_enqueue(incident, f"{split.message}\nIncident #{split.number} in Cleara: {split.url}")
         elif change.kind == "note":
             note = Note.objects.filter(pk=change.data.get("note_id")).first()
             if note is not None:

@@ -175,6 +175,11 @@ def root_cause_line(*, previous: str, current: str, confidence: float) -> str:
     return f":bulb: Root-cause hypothesis: *{escape(current)}* ({percent(confidence)} confidence)"
 
 
+def split_line(*, message: str, number: int, url: str) -> str:
+    """The engine opened incident `number` apart from this one (a new origin inside its cone)."""
+    return cut(f":scissors: {escape(message)} <{url}|Open #{number} in Cleara>", MAX_SECTION_TEXT)
+
+
 def note_line(*, author: str, body: str, where: str) -> str:
     return cut(f":memo: Note from {escape(author) or 'someone'} ({where}):\n{escape(body)}", MAX_SECTION_TEXT)
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from incidents.hooks import IncidentChange
 from incidents.models import Incident, TimelineEvent
 from integrations import errors, outbox
-from integrations.facts import incident_facts
+from integrations.facts import incident_facts, split_facts
 from integrations.models import OutboxMessage, SlackInstallation
 from integrations.slack import blocks
 from integrations.slack.client import SlackClient
@@ -131,6 +131,9 @@ def thread_text_for(change: IncidentChange, incident: Incident) -> str | None:
     if change.kind == "note":
         note = incident.notes.filter(pk=change.data.get("note_id")).first()
         return blocks.note_line(author=note.author_name, body=note.body, where=where) if note else None
+    if change.kind == "split":
+        split = split_facts(incident, timeline_id=change.data.get("timeline_id"), number=change.data.get("split"))
+        return blocks.split_line(message=split.message, number=split.number, url=split.url) if split else None
     return None
 
 

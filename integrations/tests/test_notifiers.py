@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from incidents import hooks
 from incidents.models import Incident, TimelineEvent
-from incidents.services import incident_assign, incident_set_status, note_add, timeline_event_record
+from incidents.services import incident_assign, incident_set_status, incident_split_record, note_add, timeline_event_record
 from integrations import outbox
 from integrations.models import OutboxMessage, PagerDutyIncident
 from integrations.tests.conftest import CHANNEL
@@ -85,6 +85,21 @@ def test_a_new_root_cause_hypothesis_is_said_in_the_thread_and_noted_in_pagerdut
     assert contents[1].startswith("Root-cause hypothesis changed: checkout → payments (81% confidence)\n")
     assert "Why: errors rose first here" in contents[1]
     assert all(c.endswith(m.key) for c, m in zip(contents, OutboxMessage.objects.filter(kind="pagerduty.note").order_by("id")))
+
+
+def test_a_split_is_said_in_the_source_thread_and_noted_on_its_page(slack, pagerduty, open_incident, django_capture_on_commit_callbacks):
+    source = open_incident(services=["gateway", "orders"], severity="critical")
+    split = open_incident(services=["payments"], severity="warning")
+    message = f"Split: #{split.number} opened for payments, which logged errors of its own from 10:00:00 UTC, naming nothing it calls."
+    in_transaction(django_capture_on_commit_callbacks, incident_split_record, source=source, split=split, message=message)
+    line = slack.thread(CHANNEL, source.slack_messages.get().ts)[-1]["text"]
+    assert line.startswith(f":scissors: Split: #{split.number} opened for payments, which logged errors of its own")
+    assert line.endswith(f"{split.get_absolute_url()}|Open #{split.number} in Cleara>")
+    assert slack.thread(CHANNEL, split.slack_messages.get().ts) == []  # the new incident has its own post
+    pd_id = PagerDutyIncident.objects.get(incident=source).pd_incident_id
+    last = pagerduty.notes[pd_id][-1]["content"]
+    assert last.startswith(message + f"\nIncident #{split.number} in Cleara: http")
+    assert not PagerDutyIncident.objects.filter(incident=split).exists()  # a warning does not page
 
 
 def test_only_the_confidence_moving_is_no_news(slack, pagerduty, open_incident, change_root_cause):
