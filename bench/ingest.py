@@ -116,6 +116,7 @@ class Outcome:
     alert_p95: float
     alert_samples: int
     alert_wait_p95: float  # of those, arrival -> a worker started on it (the request and the queue), p95
+    alert_split_p95: tuple[float, float, float]  # of those, p95 of arrival -> published (the request), published -> started, started -> committed
     cpu_us: dict[str, float]  # the workers' own CPU per event, by kind of partition (microseconds)
     drain_seconds: float  # after the last answer, until the queue was empty
     lag: list[tuple[float, float, int]] = field(default_factory=list)  # (seconds since start, oldest age s, messages waiting)
@@ -236,12 +237,16 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
     if config.inline:
         incident = [a.seconds for a in counted if json.loads(a.body)["incidents"]]
         alert, alert_wait = [], []
+        alert_split = (float("nan"),) * 3
         processed = n_counted / (ended - first)
         drain = 0.0
     else:
         incident = [d["d"] - d["a"] for d in done if d["k"] == "component" and d["i"]]
         alert = [d["d"] - d["a"] for d in done if d["k"] == "component" and d["i"] and d.get("al")]
         alert_wait = [d["s"] - d["a"] for d in done if d["k"] == "component" and d["i"] and d.get("al") and "s" in d]
+        held = [d for d in done if d["k"] == "component" and d["i"] and d.get("al") and "p" in d]
+        alert_split = (percentile([d["p"] - d["a"] for d in held], 95), percentile([d["s"] - d["p"] for d in held], 95),
+                       percentile([d["d"] - d["s"] for d in held], 95))
         last = max((d["d"] for d in done), default=wall_answered)
         processed = len(events) / (last - wall0)
         drain = max(0.0, last - wall_answered)
@@ -249,7 +254,7 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
         config=config, events=len(events), requests=len(payloads), accepted_per_s=n_counted / (ended - first), processed_per_s=processed,
         request_p50=percentile(latencies, 50), request_p95=percentile(latencies, 95), incident_p50=percentile(incident, 50),
         incident_p95=percentile(incident, 95), incident_samples=len(incident), alert_p50=percentile(alert, 50),
-        alert_p95=percentile(alert, 95), alert_samples=len(alert), alert_wait_p95=percentile(alert_wait, 95), cpu_us={
+        alert_p95=percentile(alert, 95), alert_samples=len(alert), alert_wait_p95=percentile(alert_wait, 95), alert_split_p95=alert_split, cpu_us={
             k: 1e6 * sum(d.get("c", 0) for d in done if d["k"] == k) / max(1, sum(d["n"] for d in done if d["k"] == k))
             for k in ("series", "component")}, drain_seconds=drain, lag=sampler.samples, errors=errors,
         trivial=trivial, done=done,
@@ -271,6 +276,8 @@ def describe(o: Outcome) -> str:
         f"  of which messages holding alerts ({o.alert_samples} samples): p50 {o.alert_p50:.2f} s, p95 {o.alert_p95:.2f} s"
         f" (of it before a worker started on them: p95 {o.alert_wait_p95:.2f} s)"
         if not c.inline else "",
+        f"    p95 of each step: the request (arrival -> published) {o.alert_split_p95[0]:.2f} s, the queue (published -> a worker "
+        f"started) {o.alert_split_p95[1]:.2f} s, the batch (started -> committed) {o.alert_split_p95[2]:.2f} s" if not c.inline else "",
         f"  workers' own CPU per event: series partitions {o.cpu_us.get('series', 0):.0f} us, "
         f"component partitions {o.cpu_us.get('component', 0):.0f} us" if not c.inline else "",
         f"  queue lag: oldest message at most {lag_max:.1f} s, at most {waiting_max} messages waiting" if not c.inline else "",
@@ -318,6 +325,7 @@ def main() -> int:
     parser.add_argument("--no-anomalies", action="store_true", help="serve with ANOMALY_DETECTION=0")
     parser.add_argument("--chart", type=Path, help="draw the queue lag over time to this PNG")
     parser.add_argument("--rate", type=float, default=0.0, help="offer this many events/s (requests spaced evenly; 0: flat out)")
+    parser.add_argument("--records", type=Path, help="write the workers' records (one JSON object a line) to this file")
     parser.add_argument("--profile", type=Path, help="run the workers under cProfile, one worker-<i>.prof per worker in this directory")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -331,6 +339,9 @@ def main() -> int:
     print(f"ingest bench: {len(events):,} simulated events ({args.hours:g} h), {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
     outcome = run(config, events)
     print(describe(outcome))
+    if args.records:
+        args.records.parent.mkdir(parents=True, exist_ok=True)
+        args.records.write_text("".join(json.dumps(d) + "\n" for d in outcome.done))
     if outcome.errors:
         print(f"{len(outcome.errors)} failed request(s), e.g. {outcome.errors[0]}")
         return 1

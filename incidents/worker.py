@@ -88,9 +88,11 @@ class BatchOutcome:
     incident_ids: list[int] = field(default_factory=list)
 
 
-def messages_process(kind: str, message_ids: list[int]) -> BatchOutcome:
+def messages_process(kind: str, message_ids: list[int], *, published: dict[int, float] | None = None, worker: str = "") -> BatchOutcome:
     """Process these rows of one kind of partition in one transaction (see the module docstring);
-    publish what it queued and record the latencies after the commit."""
+    publish what it queued and record the latencies after the commit. `published`: when each
+    message was published (its stream entry's time), `worker`: who processed it, both for the
+    records only."""
     out = BatchOutcome()
     if not message_ids:
         return out
@@ -119,9 +121,17 @@ def messages_process(kind: str, message_ids: list[int]) -> BatchOutcome:
     changed = len(out.incident_ids)
     # This process's CPU for the batch (the database's is not in it), shared out by events.
     cpu = (time.thread_time() - cpu) / max(1, sum(len(ids) for _, ids, _ in rows))
+    published = published or {}
     queue.done_record([{"k": kind, "a": a, "d": done, "n": len(ids), "i": changed, "s": began, "c": cpu * len(ids),
-                        "al": sum(1 for pk in ids if pk in alerts)} for _, ids, a in rows])
+                        "al": sum(1 for pk in ids if pk in alerts), "p": published.get(pk, a), "w": worker, "b": out.events}
+                       for pk, ids, a in rows])
     return out
+
+
+def entry_time(entry_id: bytes | str) -> float:
+    """When a stream entry was added (its id is `<milliseconds>-<sequence>`), Unix time."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-", 1)[0]) / 1000
 
 
 def stored_arrival(rows: list[tuple[int, list[int], float]], stored: list[Event]) -> float:
@@ -326,7 +336,7 @@ class IngestWorker:
     def _batch(self, part: tuple[str, int], kind: str, batch: list[tuple[bytes, int]]) -> None:
         close_old_connections()
         try:
-            outcome = messages_process(kind, [m for _, m in batch])
+            outcome = messages_process(kind, [m for _, m in batch], published={m: entry_time(e) for e, m in batch}, worker=self.id)
             self.processed += outcome.messages
         except Exception:
             log.exception("ingest worker %s: a batch of %d message(s) of %s:%d failed; the sweep queues it again",

@@ -127,6 +127,9 @@ def test_ingest_answers_stored_and_queued_then_the_worker_opens_the_incident(api
     # the benchmark's figures: the alerts in each message and the worker's CPU for it
     assert {(d["k"], d["n"], d["al"]) for d in done} == {("series", 1, 0), ("component", 4, 4)}
     assert all(0 < d["c"] < d["d"] - d["s"] + 0.5 for d in done)
+    # when each message was published (its stream entry's time, to the millisecond), who processed it, its batch's events
+    assert all(d["a"] - 0.001 <= d["p"] <= d["s"] and d["w"] == "in-test" for d in done)
+    assert {(d["k"], d["b"]) for d in done} == {("series", 1), ("component", 4)}
 
 
 def test_a_worker_serves_its_series_partitions_in_turn_after_the_component_ones(queued, settings, monkeypatch):
