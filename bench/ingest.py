@@ -118,6 +118,7 @@ class Outcome:
     alert_wait_p95: float  # of those, arrival -> a worker started on it (the request and the queue), p95
     alert_split_p95: tuple[float, float, float]  # of those, p95 of arrival -> published (the request), published -> started, started -> committed
     cpu_us: dict[str, float]  # the workers' own CPU per event, by kind of partition (microseconds)
+    batches: dict[str, tuple[int, float, float, float]]  # per kind: batches, their events p95, their wall p95 s, the busiest worker's share of the run in them
     drain_seconds: float  # after the last answer, until the queue was empty
     lag: list[tuple[float, float, int]] = field(default_factory=list)  # (seconds since start, oldest age s, messages waiting)
     trivial: tuple[float, float] | None = None  # GET /healthz before the run (--batch 1): requests/s, p50 s
@@ -257,8 +258,23 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
         alert_p95=percentile(alert, 95), alert_samples=len(alert), alert_wait_p95=percentile(alert_wait, 95), alert_split_p95=alert_split, cpu_us={
             k: 1e6 * sum(d.get("c", 0) for d in done if d["k"] == k) / max(1, sum(d["n"] for d in done if d["k"] == k))
             for k in ("series", "component")}, drain_seconds=drain, lag=sampler.samples, errors=errors,
-        trivial=trivial, done=done,
+        trivial=trivial, done=done, batches={k: batch_figures(done, k) for k in ("series", "component")},
     )
+
+
+def batch_figures(done: list[dict], kind: str) -> tuple[int, float, float, float]:
+    """The workers' batches of one kind from their records (a batch is a worker's start time):
+    how many, their events and wall at p95, and the share of the run the busiest worker spent in
+    them (near 1: that lane is saturated, and what reaches it waits for its backlog)."""
+    batches = {(d.get("w"), d["s"]): (d.get("b", 0), d["d"] - d["s"]) for d in done if d["k"] == kind}
+    if not batches:
+        return 0, float("nan"), float("nan"), float("nan")
+    span = max(d["d"] for d in done) - min(d["s"] for d in done)
+    busy: dict[str, float] = {}
+    for (worker, _), (_, wall) in batches.items():
+        busy[worker] = busy.get(worker, 0.0) + wall
+    return (len(batches), percentile([b for b, _ in batches.values()], 95), percentile([w for _, w in batches.values()], 95),
+            max(busy.values()) / span if span > 0 else float("nan"))
 
 
 def describe(o: Outcome) -> str:
@@ -280,6 +296,8 @@ def describe(o: Outcome) -> str:
         f"started) {o.alert_split_p95[1]:.2f} s, the batch (started -> committed) {o.alert_split_p95[2]:.2f} s" if not c.inline else "",
         f"  workers' own CPU per event: series partitions {o.cpu_us.get('series', 0):.0f} us, "
         f"component partitions {o.cpu_us.get('component', 0):.0f} us" if not c.inline else "",
+        *[f"  {k} batches: {n:,}, p95 {ev:,.0f} events and {wall:.2f} s; the busiest worker spent {busy:.0%} of the run in them"
+          for k, (n, ev, wall, busy) in o.batches.items() if n and not c.inline],
         f"  queue lag: oldest message at most {lag_max:.1f} s, at most {waiting_max} messages waiting" if not c.inline else "",
         f"  the servers alone (GET /healthz, same clients, before the run): {o.trivial[0]:,.0f} requests/s, p50 {o.trivial[1] * 1000:.0f} ms"
         if o.trivial else "",
