@@ -93,17 +93,23 @@ def messages_for(events: list[Event], *, arrived_at: float) -> list[IngestMessag
     ]
 
 
-def publish(rows: list[IngestMessage]) -> bool:
+def publish(rows: list[IngestMessage], *, derived: bool = False, pipe=None) -> bool:
     """XADD each saved row's id to its stream (one round trip). A failure is logged and left to
-    the sweep: the rows are committed, so nothing is lost."""
+    the sweep: the rows are committed, so nothing is lost. `derived`: the rows hand on what a
+    worker's stages stored (anomalies), not what a request sent; their entries say so (`d`), and
+    a worker does not linger for them (incidents.worker). With `pipe` (a Redis pipeline) the
+    commands are only added to it: the caller sends them with its own (one round trip)."""
     if not rows:
         return True
     try:
-        pipe = client().pipeline(transaction=False)
+        own = pipe is None
+        if own:
+            pipe = client().pipeline(transaction=False)
         for row in rows:
-            pipe.xadd(stream_key(row.kind, row.partition), {"m": row.pk, "n": row.events},
-                      maxlen=settings.INGEST_STREAM_MAXLEN, approximate=True)
-        pipe.execute()
+            fields = {"m": row.pk, "n": row.events, "d": 1} if derived else {"m": row.pk, "n": row.events}
+            pipe.xadd(stream_key(row.kind, row.partition), fields, maxlen=settings.INGEST_STREAM_MAXLEN, approximate=True)
+        if own:
+            pipe.execute()
         return True
     except Exception:
         log.warning("publishing %d ingest message(s) failed; the sweep publishes them again within %gs",
@@ -152,17 +158,21 @@ def done_key() -> str:
     return f"{prefix()}:done"
 
 
-def done_record(records: list[dict]) -> None:
-    """Keep what a worker committed (kind, arrival, start and commit times, events, incidents changed,
-    the worker's CPU seconds for them, alerts among them) in a capped Redis list, for
-    bench/ingest.py's arrival -> incident latency and CPU per event."""
+def done_record(records: list[dict], *, pipe=None) -> None:
+    """Keep what a worker committed (kind, arrival, publish, start and commit times, events,
+    incidents changed, the worker's CPU seconds for them, alerts among them, the worker and its
+    batch's events) in a capped Redis list, for bench/ingest.py's arrival -> incident latency and
+    CPU per event. With `pipe`, only added to that pipeline (see `publish`)."""
     if not records:
         return
     try:
-        pipe = client().pipeline(transaction=False)
+        own = pipe is None
+        if own:
+            pipe = client().pipeline(transaction=False)
         pipe.lpush(done_key(), *[json.dumps(r, separators=(",", ":")) for r in records])
         pipe.ltrim(done_key(), 0, DONE_KEEP - 1)
-        pipe.execute()
+        if own:
+            pipe.execute()
     except Exception:
         log.warning("recording processed ingest messages failed", exc_info=True)
 

@@ -52,7 +52,7 @@ from django.db import close_old_connections, connection, transaction
 from incidents import broadcast, pipeline, queue
 from incidents.ingest import EVENT_COLUMNS, event_loaded, ids_in
 from incidents.models import Event, IngestMessage, Service
-from incidents.partitions import SERIES
+from incidents.partitions import COMPONENT, SERIES
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,13 @@ class BatchOutcome:
     incident_ids: list[int] = field(default_factory=list)
 
 
-def messages_process(kind: str, message_ids: list[int], *, published: dict[int, float] | None = None, worker: str = "") -> BatchOutcome:
+def messages_process(kind: str, message_ids: list[int], *, published: dict[int, float] | None = None, worker: str = "",
+                     pipe=None) -> BatchOutcome:
     """Process these rows of one kind of partition in one transaction (see the module docstring);
     publish what it queued and record the latencies after the commit. `published`: when each
     message was published (its stream entry's time), `worker`: who processed it, both for the
-    records only."""
+    records only. With `pipe` (a Redis pipeline) the publish and the records are added to it and
+    the caller sends them (with its XACK: one round trip a batch)."""
     out = BatchOutcome()
     if not message_ids:
         return out
@@ -117,14 +119,14 @@ def messages_process(kind: str, message_ids: list[int], *, published: dict[int, 
             queued = queue.messages_for(result.stored, arrived_at=stored_arrival(rows, result.stored))
             IngestMessage.objects.bulk_create(queued)
     done = time.time()
-    queue.publish(queued)
+    queue.publish(queued, derived=True, pipe=pipe)
     changed = len(out.incident_ids)
     # This process's CPU for the batch (the database's is not in it), shared out by events.
     cpu = (time.thread_time() - cpu) / max(1, sum(len(ids) for _, ids, _ in rows))
     published = published or {}
     queue.done_record([{"k": kind, "a": a, "d": done, "n": len(ids), "i": changed, "s": began, "c": cpu * len(ids),
                         "al": sum(1 for pk in ids if pk in alerts), "p": published.get(pk, a), "w": worker, "b": out.events}
-                       for pk, ids, a in rows])
+                       for pk, ids, a in rows], pipe=pipe)
     return out
 
 
@@ -174,17 +176,21 @@ class IngestWorker:
         self._next_sweep = 0.0
         self._next_balance = 0.0
         self.processed = 0
+        self.rank = 0  # among the live workers, by id (heartbeat)
 
     # -- leases ------------------------------------------------------------------------------
 
     def heartbeat(self) -> int:
-        """Say this worker is alive, forget workers that stopped saying so; returns how many live."""
+        """Say this worker is alive, forget workers that stopped saying so; returns how many live
+        (and keeps this worker's rank among them, by id, for `balance`)."""
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         pipe.zadd(workers_key(), {self.id: now})
         pipe.zremrangebyscore(workers_key(), 0, now - settings.INGEST_LEASE_SECONDS)
-        pipe.zcard(workers_key())
-        return max(1, pipe.execute()[-1])
+        pipe.zrange(workers_key(), 0, -1)
+        live = sorted(w.decode() if isinstance(w, bytes) else w for w in pipe.execute()[-1])
+        self.rank = live.index(self.id) if self.id in live else 0
+        return max(1, len(live))
 
     def renew(self) -> None:
         """Extend the leases this worker holds; a lease found lost (expired and taken) is dropped."""
@@ -215,9 +221,7 @@ class IngestWorker:
         if extra:
             self.release(extra)
         taken = []
-        # Start at a place of our own, so that workers starting together do not race for the same ones.
-        start = int(self.id.encode().hex(), 16) % len(every)
-        for part in every[start:] + every[:start]:
+        for part in self.preference(every, share):
             with self.owned_lock:
                 if len(self.owned) >= share or part in self.owned:
                     continue
@@ -226,6 +230,23 @@ class IngestWorker:
                     self.owned.add(part)
                 taken.append(part)
         return taken
+
+    def preference(self, every: list[tuple[str, int]], share: int) -> list[tuple[str, int]]:
+        """The order in which this worker takes free partitions: workers of even rank (by id among
+        the live ones) the component partitions first, workers of odd rank the series ones, each
+        from a place of its own within the kind. So with two or more workers the busy component
+        partition (an estate whose topology is one component has one) does not share a worker
+        with series partitions: an alert waits for the component lane's own backlog, not behind a
+        batch of metric points, and the series work has a worker of its own (not starved by the
+        lane). It only orders what is free: a dead worker's partitions are taken by whoever is
+        alive, as before, and a worker that gives partitions back keeps the component ones."""
+        first = COMPONENT if self.rank % 2 == 0 else SERIES
+        place = (self.rank // 2) * share
+        ordered = []
+        for kinds in ([p for p in every if p[0] == first], [p for p in every if p[0] != first]):
+            at = place % len(kinds) if kinds else 0
+            ordered += kinds[at:] + kinds[:at]
+        return ordered
 
     def release(self, parts: list[tuple[str, int]]) -> None:
         if any(kind == SERIES for kind, _ in parts):
@@ -335,8 +356,10 @@ class IngestWorker:
 
     def _batch(self, part: tuple[str, int], kind: str, batch: list[tuple[bytes, int]]) -> None:
         close_old_connections()
+        pipe = self.redis.pipeline(transaction=False)  # the anomalies' publish, the records and the XACK: one round trip
         try:
-            outcome = messages_process(kind, [m for _, m in batch], published={m: entry_time(e) for e, m in batch}, worker=self.id)
+            outcome = messages_process(kind, [m for _, m in batch], published={m: entry_time(e) for e, m in batch}, worker=self.id,
+                                       pipe=pipe)
             self.processed += outcome.messages
         except Exception:
             log.exception("ingest worker %s: a batch of %d message(s) of %s:%d failed; the sweep queues it again",
@@ -345,7 +368,13 @@ class IngestWorker:
                 connection.close()  # a broken connection is not reused
             except Exception:
                 pass
-        self.redis.xack(queue.stream_key(*part), queue.GROUP, *[e for e, _ in batch])
+        pipe.xack(queue.stream_key(*part), queue.GROUP, *[e for e, _ in batch])
+        try:
+            pipe.execute()
+        except Exception:
+            # Committed already: what it queued is published again by the sweep; a message left
+            # unacknowledged finds its row gone when the partition's next owner claims it.
+            log.warning("ingest worker %s: publishing and acknowledging a batch of %s:%d failed", self.id, *part, exc_info=True)
 
     def step(self) -> None:
         """One turn of the loop: balance and sweep when due, then read and process once."""
@@ -369,18 +398,19 @@ class IngestWorker:
         self.handle_read(self._lingered(owned, self._read(owned, block=BLOCK_MS)))
 
     def _lingered(self, owned: list[tuple[str, int]], read: list[tuple[tuple[str, int], list]]) -> list[tuple[tuple[str, int], list]]:
-        """With INGEST_WORKER_LINGER_MS set, a read that brought only a trickle (fewer than
-        INGEST_WORKER_LINGER_EVENTS events, as one-event requests send) waits that long and reads
-        again without blocking, the two reads merged by partition: a batch has a fixed cost (its
-        transaction, correlation's loading, templating's statements, the push) that one-event
-        messages would otherwise pay one by one. Off by default: measured (docs/sizing.md), it
-        halves the workers' CPU per event for one-event requests and lifted their accepted rate
-        30-78%, but batches of 1,000 processed 8-20% slower in three of three pairs (their
-        anomalies' small messages linger too); this machine's noise left that undecided."""
+        """With INGEST_WORKER_LINGER_MS set, a read that brought only a trickle of what requests
+        sent (fewer than INGEST_WORKER_LINGER_EVENTS events, as one-event requests send) waits
+        that long and reads again without blocking, the two reads merged by partition: a batch
+        has a fixed cost (its transaction, correlation's loading, templating's statements, the
+        push) that one-event messages would otherwise pay one by one. Messages a worker published
+        (anomalies, `d` in the entry) do not count and a read of only those does not linger: with
+        batches of 1,000 they are the only small reads, and lingering on them slowed the lane
+        (docs/sizing.md)."""
         linger = settings.INGEST_WORKER_LINGER_MS
         if not read or linger <= 0 or self.stopping.is_set():
             return read
-        if sum(int(fields.get(b"n", 0)) for _, entries in read for _, fields in entries) >= settings.INGEST_WORKER_LINGER_EVENTS:
+        sent = sum(int(fields.get(b"n", 0)) for _, entries in read for _, fields in entries if b"d" not in fields)
+        if not sent or sent >= settings.INGEST_WORKER_LINGER_EVENTS:
             return read
         self.stopping.wait(linger / 1000)
         merged: dict[tuple[str, int], list] = {}

@@ -130,6 +130,8 @@ def test_ingest_answers_stored_and_queued_then_the_worker_opens_the_incident(api
     # when each message was published (its stream entry's time, to the millisecond), who processed it, its batch's events
     assert all(d["a"] - 0.001 <= d["p"] <= d["s"] and d["w"] == "in-test" for d in done)
     assert {(d["k"], d["b"]) for d in done} == {("series", 1), ("component", 4)}
+    # acknowledged (in the round trip that carried the records)
+    assert all(queue.client().xpending(queue.stream_key(*p), queue.GROUP)["pending"] == 0 for p in queue.all_partitions())
 
 
 def test_a_worker_serves_its_series_partitions_in_turn_after_the_component_ones(queued, settings, monkeypatch):
@@ -160,6 +162,24 @@ def test_a_worker_serves_its_series_partitions_in_turn_after_the_component_ones(
     assert done == [(("series", 0), [0, 1])]  # stopped: the rest stays pending for the next owner
 
 
+def test_two_workers_take_one_kind_of_partition_each_and_one_alone_takes_all(queued):
+    """Workers of even rank (by id among the live ones) take the component partitions first, of
+    odd rank the series ones: the component lane does not share a worker with metric points. A
+    worker left alone takes every partition, whatever its kind."""
+    from incidents.worker import IngestWorker
+
+    a, b = IngestWorker(name="kind-a"), IngestWorker(name="kind-b")
+    a.heartbeat()
+    b.heartbeat()  # both live before either balances: each takes its share, 2 of 4
+    assert sorted(b.balance()) == [("series", 0), ("series", 1)]  # rank 1: series first
+    assert sorted(a.balance()) == [("component", 0), ("component", 1)]  # rank 0: component first
+    assert a.preference(queue.all_partitions(), 2)[:2] == [("component", 0), ("component", 1)]
+    b.stop(flush=False)  # leaves the live set, releases its leases
+    assert sorted(a.balance()) == [("series", 0), ("series", 1)]  # alone: the rest too
+    assert len(a.owned) == 4
+    a.stop(flush=False)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_trickle_read_lingers_for_more_messages_and_a_full_one_does_not(api, queued, settings):
     """One-event requests send one-event messages; with INGEST_WORKER_LINGER_MS set, a read that
@@ -187,6 +207,18 @@ def test_a_trickle_read_lingers_for_more_messages_and_a_full_one_does_not(api, q
     full = worker._read(owned, block=100)
     assert api.post(URL, outage_alerts(1, prefix="w")).status_code == 202
     assert worker._lingered(owned, full) == full  # not lingered: the next message stays for the next read
+    assert sum(len(e) for _, e in worker._read(owned, block=100)) == 1
+
+    # What a worker published (anomalies for their component partition) does not linger: with
+    # batches of 1,000 those are the only small reads.
+    assert api.post(URL, outage_alerts(1, prefix="u")).status_code == 202
+    row = IngestMessage.objects.get(event_ids__contains=[Event.objects.get(client_id="u0").pk])
+    assert sum(len(e) for _, e in worker._read(owned, block=100)) == 1  # as the request published it
+    assert queue.publish([row], derived=True)
+    derived = worker._read(owned, block=100)
+    assert [fields[b"d"] for _, entries in derived for _, fields in entries] == [b"1"]
+    assert api.post(URL, outage_alerts(1, prefix="t")).status_code == 202  # after the read: left for the next one
+    assert worker._lingered(owned, derived) == derived
     assert sum(len(e) for _, e in worker._read(owned, block=100)) == 1
 
     settings.INGEST_WORKER_LINGER_MS = 0
