@@ -351,10 +351,11 @@ INGEST_COMPONENT_PARTITIONS = env.int("INGEST_COMPONENT_PARTITIONS", default=4) 
 INGEST_LEASE_SECONDS = env.float("INGEST_LEASE_SECONDS", default=10.0)  # a dead worker's partitions move after this
 INGEST_REPUBLISH_SECONDS = env.float("INGEST_REPUBLISH_SECONDS", default=30.0)  # an unprocessed message is published again after this
 INGEST_WORKER_BATCH = env.int("INGEST_WORKER_BATCH", default=200)  # messages a worker processes in one transaction
-# A read that brought only a trickle (fewer than INGEST_WORKER_LINGER_EVENTS events: one-event requests)
-# waits this long for more before processing, so a batch's fixed cost is not paid per message (0: off,
-# the default; docs/sizing.md has what 20 ms did to one-event requests and to batches).
-INGEST_WORKER_LINGER_MS = env.float("INGEST_WORKER_LINGER_MS", default=0.0)
+# A read that brought only a trickle of what requests sent (fewer than INGEST_WORKER_LINGER_EVENTS
+# events: one-event requests; anomalies a worker published do not count) waits this long for more
+# before processing, so a batch's fixed cost is not paid per message (0: off; docs/sizing.md has
+# what 20 and 50 ms did to one-event requests and to batches of 1,000).
+INGEST_WORKER_LINGER_MS = env.float("INGEST_WORKER_LINGER_MS", default=50.0)
 INGEST_WORKER_LINGER_EVENTS = env.int("INGEST_WORKER_LINGER_EVENTS", default=100)
 INGEST_STREAM_MAXLEN = env.int("INGEST_STREAM_MAXLEN", default=100_000)  # entries kept per stream (approximate trim)
 INGEST_TOPOLOGY_TTL = env.float("INGEST_TOPOLOGY_TTL", default=5.0)  # seconds a process keeps the topology's components

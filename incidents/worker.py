@@ -149,15 +149,37 @@ def stored_arrival(rows: list[tuple[int, list[int], float]], stored: list[Event]
 SERIES_FIELDS = ("id", "timestamp", "service_id", "type", "metric", "value", "host", "source")
 
 
+class ServiceCache:
+    """Services by id as this process read them, read again after INGEST_TOPOLOGY_TTL seconds
+    (the bound the component map keeps too): a batch of one-event messages spent about a tenth
+    of its wall on `in_bulk` of its one or two services (cProfile, docs/sizing.md)."""
+
+    def __init__(self):
+        self._by_id: dict[int, Service] = {}
+        self._read_at = -1e18
+
+    def get(self, ids: set[int]) -> dict[int, Service]:
+        now = time.monotonic()
+        if now - self._read_at >= settings.INGEST_TOPOLOGY_TTL:
+            self._by_id, self._read_at = {}, now
+        missing = ids - self._by_id.keys()
+        if missing:
+            self._by_id.update(Service.objects.in_bulk(missing))
+        return self._by_id
+
+
+SERVICES = ServiceCache()
+
+
 def events_load(kind: str, event_ids: set[int]) -> list[Event]:
-    """The messages' events in time order, each with its service attached (one query for the
-    few services instead of a join that builds a Service per event), built without
+    """The messages' events in time order, each with its service attached (the process's
+    ServiceCache instead of a join that builds a Service per event), built without
     Model.__init__ (incidents.ingest.event_loaded); a series partition's without the columns
     anomaly detection does not read (no JSON decoded)."""
     columns = SERIES_FIELDS if kind == SERIES else EVENT_COLUMNS
     rows = list(Event.objects.filter(pk__in=ids_in(event_ids)).order_by("timestamp", "pk").values_list(*columns))
     at = columns.index("service_id")
-    services = Service.objects.in_bulk({r[at] for r in rows})
+    services = SERVICES.get({r[at] for r in rows})
     return [event_loaded(dict(zip(columns, r, strict=True)), services[r[at]]) for r in rows]
 
 
@@ -355,7 +377,9 @@ class IngestWorker:
         return sorted(read, key=lambda r: r[0][0] == SERIES)
 
     def _batch(self, part: tuple[str, int], kind: str, batch: list[tuple[bytes, int]]) -> None:
-        close_old_connections()
+        # The database connection is kept from batch to batch while messages keep coming (a
+        # checkout from the pool a batch cost about 4 ms of a one-event batch's wall); `step`
+        # gives it back when a read finds nothing, and a failed batch closes it.
         pipe = self.redis.pipeline(transaction=False)  # the anomalies' publish, the records and the XACK: one round trip
         try:
             outcome = messages_process(kind, [m for _, m in batch], published={m: entry_time(e) for e, m in batch}, worker=self.id,
@@ -395,12 +419,16 @@ class IngestWorker:
         if not owned:
             self.stopping.wait(BLOCK_MS / 1000)
             return
-        self.handle_read(self._lingered(owned, self._read(owned, block=BLOCK_MS)))
+        read = self._read(owned, block=BLOCK_MS)
+        if not read:
+            close_old_connections()  # idle: the connection goes back to the pool (and a broken one is dropped)
+            return
+        self.handle_read(self._lingered(owned, read))
 
     def _lingered(self, owned: list[tuple[str, int]], read: list[tuple[tuple[str, int], list]]) -> list[tuple[tuple[str, int], list]]:
-        """With INGEST_WORKER_LINGER_MS set, a read that brought only a trickle of what requests
-        sent (fewer than INGEST_WORKER_LINGER_EVENTS events, as one-event requests send) waits
-        that long and reads again without blocking, the two reads merged by partition: a batch
+        """With INGEST_WORKER_LINGER_MS set (50 ms by default), a read that brought only a trickle
+        of what requests sent (fewer than INGEST_WORKER_LINGER_EVENTS events, as one-event
+        requests send) waits that long and reads again without blocking, the two reads merged by partition: a batch
         has a fixed cost (its transaction, correlation's loading, templating's statements, the
         push) that one-event messages would otherwise pay one by one. Messages a worker published
         (anomalies, `d` in the entry) do not count and a read of only those does not linger: with

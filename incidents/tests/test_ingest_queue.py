@@ -162,6 +162,47 @@ def test_a_worker_serves_its_series_partitions_in_turn_after_the_component_ones(
     assert done == [(("series", 0), [0, 1])]  # stopped: the rest stays pending for the next owner
 
 
+@pytest.mark.django_db
+def test_a_worker_reads_a_service_once_per_topology_ttl(settings, django_assert_num_queries):
+    from incidents.worker import ServiceCache
+
+    service = Service.objects.create(name="cached-a")
+    cache = ServiceCache()
+    settings.INGEST_TOPOLOGY_TTL = 60
+    with django_assert_num_queries(1):
+        assert cache.get({service.pk})[service.pk].name == "cached-a"
+    Service.objects.filter(pk=service.pk).update(name="cached-b")
+    with django_assert_num_queries(0):
+        assert cache.get({service.pk})[service.pk].name == "cached-a"  # within the TTL: as read
+    settings.INGEST_TOPOLOGY_TTL = 0
+    with django_assert_num_queries(1):
+        assert cache.get({service.pk})[service.pk].name == "cached-b"  # read again after it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_busy_worker_keeps_its_connection_and_an_idle_one_gives_it_back(api, queued, settings):
+    from incidents.worker import IngestWorker
+
+    shop_topology()
+    settings.INGEST_WORKER_LINGER_MS = 0
+    worker = IngestWorker(name="conn")
+    for part in worker.balance():
+        worker.take_over(part)
+    metric = {"timestamp": datetime.now(UTC).isoformat(), "service": "payments", "type": "metric", "metric": "cpu", "value": 5.0, "host": "h"}
+    assert api.post(URL, [*outage_alerts(2), metric]).status_code == 202  # two messages: a component and a series one
+    connection.close()
+    checkouts = (lambda: connection.pool.get_stats().get("requests_num", 0)) if connection.pool else None
+    before = checkouts() if checkouts else 0
+    worker.step()  # two batches on one connection, which stays open for the next one
+    assert connection.connection is not None
+    if checkouts:
+        assert checkouts() - before == 1
+    worker.step()  # nothing to read: given back
+    assert connection.connection is None
+    assert not IngestMessage.objects.exists() and Incident.objects.count() == 1
+    worker.stop(flush=False)
+
+
 def test_two_workers_take_one_kind_of_partition_each_and_one_alone_takes_all(queued):
     """Workers of even rank (by id among the live ones) take the component partitions first, of
     odd rank the series ones: the component lane does not share a worker with metric points. A
@@ -184,8 +225,8 @@ def test_two_workers_take_one_kind_of_partition_each_and_one_alone_takes_all(que
 def test_a_trickle_read_lingers_for_more_messages_and_a_full_one_does_not(api, queued, settings):
     """One-event requests send one-event messages; with INGEST_WORKER_LINGER_MS set, a read that
     brought fewer than INGEST_WORKER_LINGER_EVENTS waits that long and reads again, so the worker
-    processes them in one batch; a read with enough events, or with the linger off (the default),
-    is processed as it came."""
+    processes them in one batch; a read with enough events, or with the linger off (0), is
+    processed as it came."""
     from incidents.worker import IngestWorker
 
     shop_topology()
