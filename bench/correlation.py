@@ -280,14 +280,16 @@ def calibration_rows(directory: Path) -> dict[str, list[tuple[float, bool, bool,
 
 
 def fit_calibration(directory: Path, fit_on: str) -> int:
-    """The confidence shown, fitted on the families whose name starts with `fit_on` and checked on
+    """The confidence shown, fitted on the families whose name starts with one of `fit_on`'s
+    comma-separated prefixes (fuzz, or fuzz,dense) and checked on
     every family (calibration_rows). The engine has two paths and a discount on both
     (correlation.ranker.discounted_fit fits the three together): the rules' scaling
     (correlation.rca.CALIBRATION, a logistic on the first hypothesis's lead over the second), the
     shipped ranker's (its `calibration`, Platt scaling on its top probability), and the logit taken
     off when another origin is in sight (correlation.rca.UNEXPLAINED_DISCOUNT). Prints each family's
     gap (mean confidence minus top-1) and ECE as the run showed them, out of family (scaled by the
-    fit on the other `fit_on` families, or on all of them for a family that is not one) and in-sample."""
+    fit on the other `fit_on` families of another shape: dense-mesh by neither itself nor fuzz-mesh; on
+    all of them for a family that is not one, a lab) and in-sample."""
     from correlation.ranker import calibrate, discounted_fit, lead_calibrate
     from correlation.rca import discount
 
@@ -296,9 +298,14 @@ def fit_calibration(directory: Path, fit_on: str) -> int:
     except ValueError as error:
         print(error)
         return 2
-    if not any(name.startswith(fit_on) for name in rows):
+    prefixes = tuple(p for p in fit_on.split(",") if p)
+    fitted = [name for name in rows if name.startswith(prefixes)]
+    if not fitted:
         print(f"no scored family starts with {fit_on!r} in {directory}")
         return 2
+
+    def shape(name: str) -> str:  # fuzz-mesh and dense-mesh: one shape (the files' names)
+        return name.split("-", 1)[-1]
 
     def fit(names: list[str]) -> tuple:
         train = [r for name in names for r in rows[name]]
@@ -317,14 +324,15 @@ def fit_calibration(directory: Path, fit_on: str) -> int:
         return f"{cal['gap'] * 100:+6.1f} (ECE {cal['ece'] * 100:4.1f})"
 
     print(f"Calibration out of family: each family scored by the scalings fitted on the other families that start with {fit_on!r} "
-          f"(or on all of them, for a family that does not); gap = mean confidence shown minus top-1, over the faults found; ECE in points")
-    scaling = fit([name for name in rows if name.startswith(fit_on)])
+          f"and are not of its shape (or on all of them, for a family that does not start so); gap = mean confidence shown minus top-1, over the faults found; ECE in points")
+    scaling = fit(fitted)
     for name, rs in rows.items():
-        held = fit([other for other in rows if other != name and other.startswith(fit_on)])
+        # Out of family: none of the families of its shape either (dense-mesh is not fitted on fuzz-mesh's estates).
+        held = fit([other for other in fitted if other != name and (name not in fitted or shape(other) != shape(name))])
         print(f"  {name:16} {len(rs):4} faults ({sum(r[1] for r in rs):3} ordered by the ranker, {sum(r[2] for r in rs):3} with a second origin): "
               f"as run {gap_ece(rs, None)}, out of family {gap_ece(rs, held)}, in-sample {gap_ece(rs, scaling)}")
     rules, ranker, d = scaling
-    print(f"fitted on every {fit_on}* family: rules CALIBRATION = ({rules[0]:.3f}, {rules[1]:.3f}) on the lead, "
+    print(f"fitted on every {'/'.join(prefixes)}* family: rules CALIBRATION = ({rules[0]:.3f}, {rules[1]:.3f}) on the lead, "
           f"ranker calibration = ({ranker[0]:.3f}, {ranker[1]:.3f}) on its top probability's logit, UNEXPLAINED_DISCOUNT = {d:.3f}")
     return 0
 
@@ -346,7 +354,7 @@ def main() -> int:
     parser.add_argument("--no-sim", action="store_true", help="leave out correlation.simulation's seeds")
     parser.add_argument("--charts", type=Path, default=None, help="write the reliability diagram (PNG) there")
     parser.add_argument("--fit-calibration", type=Path, default=None, help="a --charts directory of an earlier run: fit both paths' scalings and the second-origin discount there")
-    parser.add_argument("--fit-on", default="fuzz", help="with --fit-calibration: the families to fit on (name prefix)")
+    parser.add_argument("--fit-on", default="fuzz", help="with --fit-calibration: the families to fit on (name prefixes, comma-separated: fuzz,dense)")
     parser.add_argument("--scored", type=Path, nargs="*", default=[],
                         help="--charts directories of earlier runs (e.g. over different seeds): pool their scored families and report them, replaying nothing")
     args = parser.parse_args()

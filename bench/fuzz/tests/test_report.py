@@ -80,3 +80,17 @@ def test_a_scored_file_without_summaries_is_refused_with_a_reason(tmp_path, caps
     (tmp_path / "scored-fuzz-old.json").write_text(json.dumps({"truth": truth, "incidents": incidents}))
     assert fit_calibration(tmp_path, "fuzz") == 2
     assert "without their summary" in capsys.readouterr().out
+
+
+def test_the_calibration_fit_on_two_prefixes_scores_each_family_without_its_shape(tmp_path, capsys):
+    # dense-a is held out from fuzz-a's fit as well as its own: the same estates are not "out of family".
+    from bench.correlation import fit_calibration
+
+    _scored(tmp_path / "scored-fuzz-a.json", rules=(2.0, 0.5), ranker=(3.0, 1.0), discount=1.2)
+    for name in ("fuzz-b", "dense-a", "dense-b"):
+        (tmp_path / f"scored-{name}.json").write_text((tmp_path / "scored-fuzz-a.json").read_text())
+    assert fit_calibration(tmp_path, "fuzz,dense") == 0
+    out = capsys.readouterr().out
+    assert all(f"  {name} " in out for name in ("fuzz-a", "fuzz-b", "dense-a", "dense-b"))
+    assert "fitted on every fuzz/dense* family" in out
+    assert fit_calibration(tmp_path, "lab") == 2
