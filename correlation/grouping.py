@@ -20,7 +20,14 @@ alerts came one by one, in event-time order:
   caller with the origin (a front door that alerts in every fault), or a dependency of an origin
   that has recovered, is a new origin: it opens its own incident, even inside another's window. An
   incident whose alerts have all resolved takes no new trouble; a service that alerted and
-  recovered joins again only by where it sits. The window opens `EARLY` before the incident's first
+  recovered joins again only by where it sits. Two more boundaries hold with no time rule, for
+  faults that start together: an alert whose trouble, followed down what it names ("calls to
+  redis-sessions failing", then what that service's errors name), ends at a service that neither
+  calls nor is called by the service this incident's own trouble points to, is another origin's
+  (`_unrelated_origin`: a shared caller's alert goes with the origin that explains it); and a
+  caller two hops or more above the origins whose dependencies on the way there were all fine
+  until it alerted, and whose alert names none of them, went wrong on its own (`_own_onset`).
+  Both open an incident of their own, recorded as a split in both timelines. The window opens `EARLY` before the incident's first
   alert and closes `QUIET` after its last activity: a new fingerprint, or a critical alert at one
   of its origins (a caller's repeated critical firings do not keep an incident open across faults).
 - An alert that joins nothing stays pending. An incident opens when a critical alert arrives, or
@@ -85,6 +92,9 @@ ROOT_HYSTERESIS = 0.1
 # (it opens its own incident), not the deeper cause of the first (whose callers name it from the start).
 DEEPER_LAG = timedelta(minutes=2)
 DEEPER_ERRORS = 3  # error log lines of its own around its alert that make it clearly unwell (not a blip)
+# The timeline's words for a split whose origin is unrelated to the incident it left (Correlator._unrelated_origin).
+UNRELATED_REASON = "was named in the trouble of a service this incident had reached, and neither calls nor is called by its origins"
+OWN_ONSET_REASON = "went wrong on its own: none of its dependencies on the way to this incident's origins was in trouble"
 # An incident opened as a split (a new origin inside another's cone) takes evidence from this long
 # before its origin's own errors began (host clocks and log shippers are seconds apart).
 ORIGIN_SLACK = timedelta(minutes=1)
@@ -166,6 +176,8 @@ class OpenIncident:
     # Opened as a split (Correlator._new_origin): the new origin, and when its own errors began.
     # Evidence from before then is the other incident's; its own error lines from then on are this one's.
     origin: tuple[str, datetime] | None = None
+    # Why it was split (the timeline says it); empty: the origin logged errors of its own (_new_origin).
+    split_reason: str = ""
 
     @classmethod
     def from_groups(cls, incident: Incident, groups: dict[GroupKey, Group], topology: rca.Topology) -> OpenIncident:
@@ -272,8 +284,10 @@ class OpenIncident:
         cause). A dependency of an origin that has recovered, or a sibling that only shares a
         caller with it (a front door that alerts in every fault), is a new origin of its own."""
         origins = self.roots(topology, logging)
+        if self.origin is not None:  # a split's origin, silent maybe: its callers join it
+            origins = origins | {self.origin[0]}
         active = self.active()
-        current = {r for r in origins if r in active or r in logging}
+        current = {r for r in origins if r in active or r in logging or (self.origin is not None and r == self.origin[0])}
         for r in origins:
             hops = topology.upstream(r).get(service)
             if hops is not None and hops <= CONE_HOPS:
@@ -610,6 +624,89 @@ class Correlator:
             return None  # named from the start: the deeper cause
         return end, naming[0]
 
+    def _unrelated_origin(self, state: OpenIncident, item: Item) -> tuple[str, datetime] | None:
+        """Trouble that another origin explains: `item` is a new alert (not one already firing
+        here) that would join this incident by where it sits (a caller of its origins, or a service
+        already alerting here for them), but what it names, followed down the chain (its own message
+        first, "calls to redis-sessions failing", then the dependency most of its error lines name),
+        ends at a service that neither calls this incident's origins nor is called by them, and is
+        not in it: a second fault that shares only a caller with this one. That service is a new
+        origin (silent, maybe) from when it was first named or logged errors of its own, and the
+        alert opens an incident of its own. No time rule: topology alone says the two are unrelated."""
+        if item.type != Event.Type.ALERT or not item.live or state.first is None or state.unresolved.get(item.fingerprint, 0) > 0:
+            return None
+        # What it logged up to its alert (from DEEPER_LAG before): in dense trouble, lines from
+        # further back or from after it are other faults'.
+        lo, hi = item.ts - DEEPER_LAG, item.ts + ORIGIN_SLACK
+        end = self._chain_end(item.service, lo, hi, [item.message])
+        if end == item.service or end in state.signal_services or end in state.live:
+            return None
+        # Where this incident's own trouble points: what its origins name, down the chain.
+        origins = roots(self.topology, strong(state.live) or set(state.live) or state.signal_services)
+        messages = defaultdict(list)
+        for (service, type_, _sev, _fp, _metric, _firing), g in state.groups.items():
+            if service in origins and type_ == Event.Type.ALERT and g.message:
+                messages[service].append(g.message)
+        ends = {self._chain_end(o, state.first - DEEPER_LAG, hi, messages[o]) for o in origins}
+        if state.origin is not None:
+            ends.add(state.origin[0])
+        if end in ends or in_cone(self.topology, end, ends):
+            return None  # its spread, or a deeper cause (_late_deeper weighs that by time)
+        since = [item.ts, *self._own_errors(end, lo, hi)]
+        since += [ts for other, lines in self.error_lines.items() if other != end
+                  for ts, message in lines if lo <= ts <= hi and rca.names(message.lower(), end)]
+        return end, min(since)
+
+    def _own_onset(self, state: OpenIncident, item: Item) -> tuple[str, datetime] | None:
+        """A caller that went wrong on its own: `item` is an alert of a service new here that calls
+        this incident's origins only through other services (two hops or more), names none of its
+        dependencies, and none of its dependencies on the way to those origins is in trouble (in
+        this incident, logging errors, or named in its own lines) between the incident's first
+        signal and the alert: a failure spreads hop by hop, so trouble that reached it from the
+        origins would be seen on the way. It is an origin of its own (healthy dependencies, its own
+        onset), and the alert opens an incident of its own, however early it comes."""
+        if item.type != Event.Type.ALERT or not item.live or state.first is None or item.service in state.signal_services:
+            return None
+        origins = roots(self.topology, strong(state.live) or set(state.live) or state.signal_services)
+        hops = [h for o in origins if (h := self.topology.upstream(o).get(item.service)) is not None]
+        if not hops or min(hops) < 2 or min(hops) > CONE_HOPS:
+            return None
+        deps = self.topology.deps.get(item.service, ())
+        text = item.message.lower()
+        if any(rca.names(text, d) for d in deps):
+            return None
+        on_way = {d for d in deps if any(0 < self.topology.upstream(o).get(d, CONE_HOPS + 1) <= CONE_HOPS for o in origins)}
+        lo, hi = state.first - EARLY, item.ts + ORIGIN_SLACK
+        self._own_errors(item.service, lo, hi)  # loads error_lines
+        for d in on_way:
+            if d in state.signal_services or d in state.live:
+                return None
+            if sum(1 for ts, _m in self.error_lines.get(d, ()) if lo <= ts <= hi) >= DEEPER_ERRORS:
+                return None
+            if any(lo <= ts <= hi and rca.names(m.lower(), d) for ts, m in self.error_lines.get(item.service, ())):
+                return None
+        if not on_way:
+            return None
+        own = self._own_errors(item.service, lo, hi)
+        return item.service, min([item.ts, *own])
+
+    def _chain_end(self, service: str, lo: datetime, hi: datetime, messages: list[str] = ()) -> str:
+        """Where `service`'s trouble points: the one dependency its alerts' `messages` name (else,
+        unless it logs errors of its own, the one most of its error lines name), followed down what
+        each next one's error lines name; `service` itself when it names nothing."""
+        deps = self.topology.deps.get(service, ())
+        named = {d for m in messages for d in deps if rca.names(m.lower(), d)}
+        if len(named) != 1 and len(self._own_errors(service, lo, hi)) >= DEEPER_ERRORS:
+            return service  # its alerts name nothing, and it logs errors of its own: its trouble is its own
+        end = next(iter(named)) if len(named) == 1 else self._named_dependency(service, lo, hi)
+        if end is None:
+            return service
+        seen = {service, end}
+        while (nxt := self._named_dependency(end, lo, hi)) is not None and nxt not in seen:
+            end = nxt
+            seen.add(end)
+        return end
+
     def _named_dependency(self, service: str, lo: datetime, hi: datetime) -> str | None:
         """The dependency of `service` that most of its error lines between `lo` and `hi` name
         (DEEPER_ERRORS of them at least), or None."""
@@ -702,13 +799,21 @@ class Correlator:
         chronic = item.live and self._chronic(item)
         logging = self._logging_errors(item.ts) if self.opens and item.live else set()
         best, best_score = None, JOIN_THRESHOLD
-        origin_of, split_from = None, []  # a new origin inside incidents' cones: it opens its own on that evidence
+        origin_of, split_from, reason = None, [], ""  # a new origin inside incidents' cones: it opens its own on that evidence
         for state in self.opens:
             score = state.affinity(item, self.topology, chronic=chronic, logging=logging)
             if score <= best_score or self._late_unnamed(state, item):
                 continue
             if (found := self._new_origin(state, item) or self._late_deeper(state, item)) is not None:
-                origin_of = found
+                origin_of, reason = found, ""
+                split_from.append(state)
+                continue
+            if (found := self._unrelated_origin(state, item)) is not None:
+                origin_of, reason = found, UNRELATED_REASON
+                split_from.append(state)
+                continue
+            if (found := self._own_onset(state, item)) is not None:
+                origin_of, reason = found, OWN_ONSET_REASON
                 split_from.append(state)
                 continue
             best, best_score = state, score
@@ -723,7 +828,8 @@ class Correlator:
         if origin_of is not None or self._opens(cluster):
             # A split by evidence: incidents open at that time that this trouble did not join.
             apart = split_from or [s for s in self.opens if s.incident is not None and s.first - EARLY <= item.ts <= s.activity + QUIET]
-            state = OpenIncident(incident=None, seed=min(cluster, key=lambda i: (i.ts, i.pk)), apart_from=apart, origin=origin_of)
+            state = OpenIncident(incident=None, seed=min(cluster, key=lambda i: (i.ts, i.pk)), apart_from=apart, origin=origin_of,
+                                 split_reason=reason if origin_of is not None else "")
             for member in sorted(cluster, key=lambda i: i.ts):
                 state.add(member)
             self.opens.append(state)

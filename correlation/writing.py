@@ -47,13 +47,16 @@ def _lock(keys: list[int]) -> None:
     # SQLite: the transaction is IMMEDIATE (settings), so it already holds the write lock.
 
 
-def apart_note(incidents: list, origin: tuple | None = None) -> str:
+def apart_note(incidents: list, origin: tuple | None = None, reason: str = "") -> str:
     """The timeline's record of a split by evidence: which open incidents this one was kept apart
-    from, and, for a new origin inside their cone (correlation.grouping.Correlator._new_origin), which
-    service and since when."""
+    from, and, for a new origin inside their cone (correlation.grouping.Correlator._new_origin) or
+    unrelated to theirs (`reason`: Correlator._unrelated_origin), which service and since when."""
     if not incidents:
         return ""
     numbers = ", ".join(f"#{i.number}" for i in incidents)
+    if origin is not None and reason:
+        service, onset = origin
+        return f" Split from {numbers}: {service}, in trouble from {onset:%H:%M:%S} UTC, {reason}: a new origin, not its spread."
     if origin is not None:
         service, onset = origin
         return (f" Split from {numbers}: {service} logged errors of its own from {onset:%H:%M:%S} UTC, after {numbers} began, "
@@ -75,16 +78,16 @@ def decision_write(decision: Decision):
             event_ids=event_ids,
             service_ids=decision.new_services,
             message=f"Opened by correlation from {analysis.alert_count} alert(s) on {', '.join(services)}. {analysis.summary}"
-            + apart_note([s.incident for s in state.apart_from if s.incident is not None], state.origin),
+            + apart_note([s.incident for s in state.apart_from if s.incident is not None], state.origin, state.split_reason),
         )
         if state.origin is not None:
             service, onset = state.origin
             for source in {s.incident for s in state.apart_from if s.incident is not None}:
-                incident_split_record(
-                    source=source, split=state.incident,
-                    message=f"Split: #{state.incident.number} opened for {service}, which logged errors of its own from "
-                    f"{onset:%H:%M:%S} UTC, naming nothing it calls: a new origin inside this incident's cone, not its spread.",
-                )
+                message = (f"Split: #{state.incident.number} opened for {service}, in trouble from {onset:%H:%M:%S} UTC, which "
+                           f"{state.split_reason}: a new origin, not this incident's spread." if state.split_reason else
+                           f"Split: #{state.incident.number} opened for {service}, which logged errors of its own from "
+                           f"{onset:%H:%M:%S} UTC, naming nothing it calls: a new origin inside this incident's cone, not its spread.")
+                incident_split_record(source=source, split=state.incident, message=message)
     else:
         incident_analysis_update(incident=state.incident, analysis=analysis, event_ids=event_ids, service_ids=decision.new_services)
     return state.incident

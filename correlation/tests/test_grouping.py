@@ -346,6 +346,30 @@ def test_a_caller_failing_later_with_errors_of_its_own_is_split_off_and_both_tim
     assert {(c.incident_id, c.kind) for c in changes} >= {(split.pk, "opened"), (first.pk, "split")}
 
 
+def test_a_shared_callers_alert_naming_an_unrelated_failing_dependency_is_split_off_and_both_timelines_say_so(topology, changes):
+    # postgres fails and inventory says so; a minute on, the payment provider (which postgres neither
+    # calls nor is called by) stops answering: payments, which calls postgres too, alerts naming it.
+    ingest(
+        ev("postgres", 0, severity="critical", message="postgres disk full"),
+        *[ev("inventory", 0.3 + 0.1 * k, type="log", severity="critical", message="timeout calling postgres") for k in range(3)],
+        ev("inventory", 0.5, severity="critical", message="HTTP5xxRateHigh on inventory: calls to postgres failing"),
+    )
+    first = Incident.objects.get()
+    changes.clear()
+    ingest(
+        *[ev("payments", 1.2 + 0.1 * k, type="log", severity="critical", message="timeout calling payment-provider") for k in range(3)],
+        ev("payments", 1.5, severity="critical", message="HTTP5xxRateHigh on payments: calls to payment-provider failing"),
+    )
+    split = Incident.objects.exclude(pk=first.pk).get()
+    assert split.root_cause_service.name in ("payment-provider", "payments")
+    assert sorted(s.name for s in first.services.all()) == ["inventory", "postgres"]
+    opened = TimelineEvent.objects.get(incident=split, kind=TimelineEvent.Kind.OPENED).message
+    assert f"Split from #{first.number}: payment-provider, in trouble from 09:01:12 UTC" in opened
+    note = TimelineEvent.objects.get(incident=first, kind=TimelineEvent.Kind.NOTE)
+    assert note.to_value == f"#{split.number}" and "payment-provider" in note.message and "neither calls nor is called by" in note.message
+    assert {(c.incident_id, c.kind) for c in changes} >= {(split.pk, "opened"), (first.pk, "split")}
+
+
 def test_kinds_of_error_line_a_service_never_logged_before_are_evidence_and_name_a_silent_dependency(topology):
     # The day before: payments logs requests, and a stray error now and then.
     ingest(

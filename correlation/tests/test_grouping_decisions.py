@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from correlation import rca
-from correlation.grouping import Correlator, Item
+from correlation.grouping import OWN_ONSET_REASON, UNRELATED_REASON, Correlator, Item
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -279,3 +279,74 @@ def test_lines_from_before_two_incidents_go_to_the_one_that_began_soonest_after_
     items = [*errors(100, -0.5, "api"), alert(1, 0, "catalog"), alert(2, 7, "orders")]
     decisions = Correlator(items, MemoryStore(SHOP, items)).run()
     assert [sorted(i.pk for i in d.state.new) for d in decisions] == [[1, 100, 101, 102], [2]]
+
+
+BANK = {"web": {"api"}, "api": {"orders", "payments"}, "orders": {"db"}, "payments": {"bank"}, "db": set(), "bank": set()}
+
+
+def says(pk: int, minute: float, service: str, message: str, severity: str = "critical") -> Item:
+    """An alert of its own kind (a fingerprint of its own) whose message says what failed."""
+    item = alert(pk, minute, service, severity)
+    item.fingerprint, item.message = f"{service}:{message[:20]}", f"HTTP5xxRateHigh on {service}: {message}"
+    return item
+
+
+def db_outage() -> list[Item]:
+    """db fails; orders and the gateway say so."""
+    return [alert(1, 0, "db"), *named(200, 0.3, "orders", "db"), says(2, 0.5, "orders", "calls to db failing"),
+            says(3, 0.8, "api", "calls to orders failing")]
+
+
+def two_unrelated_faults() -> list[Item]:
+    """db_outage; a minute later the bank, which nothing of db's calls, stops answering payments: the
+    gateway, which calls both, alerts again, naming payments, and then payments itself."""
+    return [*db_outage(), *named(300, 1.2, "payments", "bank"), says(4, 1.5, "api", "calls to payments failing"),
+            says(5, 2, "payments", "calls to bank failing")]
+
+
+def test_a_shared_callers_alert_naming_an_unrelated_failing_service_opens_an_incident_for_it():
+    items = two_unrelated_faults()
+    decisions = Correlator(items, MemoryStore(BANK, items)).run()
+    assert [sorted(i.pk for i in d.state.new if i.pk < 10) for d in decisions] == [[1, 2, 3], [4, 5]]
+    split = decisions[1].state
+    assert split.origin == ("bank", T0 + timedelta(minutes=1.2)) and split.apart_from == [decisions[0].state]
+    assert split.split_reason == UNRELATED_REASON
+    assert {300, 301, 302} <= {i.pk for i in split.new}  # payments' lines naming the bank go with it
+    assert decisions[0].analysis.root == "db"
+
+
+def test_a_shared_callers_alert_naming_a_service_on_the_way_to_the_origin_is_the_outage_spreading():
+    items = [*db_outage(), says(4, 1.5, "api", "calls to orders timing out")]
+    assert alert_events(items, BANK) == [[1, 2, 3, 4]]
+
+
+def test_an_unrelated_dependency_named_without_lines_of_its_own_is_followed_no_further_than_its_name():
+    # payments logs nothing: the gateway's alert names payments, which neither calls nor is called
+    # by db: payments itself is the new origin.
+    items = [*db_outage(), says(4, 1.5, "api", "calls to payments failing")]
+    decisions = Correlator(items, MemoryStore(BANK, items)).run()
+    assert [sorted(i.pk for i in d.state.new if i.pk < 10) for d in decisions] == [[1, 2, 3], [4]]
+    assert decisions[1].state.origin == ("payments", T0 + timedelta(minutes=1.5))
+
+
+STORE = {"shop": {"cart", "search"}, "cart": {"db"}, "search": {"index"}, "index": {"db"}, "db": set()}
+
+
+def test_a_caller_two_hops_up_whose_way_to_the_origin_is_healthy_opens_its_own_incident_at_once():
+    # db fails and cart says so; half a minute later search's disk fills: search reaches db only
+    # through index, which is fine, so db's failure did not reach search: an origin of its own.
+    disk = says(3, 0.8, "search", "no space left on device")
+    disk.message = "DiskSpaceCritical on search"
+    items = [alert(1, 0, "db"), *named(200, 0.2, "cart", "db"), says(2, 0.3, "cart", "calls to db failing"), *errors(300, 0.6, "search"), disk]
+    decisions = Correlator(items, MemoryStore(STORE, items)).run()
+    assert [sorted(i.pk for i in d.state.new if i.pk < 10) for d in decisions] == [[1, 2], [3]]
+    assert decisions[1].state.origin == ("search", T0 + timedelta(minutes=0.6))
+    assert decisions[1].state.split_reason == OWN_ONSET_REASON
+
+
+def test_a_caller_two_hops_up_whose_way_to_the_origin_is_in_trouble_is_the_outage_spreading():
+    disk = says(3, 0.8, "search", "request failed")
+    disk.message = "HTTP5xxRateHigh on search"
+    items = [alert(1, 0, "db"), *named(200, 0.2, "cart", "db"), says(2, 0.3, "cart", "calls to db failing"),
+             *named(400, 0.4, "index", "db"), *errors(300, 0.6, "search"), disk]
+    assert alert_events(items, STORE) == [[1, 2, 3]]
