@@ -81,7 +81,7 @@ def partition_create(cursor, start: date, days: int) -> str:
     holds for its range (PostgreSQL refuses to attach a range the default partition has rows of)."""
     name = partition_name(start)
     lo, hi = _bounds(start, days)
-    cursor.execute(f'CREATE TABLE "{name}" (LIKE "{TABLE}" INCLUDING DEFAULTS)')
+    cursor.execute(f'CREATE TABLE "{name}" (LIKE "{TABLE}" INCLUDING DEFAULTS) WITH (fillfactor = {int(settings.EVENT_PARTITION_FILLFACTOR)})')
     cursor.execute(f'WITH moved AS (DELETE FROM "{DEFAULT_PARTITION}" WHERE "timestamp" >= %s AND "timestamp" < %s RETURNING *) '
                    f'INSERT INTO "{name}" SELECT * FROM moved', [lo, hi])
     cursor.execute(f'ALTER TABLE "{TABLE}" ATTACH PARTITION "{name}" FOR VALUES FROM (%s) TO (%s)', [lo, hi])

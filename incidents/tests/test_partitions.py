@@ -57,6 +57,15 @@ def test_events_land_in_their_period_or_the_default_partition_and_ids_stay_uniqu
 
 
 @pytest.mark.django_db
+def test_new_partitions_leave_the_fillfactor_free_for_the_template_update(pg, settings):
+    settings.EVENT_PARTITION_FILLFACTOR = 85
+    [name] = retention.partitions_ensure(now=NOW + timedelta(days=400), ahead=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [name])
+        assert cursor.fetchone()[0] == ["fillfactor=85"]
+
+
+@pytest.mark.django_db
 def test_retention_drops_whole_partitions_past_the_limit_and_keeps_the_counts(pg, settings):
     settings.EVENT_RETENTION_DAYS = 30
     retention.partitions_ensure(now=NOW, since=(NOW - timedelta(days=70)).date())
