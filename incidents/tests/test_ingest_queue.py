@@ -203,6 +203,7 @@ def test_a_busy_worker_keeps_its_connection_and_an_idle_one_gives_it_back(api, q
     worker.stop(flush=False)
 
 
+@pytest.mark.django_db  # giving series partitions back writes the detectors' state first (IngestWorker.release)
 def test_two_workers_take_one_kind_of_partition_each_and_one_alone_takes_all(queued):
     """Workers of even rank (by id among the live ones) take the component partitions first, of
     odd rank the series ones: the component lane does not share a worker with metric points. A
