@@ -266,6 +266,12 @@ class OpenIncident:
             return False
         return all(self.unresolved.get(fp, 0) <= 0 for fp in self.fp_service)
 
+    def alerting_roots(self, topology: rca.Topology) -> set[str]:
+        """The deepest of its clearly unwell services (else of its live ones, else of every one
+        with a signal here): where its alerts alone say it started (`roots` adds the dependencies
+        logging errors)."""
+        return roots(topology, strong(self.live) or set(self.live) or self.signal_services)
+
     def roots(self, topology: rca.Topology, logging: set[str] = frozenset()) -> set[str]:
         """Where this incident could have started: the deepest of its clearly unwell services (a
         critical signal, several fingerprints), or a dependency of those logging errors right now (a
@@ -273,7 +279,7 @@ class OpenIncident:
         yet). Error logs attached as evidence do not count: a neighbour's errors are evidence, not
         a place where this incident started."""
         unwell = strong(self.live)
-        base = roots(topology, unwell or set(self.live) or self.signal_services)
+        base = self.alerting_roots(topology)
         below = {d for s in base for d, hops in topology.downstream(s).items() if 0 < hops <= CONE_HOPS}
         return roots(topology, (unwell | (logging & below)) or set(self.live) or self.signal_services)
 
@@ -304,7 +310,7 @@ class OpenIncident:
         deadline = self.first + DEEPER_LAG
         if item.ts <= deadline:
             return None
-        origins = roots(topology, strong(self.live) or set(self.live) or self.signal_services)
+        origins = self.alerting_roots(topology)
         if item.service in origins or any(item.service in topology.upstream(o) for o in origins):
             return None
         if not any(topology.downstream(o).get(item.service) for o in origins):
@@ -319,7 +325,7 @@ class OpenIncident:
             return False
         if item.ts <= self.first + DEEPER_LAG:
             return False
-        origins = roots(topology, strong(self.live) or set(self.live) or self.signal_services)
+        origins = self.alerting_roots(topology)
         return item.service not in origins and any(0 < topology.upstream(o).get(item.service, CONE_HOPS + 1) <= CONE_HOPS for o in origins)
 
     def affinity(self, item: Item, topology: rca.Topology, *, chronic: bool, logging: set[str] = frozenset()) -> float:
@@ -605,13 +611,10 @@ class Correlator:
         if state.unresolved.get(item.fingerprint, 0) > 0:
             return None
         lo, hi = min(state.first - EARLY, item.ts - CLUSTER_WINDOW), item.ts + CLUSTER_WINDOW
-        end, seen = item.service, {item.service}
-        while (named := self._named_dependency(end, lo, hi)) is not None and named not in seen:
-            end = named
-            seen.add(end)
+        end = self._named_chain(item.service, lo, hi, {item.service})
         if end == item.service or end in state.signal_services:
             return None
-        origins = roots(self.topology, strong(state.live) or set(state.live) or state.signal_services)
+        origins = state.alerting_roots(self.topology)
         if end in origins or not any(self.topology.downstream(o).get(end) for o in origins):
             return None
         deadline = state.first + DEEPER_LAG
@@ -642,7 +645,7 @@ class Correlator:
         if end == item.service or end in state.signal_services or end in state.live:
             return None
         # Where this incident's own trouble points: what its origins name, down the chain.
-        origins = roots(self.topology, strong(state.live) or set(state.live) or state.signal_services)
+        origins = state.alerting_roots(self.topology)
         messages = defaultdict(list)
         for (service, type_, _sev, _fp, _metric, _firing), g in state.groups.items():
             if service in origins and type_ == Event.Type.ALERT and g.message:
@@ -667,7 +670,7 @@ class Correlator:
         onset), and the alert opens an incident of its own, however early it comes."""
         if item.type != Event.Type.ALERT or not item.live or state.first is None or item.service in state.signal_services:
             return None
-        origins = roots(self.topology, strong(state.live) or set(state.live) or state.signal_services)
+        origins = state.alerting_roots(self.topology)
         hops = [h for o in origins if (h := self.topology.upstream(o).get(item.service)) is not None]
         if not hops or min(hops) < 2 or min(hops) > CONE_HOPS:
             return None
@@ -677,7 +680,7 @@ class Correlator:
             return None
         on_way = {d for d in deps if any(0 < self.topology.upstream(o).get(d, CONE_HOPS + 1) <= CONE_HOPS for o in origins)}
         lo, hi = state.first - EARLY, item.ts + ORIGIN_SLACK
-        self._own_errors(item.service, lo, hi)  # loads error_lines
+        own = self._own_errors(item.service, lo, hi)  # (loads error_lines)
         for d in on_way:
             if d in state.signal_services or d in state.live:
                 return None
@@ -687,7 +690,6 @@ class Correlator:
                 return None
         if not on_way:
             return None
-        own = self._own_errors(item.service, lo, hi)
         return item.service, min([item.ts, *own])
 
     def _chain_end(self, service: str, lo: datetime, hi: datetime, messages: list[str] = ()) -> str:
@@ -701,7 +703,12 @@ class Correlator:
         end = next(iter(named)) if len(named) == 1 else self._named_dependency(service, lo, hi)
         if end is None:
             return service
-        seen = {service, end}
+        return self._named_chain(end, lo, hi, {service, end})
+
+    def _named_chain(self, service: str, lo: datetime, hi: datetime, seen: set[str]) -> str:
+        """Follow what error lines name (`_named_dependency`) down from `service`, never back to
+        a service in `seen`; the last one reached."""
+        end = service
         while (nxt := self._named_dependency(end, lo, hi)) is not None and nxt not in seen:
             end = nxt
             seen.add(end)
