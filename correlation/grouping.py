@@ -31,6 +31,8 @@ alerts came one by one, in event-time order:
   alert and closes `QUIET` after its last activity: a new fingerprint, or a critical alert at one
   of its origins (a caller's repeated critical firings do not keep an incident open across faults).
 - An alert that joins nothing stays pending. An incident opens when a critical alert arrives, or
+  an alert of a service that logged LOG_UNWELL error lines in the CLUSTER_WINDOW before it (a
+  latency warning with its service's errors behind it is a fault, not a blip), or
   when pending signals that one failure explains (a root and its callers) pile up to
   `OPEN_WEIGHT` within `CLUSTER_WINDOW`: an alert fingerprint counts 1, an anomalous series 0.5 (1
   if critical), and alerts of two fingerprints at least are needed. An isolated blip, a warning
@@ -82,7 +84,7 @@ CONE_HOPS = 4
 JOIN_THRESHOLD = 0.2
 ORIGIN_BONUS = 0.05
 OPEN_WEIGHT = 3.0
-LOG_UNWELL = 10  # error log lines that make a service clearly unwell, within CLUSTER_WINDOW
+LOG_UNWELL = 10  # error log lines that make a service clearly unwell, within CLUSTER_WINDOW (and let its warning open an incident)
 ANOMALY_LOGS = 3  # error log lines of a service in an incident that let its anomalies join
 # Hysteresis: a new ranking takes the root cause from the one shown only when its top hypothesis
 # leads the shown root's by this much probability, so that a balanced incident does not flip.
@@ -746,6 +748,18 @@ class Correlator:
             if lo <= ts <= hi and kinds[message_signature(message)] == {service} and not any(rca.names(message.lower(), d) for d in deps)
         ]
 
+    def _erring(self, item: Item) -> bool:
+        """Whether `item`'s service logged LOG_UNWELL error lines or more in the CLUSTER_WINDOW up to
+        it: its alert is corroborated, not a blip."""
+        return self._errors_before(item.service, item.ts - CLUSTER_WINDOW, item.ts) >= LOG_UNWELL
+
+    def _errors_before(self, service: str, lo: datetime, at: datetime) -> int:
+        """How many error lines `service` logged from `lo` up to `at`. Only lines from before the
+        decision at `at` count: a replay holds later ones too; live, they would not have come yet."""
+        self._logging_errors(at)  # loads error_log_times
+        times = self.error_log_times.get(service, [])
+        return bisect.bisect_right(times, at) - bisect.bisect_left(times, lo)
+
     def _errors_near(self, service: str, at: datetime, n: int) -> bool:
         """Whether `service` logged `n` error lines or more within CLUSTER_WINDOW of `at`."""
         self._logging_errors(at)  # loads error_log_times
@@ -791,10 +805,13 @@ class Correlator:
         return sum(weights.values())
 
     def _opens(self, cluster: list[Item]) -> bool:
-        """A critical alert opens an incident; otherwise the pile-up must weigh OPEN_WEIGHT, with
+        """A critical alert opens an incident, and so does an alert its service's errors
+        corroborate (`_erring`); otherwise the pile-up must weigh OPEN_WEIGHT, with
         alerts of two fingerprints at least: anomalies corroborate, but detectors flag odd points
         every day, so anomalies and a blip do not make an incident."""
         if any(i.severity == Severity.CRITICAL and i.type == Event.Type.ALERT for i in cluster):
+            return True
+        if any(i.type == Event.Type.ALERT and self._erring(i) for i in cluster):
             return True
         return self._weight(cluster, alerts_only=True) >= 2 and self._weight(cluster) >= OPEN_WEIGHT
 

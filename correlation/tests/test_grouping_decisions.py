@@ -120,6 +120,18 @@ def alert_events(items: list[Item], deps: dict[str, set[str]]) -> list[list[int]
     return [[pk for pk in incident if pk < 100] for incident in incidents_of(items, deps)]
 
 
+def test_a_warning_at_a_service_logging_errors_opens_an_incident():
+    # a latency warning alone is a blip; after ten error lines of its service it is a fault.
+    items = [*errors(100, 0, "mail", n=10), alert(1, 1, "mail", "warning")]
+    assert alert_events(items, DEPS) == [[1]]
+
+
+def test_error_lines_that_come_after_a_warning_do_not_open_it():
+    # a replay holds them already; live, they would not have arrived when the warning was placed.
+    items = [alert(1, 0, "mail", "warning"), *errors(100, 0.1, "mail", n=10)]
+    assert alert_events(items, DEPS) == []
+
+
 def test_an_incident_whose_alerts_have_all_resolved_takes_no_new_trouble():
     first = [alert(1, 0, "db"), alert(2, 1, "api")]
     later = alert(5, 9, "api")
@@ -350,3 +362,4 @@ def test_a_caller_two_hops_up_whose_way_to_the_origin_is_in_trouble_is_the_outag
     items = [alert(1, 0, "db"), *named(200, 0.2, "cart", "db"), says(2, 0.3, "cart", "calls to db failing"),
              *named(400, 0.4, "index", "db"), *errors(300, 0.6, "search"), disk]
     assert alert_events(items, STORE) == [[1, 2, 3]]
+
