@@ -27,7 +27,11 @@ alerts came one by one, in event-time order:
   (`_unrelated_origin`: a shared caller's alert goes with the origin that explains it); and a
   caller two hops or more above the origins whose dependencies on the way there were all fine
   until it alerted, and whose alert names none of them, went wrong on its own (`_own_onset`).
-  Both open an incident of their own, recorded as a split in both timelines. The window opens `EARLY` before the incident's first
+  A third holds for an incident that noise opened (warnings alone, none naming what it calls, no
+  error lines behind them: a storm of scrape timeouts): a service not alerting there yet whose
+  alert is clear trouble (critical, naming a dependency, or after error lines of its own) more
+  than DEEPER_LAG later is a fault of its own, not the noise's to root (`_noise_opened`).
+  All three open an incident of their own, recorded as a split in both timelines. The window opens `EARLY` before the incident's first
   alert and closes `QUIET` after its last activity: a new fingerprint, or a critical alert at one
   of its origins (a caller's repeated critical firings do not keep an incident open across faults).
 - An alert that joins nothing stays pending. An incident opens when a critical alert arrives, or
@@ -96,6 +100,7 @@ DEEPER_LAG = timedelta(minutes=2)
 DEEPER_ERRORS = 3  # error log lines of its own around its alert that make it clearly unwell (not a blip)
 # The timeline's words for a split whose origin is unrelated to the incident it left (Correlator._unrelated_origin).
 UNRELATED_REASON = "was named in the trouble of a service this incident had reached, and neither calls nor is called by its origins"
+NOISE_REASON = "came while that incident held only warnings that no error line or message corroborated (noise)"
 OWN_ONSET_REASON = "went wrong on its own: none of its dependencies on the way to this incident's origins was in trouble"
 # An incident opened as a split (a new origin inside another's cone) takes evidence from this long
 # before its origin's own errors began (host clocks and log shippers are seconds apart).
@@ -267,6 +272,19 @@ class OpenIncident:
         if not self.fp_service or self.resolved_at is None or at < self.resolved_at + RESOLVED_BEFORE:
             return False
         return all(self.unresolved.get(fp, 0) <= 0 for fp in self.fp_service)
+
+    def noise_only(self, topology: rca.Topology) -> bool:
+        """Whether nothing here says a fault is under way: warnings alone (no critical alert), no
+        service with DEEPER_ERRORS error lines here, and no alert naming a service it calls (a noise
+        storm's "ScrapeTimeout on api", chatty warnings that happened to pile up)."""
+        if any(critical for _service, critical in self.fp_service.values()) or not self.fp_service:
+            return False
+        if any(n >= DEEPER_ERRORS for n in self.error_logs.values()):
+            return False
+        for (service, type_, _sev, _fp, _metric, _firing), g in self.groups.items():
+            if type_ == Event.Type.ALERT and any(rca.names(g.message.lower(), d) for d in topology.deps.get(service, ())):
+                return False
+        return True
 
     def alerting_roots(self, topology: rca.Topology) -> set[str]:
         """The deepest of its clearly unwell services (else of its live ones, else of every one
@@ -694,6 +712,30 @@ class Correlator:
             return None
         return item.service, min([item.ts, *own])
 
+    def _noise_opened(self, state: OpenIncident, item: Item) -> tuple[str, datetime] | None:
+        """A fault arriving in an incident that noise opened: `item` is an alert of a service not
+        alerting here yet (a service's own warnings turning critical are one trouble), more than
+        DEEPER_LAG after the incident's first signal, that is clear trouble
+        (critical, naming a service it calls, or after DEEPER_ERRORS error lines of its service),
+        while nothing in the incident is (OpenIncident.noise_only). Joining would leave the
+        incident rooted where the noise pointed (its onsets come first); the fault is an origin of
+        its own, where what it names ends, and the alert opens an incident of its own. Only what
+        had arrived by the alert is read (and its own first minute, as _unrelated_origin does)."""
+        if item.type != Event.Type.ALERT or not item.live or state.first is None or item.service in state.signal_services:
+            return None
+        if item.ts <= state.first + DEEPER_LAG or not state.noise_only(self.topology):
+            return None
+        # Its services' error lines, attached here or not yet (evidence is placed after the signals).
+        if any(self._errors_before(s, state.first - EARLY, item.ts) >= DEEPER_ERRORS for s in state.signal_services - {item.service}):
+            return None
+        text = item.message.lower()
+        erring = self._errors_before(item.service, item.ts - CLUSTER_WINDOW, item.ts) >= DEEPER_ERRORS
+        if not (item.severity == Severity.CRITICAL or erring or any(rca.names(text, d) for d in self.topology.deps.get(item.service, ()))):
+            return None
+        lo, hi = item.ts - DEEPER_LAG, item.ts + ORIGIN_SLACK
+        end = self._chain_end(item.service, lo, hi, [item.message])
+        return end, min([item.ts, *self._own_errors(end, lo, hi)])
+
     def _chain_end(self, service: str, lo: datetime, hi: datetime, messages: list[str] = ()) -> str:
         """Where `service`'s trouble points: the one dependency its alerts' `messages` name (else,
         unless it logs errors of its own, the one most of its error lines name), followed down what
@@ -827,6 +869,10 @@ class Correlator:
         for state in self.opens:
             score = state.affinity(item, self.topology, chronic=chronic, logging=logging)
             if score <= best_score or self._late_unnamed(state, item):
+                continue
+            if (found := self._noise_opened(state, item)) is not None:
+                origin_of, reason = found, NOISE_REASON
+                split_from.append(state)
                 continue
             if (found := self._new_origin(state, item) or self._late_deeper(state, item)) is not None:
                 origin_of, reason = found, ""

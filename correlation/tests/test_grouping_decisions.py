@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from correlation import rca
-from correlation.grouping import OWN_ONSET_REASON, UNRELATED_REASON, Correlator, Item
+from correlation.grouping import NOISE_REASON, OWN_ONSET_REASON, UNRELATED_REASON, Correlator, Item
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -363,3 +363,47 @@ def test_a_caller_two_hops_up_whose_way_to_the_origin_is_in_trouble_is_the_outag
              *named(400, 0.4, "index", "db"), *errors(300, 0.6, "search"), disk]
     assert alert_events(items, STORE) == [[1, 2, 3]]
 
+def storm(pk: int, minute: float, service: str) -> Item:
+    """A noise storm's warning: a scrape timing out, naming nothing, with no error line behind it."""
+    item = alert(pk, minute, service, "warning")
+    item.fingerprint, item.message = f"{service}:scrape", f"ScrapeTimeout on {service}"
+    return item
+
+
+def crash(pk: int, minute: float, service: str) -> Item:
+    item = alert(pk, minute, service)
+    item.fingerprint, item.message = f"{service}:crashloop", f"KubePodCrashLooping on {service}"
+    return item
+
+
+def test_a_fault_arriving_in_an_incident_that_noise_opened_opens_its_own_incident():
+    # a storm of scrape warnings piles up into an incident rooted at catalog; eight minutes later
+    # the database under it crash-loops. By where it sits it is catalog's deeper cause, but nothing
+    # in that incident said a fault was under way: the crash is not the storm's to root.
+    items = [storm(1, 0, "web"), storm(2, 0.5, "api"), storm(3, 1, "catalog"), crash(4, 8, "db")]
+    decisions = Correlator(items, MemoryStore(SHOP, items)).run()
+    assert [sorted(i.pk for i in d.state.new) for d in decisions] == [[1, 2, 3], [4]]
+    split = decisions[1]
+    assert split.analysis.root == "db"
+    assert split.state.origin == ("db", T0 + timedelta(minutes=8)) and split.state.split_reason == NOISE_REASON
+    assert split.state.apart_from == [decisions[0].state]
+
+
+def test_a_fault_arriving_in_an_incident_with_errors_behind_it_joins_as_before():
+    # the same warnings, but catalog logs errors under them: that incident is a fault already.
+    items = [storm(1, 0, "web"), storm(2, 0.5, "api"), *errors(100, 0.6, "catalog"), storm(3, 1, "catalog"), crash(4, 8, "db")]
+    assert alert_events(items, SHOP) == [[1, 2, 3, 4]]
+
+
+def test_warnings_that_name_what_they_call_are_a_fault_not_noise():
+    # dependants first: the callers' warnings name what they call; the database's alert comes late.
+    web, api = says(1, 0, "web", "calls to api failing"), says(2, 0.5, "api", "calls to catalog failing")
+    web.severity = api.severity = "warning"
+    items = [web, api, storm(3, 1, "catalog"), crash(4, 8, "db")]
+    assert alert_events(items, SHOP) == [[1, 2, 3, 4]]
+
+
+def test_a_service_whose_own_warnings_turn_critical_stays_with_them():
+    # catalog's memory warnings, then its OOM kill: one trouble, whatever else warned meanwhile.
+    items = [storm(1, 0, "web"), storm(2, 0.5, "api"), storm(3, 1, "catalog"), crash(4, 8, "catalog")]
+    assert alert_events(items, SHOP) == [[1, 2, 3, 4]]
