@@ -15,8 +15,7 @@ it, spread over the servers, with keep-alive connections. `--batch 1` posts one 
 Figures:
 * accepted: events/s the web processes stored and acknowledged (202), after `--warmup` requests;
 * processed: events/s from the first request to the last message a worker committed (the queue
-  drained) or the last info line's template written (the deferred drain), whichever is later:
-  what the whole system sustains;
+  drained): what the whole system sustains;
 * arrival -> incident updated: for every message whose batch changed an incident, the worker's
   commit time minus the time its request arrived (the worker records both, incidents.queue
   `done_record`; an anomaly's message carries the arrival of the points it came from), p50/p95;
@@ -122,22 +121,18 @@ class Outcome:
     batches: dict[str, tuple[int, float, float, float]]  # per kind: batches, their events p95, their wall p95 s, the busiest worker's share of the run in them
     drain_seconds: float  # after the last answer, until the queue was empty
     lag: list[tuple[float, float, int]] = field(default_factory=list)  # (seconds since start, oldest age s, messages waiting)
-    pending_max: int = 0  # info lines' templates waiting for the deferred drain, at most (counted in processed)
     trivial: tuple[float, float] | None = None  # GET /healthz before the run (--batch 1): requests/s, p50 s
     errors: list[str] = field(default_factory=list)
     done: list[dict] = field(default_factory=list)  # the workers' records (incidents.queue.done_record)
 
 
 class LagSampler(threading.Thread):
-    """Samples the queue's rows every `every` seconds on a connection of its own, and the info log
-    lines' templates still waiting for a worker to write them (correlation.templating's deferred
-    drain: work the queue has handed on, counted until done)."""
+    """Samples the queue's rows every `every` seconds on a connection of its own."""
 
     def __init__(self, url: str, every: float = 0.5):
         super().__init__(daemon=True)
         self.url, self.every = url, every
         self.samples: list[tuple[float, float, int]] = []
-        self.pending: list[tuple[float, int]] = []  # (seconds since start, pending templates)
         self.stop = threading.Event()
         self.t0 = time.time()
 
@@ -147,24 +142,12 @@ class LagSampler(threading.Thread):
         with psycopg.connect(self.url, autocommit=True) as conn:
             while not self.stop.is_set():
                 n, oldest = conn.execute("SELECT count(*), min(arrived_at) FROM incidents_ingestmessage").fetchone()
-                pending = conn.execute("SELECT count(*) FROM correlation_pendingtemplate").fetchone()[0]
                 now = time.time()
                 self.samples.append((now - self.t0, now - oldest if oldest else 0.0, n))
-                self.pending.append((now - self.t0, pending))
                 self.stop.wait(self.every)
 
     def empty_since(self) -> bool:
-        return bool(self.samples) and self.samples[-1][2] == 0 and self.pending[-1][1] == 0
-
-    def pending_done(self) -> float:
-        """Seconds since start of the first sample from which no template was pending (0: none ever was)."""
-        done = 0.0
-        for at, n in self.pending:
-            if n:
-                done = 0.0
-            elif not done:
-                done = at
-        return done if any(n for _, n in self.pending) else 0.0
+        return bool(self.samples) and self.samples[-1][2] == 0
 
 
 def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
@@ -265,7 +248,7 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
         held = [d for d in done if d["k"] == "component" and d["i"] and d.get("al") and "p" in d]
         alert_split = (percentile([d["p"] - d["a"] for d in held], 95), percentile([d["s"] - d["p"] for d in held], 95),
                        percentile([d["d"] - d["s"] for d in held], 95))
-        last = max(max((d["d"] for d in done), default=wall_answered), wall0 + sampler.pending_done())
+        last = max((d["d"] for d in done), default=wall_answered)
         processed = len(events) / (last - wall0)
         drain = max(0.0, last - wall_answered)
     return Outcome(
@@ -275,7 +258,7 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
         alert_p95=percentile(alert, 95), alert_samples=len(alert), alert_wait_p95=percentile(alert_wait, 95), alert_split_p95=alert_split, cpu_us={
             k: 1e6 * sum(d.get("c", 0) for d in done if d["k"] == k) / max(1, sum(d["n"] for d in done if d["k"] == k))
             for k in ("series", "component")}, drain_seconds=drain, lag=sampler.samples, errors=errors,
-        trivial=trivial, done=done, pending_max=max((n for _, n in sampler.pending), default=0), batches={k: batch_figures(done, k) for k in ("series", "component")},
+        trivial=trivial, done=done, batches={k: batch_figures(done, k) for k in ("series", "component")},
     )
 
 
@@ -316,7 +299,6 @@ def describe(o: Outcome) -> str:
         *[f"  {k} batches: {n:,}, p95 {ev:,.0f} events and {wall:.2f} s; the busiest worker spent {busy:.0%} of the run in them"
           for k, (n, ev, wall, busy) in o.batches.items() if n and not c.inline],
         f"  queue lag: oldest message at most {lag_max:.1f} s, at most {waiting_max} messages waiting" if not c.inline else "",
-        f"  info lines' templates waiting to be written: at most {o.pending_max:,}" if not c.inline else "",
         f"  the servers alone (GET /healthz, same clients, before the run): {o.trivial[0]:,.0f} requests/s, p50 {o.trivial[1] * 1000:.0f} ms"
         if o.trivial else "",
     ]).rstrip()

@@ -11,12 +11,11 @@ class CorrelationConfig(AppConfig):
         from correlation import anomaly, feedback, pipeline, templating
         from incidents import hooks
         from incidents.partitions import SERIES
-        from incidents.pipeline import deferred_register, flush_register, history_learner_register, stage_register
+        from incidents.pipeline import flush_register, history_learner_register, stage_register
 
         stage_register(pipeline.series_process, kind=SERIES)  # anomalies, then with the alerts and logs:
         stage_register(templating.events_template)  # first: correlation reads the templates
         stage_register(pipeline.component_process)
-        deferred_register(templating.templates_drain)  # the info lines' templates, off the component lane
         flush_register(anomaly.anomaly_cache_flush)
         hooks.subscribe(feedback.feedback_recorded)
         history_learner_register(anomaly.baselines_warm)

@@ -16,7 +16,6 @@ from django.db.models.fields.json import KT
 
 from correlation import rca
 from correlation.learning import rca_feedback_model, rca_ranker_active
-from correlation.models import PendingTemplate
 from correlation.patterns import PatternSpec
 from incidents.models import Event, Incident, Pattern, Service, Severity
 
@@ -154,8 +153,7 @@ class Store:
         """The templates of `services`' warning and error log lines in the window (correlation.templating
         mines them at ingest), per service: (template id, template text, first time, lines, an event pk,
         new, two of its messages). New: the service logged no line of that template (at any severity) in the
-        TEMPLATE_HISTORY before `since` (its lines' templates read from the events and from the info
-        lines' pending templates, correlation.templating). Two queries; lines not templated yet are left out."""
+        TEMPLATE_HISTORY before `since`. Two queries; lines not templated yet are left out."""
         scope_ids = {self.ids[s] for s in services if s in self.ids}
         if not scope_ids:
             return {}
@@ -170,13 +168,11 @@ class Store:
         )
         if not rows:
             return {}
-        seen = {"service_id__in": {r["service_id"] for r in rows}, "template_id__in": {r["template_id"] for r in rows},
-                "timestamp__gte": since - TEMPLATE_HISTORY, "timestamp__lt": since}
-        # Info lines' templates may still wait in PendingTemplate (correlation.templating): read with
-        # the events in ONE statement (one snapshot), so a line the drain moves meanwhile is seen once.
         known = set(
-            Event.objects.filter(type=Event.Type.LOG, **seen).values_list("service_id", "template_id").order_by()
-            .union(PendingTemplate.objects.filter(**seen).values_list("service_id", "template_id").order_by())
+            Event.objects.filter(
+                type=Event.Type.LOG, service_id__in={r["service_id"] for r in rows}, template_id__in={r["template_id"] for r in rows},
+                timestamp__gte=since - TEMPLATE_HISTORY, timestamp__lt=since,
+            ).values_list("service_id", "template_id").order_by().distinct()
         )
         out: dict[str, list[tuple]] = defaultdict(list)
         for r in rows:

@@ -76,20 +76,6 @@ class TemplateMinerState(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
 
-class PendingTemplate(models.Model):
-    """An info log line's template, mined in order by the component partition's worker and not yet
-    written to its event (correlation.templating): correlation reads no info line's template but for
-    its history (correlation.loading.Store.log_templates reads these rows with the events), so the
-    line's own UPDATE is left to a worker that holds no component partition (`templates_drain`).
-    The primary key is the event's id; the rest is what the UPDATE needs."""
-
-    event_id = models.BigIntegerField(primary_key=True)
-    timestamp = models.DateTimeField()  # the event's: it names the event's time partition
-    service_id = models.BigIntegerField()
-    template_id = models.BigIntegerField()
-    params = models.JSONField(default=list)
-
-
 class TrainingRun(models.Model):
     """One requested training, kept until it has produced its model version: a worker killed in the
     middle leaves the row leased and unfinished, and the sweep queues it again (correlation.runs)."""

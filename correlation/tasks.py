@@ -7,7 +7,6 @@ from incidents.models import Event
 def correlate_events(event_ids: list[int]) -> int:
     """Correlate stored events (this app's pipeline stage only). Failed inline processing is
     retried by incidents.tasks.process_events; this entry point stays for tasks queued before."""
-    pipeline.deferred_drain()  # a failed try may have left work for later: its lines are not mined twice
     events = list(Event.objects.filter(pk__in=event_ids).select_related("service"))
     pipeline.events_process(events=events)
     return len(events)

@@ -8,17 +8,6 @@ stamp shows another process has mined since. Templates are rows of `incidents.Lo
 (their ids are the miner's); a template that merges into another points at it (`merged_into`).
 A log event keeps the id of the template it was given and its parameters; `LogTemplate.live()`
 follows merges.
-
-Every line is mined here, in the component partition's order (the miner's templates depend on the
-order it sees lines in), but only the warning and error lines' template ids are written to their
-events in the batch: those are the lines correlation reads (correlation.loading). An info line's
-template waits in a `PendingTemplate` row, written in the same transaction, and `templates_drain`
-moves it to its event later, run by a worker that holds no component partition (or by any worker
-when idle; inline processing runs it after the stages). The UPDATE of the info lines (most of the
-log lines) was the largest single cost of the component partition's serial lane (docs/sizing.md).
-Correlation's only use of an info line's template, a template's history
-(`Store.log_templates`), reads the pending rows with the events in one statement, so what it sees
-does not depend on how far the drain has got.
 """
 from __future__ import annotations
 
@@ -29,14 +18,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from correlation.logtemplates import TemplateMiner
-from correlation.loading import EVIDENCE_SEVERITIES
-from correlation.models import PendingTemplate, TemplateMinerState
+from correlation.models import TemplateMinerState
 from incidents.models import Event, LogTemplate
 from incidents.pipeline import StageResult
 
 MAX_PARAMETERS = 20  # per event; the rest are dropped
 MAX_PARAMETER_CHARS = 200
-DRAIN_ROWS = 5000  # pending templates moved to their events in one statement (templates_drain)
 
 _cache = threading.local()
 
@@ -89,8 +76,7 @@ def events_template(events: list[Event]) -> StageResult:
         rows.sort(key=lambda r: r.merged_into_id is not None)
         LogTemplate.objects.bulk_create(rows, update_conflicts=True, unique_fields=["id"],
                                         update_fields=["text", "size", "merged_into", "last_seen"])
-        events_template_save([e for e in logs if e.severity in EVIDENCE_SEVERITIES])
-        templates_defer([e for e in logs if e.severity not in EVIDENCE_SEVERITIES])
+        events_template_save(logs)
         row.state = miner.to_dict()
         row.stamp += 1
         row.save(update_fields=["state", "stamp", "updated_at"])
@@ -114,57 +100,3 @@ def events_template_save(events: list[Event]) -> None:
             [[e.pk for e in events], [e.timestamp for e in events], [e.template_id for e in events],
              [json.dumps(e.template_params) for e in events]],
         )
-
-
-def templates_defer(events: list[Event]) -> None:
-    """Keep these (info) lines' template ids and parameters as pending rows (one INSERT of arrays on
-    PostgreSQL: narrow rows with one index, against the UPDATE of the events' wide rows and their
-    indexes). A line already pending (a batch processed again after its stages failed) keeps its row."""
-    if not events:
-        return
-    if connection.vendor != "postgresql":
-        PendingTemplate.objects.bulk_create(
-            [PendingTemplate(event_id=e.pk, timestamp=e.timestamp, service_id=e.service_id, template_id=e.template_id,
-                             params=e.template_params) for e in events], ignore_conflicts=True)
-        return
-    table = connection.ops.quote_name(PendingTemplate._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (event_id, timestamp, service_id, template_id, params) "  # noqa: S608
-            "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::bigint[], %s::bigint[], %s::jsonb[]) "
-            "ON CONFLICT (event_id) DO NOTHING",
-            [[e.pk for e in events], [e.timestamp for e in events], [e.service_id for e in events], [e.template_id for e in events],
-             [json.dumps(e.template_params) for e in events]],
-        )
-
-
-def templates_drain(limit: int = DRAIN_ROWS) -> int:
-    """Move at most `limit` pending templates (oldest events first) to their events and delete their
-    rows, in one transaction; returns how many rows were taken. Rows another drain holds are skipped
-    (several workers may drain at once). An event gone meanwhile (its partition dropped by retention)
-    only loses its row."""
-    if connection.vendor != "postgresql":
-        with transaction.atomic():
-            rows = list(PendingTemplate.objects.order_by("event_id")[:limit])
-            if not rows:
-                return 0
-            by_id = {r.event_id: r for r in rows}
-            events = list(Event.objects.filter(pk__in=by_id).only("pk", "template", "template_params"))
-            for e in events:
-                e.template_id, e.template_params = by_id[e.pk].template_id, by_id[e.pk].params
-            Event.objects.bulk_update(events, ["template", "template_params"], batch_size=1000)
-            PendingTemplate.objects.filter(event_id__in=list(by_id)).delete()
-            return len(rows)
-    pending = connection.ops.quote_name(PendingTemplate._meta.db_table)
-    table = connection.ops.quote_name(Event._meta.db_table)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH taken AS (DELETE FROM {pending} WHERE event_id IN ("  # noqa: S608
-            f"SELECT event_id FROM {pending} ORDER BY event_id LIMIT %s FOR UPDATE SKIP LOCKED) "
-            "RETURNING event_id, timestamp, template_id, params), "
-            f"written AS (UPDATE {table} AS e SET template_id = t.template_id, template_params = t.params FROM taken AS t "
-            "WHERE e.id = t.event_id AND e.timestamp = t.timestamp RETURNING 1) "  # the time prunes the partitions
-            "SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM written)",
-            [limit],
-        )
-        return cursor.fetchone()[0]

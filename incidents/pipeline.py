@@ -69,33 +69,6 @@ def flush() -> None:
         f()
 
 
-Deferred = Callable[[int], int]
-_deferred: list[Deferred] = []
-DEFERRED_LIMIT = 5000  # items one call of a deferred job does at most
-
-
-def deferred_register(work: Deferred) -> None:
-    """Register work a stage leaves for later so that the component partitions' serial lane does
-    not wait for it (correlation: writing the info log lines' templates to their events).
-    `work(limit)` does at most `limit` items, in its own transaction, and returns how many it did;
-    it must be safe to run in several processes at once. Workers that hold no component partition
-    run it between their batches, any worker when it finds no message (incidents.worker); inline
-    processing runs it after the stages (`events_process`)."""
-    if work not in _deferred:
-        _deferred.append(work)
-
-
-def deferred_run(limit: int = DEFERRED_LIMIT) -> int:
-    """One call of each deferred job; how many items they did."""
-    return sum(work(limit) for work in list(_deferred))
-
-
-def deferred_drain(limit: int = DEFERRED_LIMIT) -> None:
-    """Run the deferred jobs until a call finds less than a full batch (inline processing)."""
-    while deferred_run(limit) >= limit:
-        pass
-
-
 HistoryLearner = Callable[[list[EventIn]], int]
 _learners: list[HistoryLearner] = []
 
@@ -181,13 +154,10 @@ def events_ingest_many(*, batches: list[list[EventIn]], arrived_at: list[float],
 
 def events_process(*, events: list[Event]) -> tuple[int, list[int]]:
     """Run every registered stage on stored events, inline: the series stages on the metric
-    points, then the component stages on the rest and on what the series stages stored, then the
-    deferred jobs (`deferred_register`). A caller processing events again after a failure runs
-    `deferred_drain` before it loads them (incidents.tasks), so that it sees what they left.
+    points, then the component stages on the rest and on what the series stages stored.
     Returns (events the stages stored, incident ids)."""
     series = partition_process(SERIES, [e for e in events if e.type == Event.Type.METRIC])
     component = partition_process(COMPONENT, [e for e in events if e.type != Event.Type.METRIC] + series.stored)
-    deferred_drain()  # what the stages left for later is done before the answer, as they were
     return len(series.stored) + len(component.stored), component.incident_ids
 
 

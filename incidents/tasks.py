@@ -6,7 +6,6 @@ from incidents.models import Event
 def process_events(event_ids: list[int]) -> int:
     """Run the pipeline's stages (anomaly detection, correlation) on stored events whose inline
     processing failed."""
-    pipeline.deferred_drain()  # a failed try may have left work for later: its lines are not mined twice
     events = list(Event.objects.filter(pk__in=event_ids).select_related("service"))
     pipeline.events_process(events=events)
     return len(events)

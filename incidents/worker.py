@@ -21,10 +21,6 @@ Each worker process:
   its rows stay, and the sweep publishes them again after INGEST_REPUBLISH_SECONDS (a retry with
   that backoff; nothing accepted is lost).
 * runs the **sweep** (incidents.queue.messages_republish) every SWEEP_SECONDS.
-* runs the **deferred jobs** the stages left (incidents.pipeline.deferred_register: the info log
-  lines' templates) after every series batch when it holds no component partition, and whenever a
-  read finds nothing: what the component partitions' serial lane leaves for later is done beside it,
-  not in it (with a single worker, only when it is idle).
 * stops on SIGTERM or SIGINT after the batch in hand (bounded by MAX_BATCH_EVENTS), writes the
   detectors' state (incidents.pipeline.flush) and releases its leases. A batch or a flush still
   running ABANDON_SECONDS after the signal (a slow machine, a cold detector replaying its
@@ -333,7 +329,6 @@ class IngestWorker:
                 if batches and not self.stopping.is_set():
                     self._batch(part, SERIES, batches.popleft())
                     self.components_first()
-                    self.deferred(idle=False)
             if self.stopping.is_set():
                 return
 
@@ -422,36 +417,13 @@ class IngestWorker:
         with self.owned_lock:
             owned = sorted(self.owned)
         if not owned:
-            if self.deferred(idle=True) < pipeline.DEFERRED_LIMIT:  # a worker without partitions helps with these
-                self.stopping.wait(BLOCK_MS / 1000)
+            self.stopping.wait(BLOCK_MS / 1000)
             return
         read = self._read(owned, block=BLOCK_MS)
         if not read:
-            self.deferred(idle=True)
             close_old_connections()  # idle: the connection goes back to the pool (and a broken one is dropped)
             return
         self.handle_read(self._lingered(owned, read))
-
-    def deferred(self, *, idle: bool) -> int:
-        """One call of the deferred jobs (incidents.pipeline.deferred_run), when this worker holds no
-        component partition or finds no message (`idle`): a worker holding the component lane
-        does not spend it on them while messages wait. A failure is logged: the work stays for
-        the next call (its rows are durable)."""
-        if not idle:
-            with self.owned_lock:
-                if any(kind == COMPONENT for kind, _ in self.owned):
-                    return 0
-        if self.stopping.is_set():
-            return 0
-        try:
-            return pipeline.deferred_run()
-        except Exception:
-            log.warning("ingest worker %s: a deferred job failed; it runs again on the next turn", self.id, exc_info=True)
-            try:
-                connection.close()  # a broken connection is not reused
-            except Exception:
-                pass
-            return 0
 
     def _lingered(self, owned: list[tuple[str, int]], read: list[tuple[tuple[str, int], list]]) -> list[tuple[tuple[str, int], list]]:
         """With INGEST_WORKER_LINGER_MS set (50 ms by default), a read that brought only a trickle

@@ -142,10 +142,9 @@ def test_a_worker_serves_its_series_partitions_in_turn_after_the_component_ones(
     from incidents.worker import SERIES_BATCH_EVENTS, IngestWorker
 
     worker = IngestWorker(name="in-turn")
-    done, looked, deferred = [], [], []
+    done, looked = [], []
     monkeypatch.setattr(worker, "_batch", lambda part, kind, batch: done.append((part, [m for _, m in batch])))
     monkeypatch.setattr(worker, "components_first", lambda: looked.append(len(done)))
-    monkeypatch.setattr(worker, "deferred", lambda *, idle: deferred.append((len(done), idle)))
     half = str(SERIES_BATCH_EVENTS // 2).encode()  # two messages a batch
 
     def entries(first: int, n: int, events: bytes) -> list:
@@ -156,58 +155,11 @@ def test_a_worker_serves_its_series_partitions_in_turn_after_the_component_ones(
     assert done == [(("component", 1), [100, 101, 102]), (("series", 0), [0, 1]), (("series", 1), [10, 11]), (("series", 0), [2, 3]),
                     (("series", 1), [12, 13]), (("series", 1), [14])]
     assert looked == [2, 3, 4, 5, 6]  # after every series batch
-    assert deferred == [(2, False), (3, False), (4, False), (5, False), (6, False)]  # and the deferred jobs, when it may
 
     done.clear()
     monkeypatch.setattr(worker, "components_first", lambda: worker.stopping.set())
     worker.handle_read(read[1:])
     assert done == [(("series", 0), [0, 1])]  # stopped: the rest stays pending for the next owner
-
-
-def test_a_worker_holding_the_component_lane_leaves_deferred_work_to_others_until_it_is_idle(queued, monkeypatch):
-    """Deferred jobs (incidents.pipeline.deferred_register: the info lines' templates) run after a
-    series batch only in a worker that holds no component partition; any worker runs them when a
-    read finds nothing. A job that fails is logged and runs again later."""
-    from incidents import pipeline
-    from incidents.worker import IngestWorker
-
-    calls = []
-    monkeypatch.setattr(pipeline, "_deferred", [lambda limit: calls.append(limit) or 7])
-    worker = IngestWorker(name="deferred")
-    worker.owned = {("component", 0), ("series", 0)}
-    assert worker.deferred(idle=False) == 0 and calls == []  # messages may wait for the lane
-    assert worker.deferred(idle=True) == 7 and calls == [pipeline.DEFERRED_LIMIT]
-    worker.owned = {("series", 0), ("series", 1)}
-    assert worker.deferred(idle=False) == 7 and len(calls) == 2
-
-    def broken(limit):
-        raise RuntimeError("database gone")
-    monkeypatch.setattr(pipeline, "_deferred", [broken])
-    assert worker.deferred(idle=True) == 0  # logged; the rows stay for the next turn
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_worker_writes_the_info_lines_templates_after_the_batch_when_idle(api, queued, settings):
-    from correlation.models import PendingTemplate
-    from incidents.worker import IngestWorker
-
-    shop_topology()
-    settings.INGEST_WORKER_LINGER_MS = 0
-    at = datetime.now(UTC) - timedelta(minutes=1)
-    lines = [{"id": f"l{i}", "timestamp": (at + timedelta(seconds=i)).isoformat(), "service": "payments", "type": "log",
-              "severity": severity, "message": f"charge {i} took {10 + i}ms"} for i, severity in enumerate(["info", "info", "critical"])]
-    assert api.post(URL, lines).status_code == 202
-    worker = IngestWorker(name="templates")
-    for part in worker.balance():  # alone: it holds the component partitions
-        worker.take_over(part)
-    worker.step()
-    templated = dict(Event.objects.values_list("client_id", "template_id"))
-    assert templated["l2"] is not None and templated["l0"] is None and templated["l1"] is None  # the error line at once
-    assert PendingTemplate.objects.count() == 2
-    worker.step()  # nothing to read: the deferred drain
-    assert not PendingTemplate.objects.exists()
-    assert set(Event.objects.values_list("template_id", flat=True)) == {templated["l2"]}  # one template, all three lines
-    worker.stop(flush=False)
 
 
 @pytest.mark.django_db
