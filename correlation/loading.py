@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count, Max, Min
 from django.db.models.fields.json import KT
 
@@ -42,6 +43,33 @@ def patterns_load() -> list[PatternSpec]:
         PatternSpec.from_signals(slug=p.slug, name=p.name, signals=p.signals or {}, incident_type=p.incident_type, pk=p.pk)
         for p in Pattern.objects.filter(enabled=True).only("pk", "slug", "name", "signals", "incident_type")
     ]
+
+
+def templates_seen(pairs: set[tuple[int, int]], *, since: datetime, until: datetime) -> set[tuple[int, int]]:
+    """Which of these (service id, template id) pairs had a log line in [since, until). On
+    PostgreSQL one probe a pair of the partial index event_service_template_ts, the first line
+    found answering; the query it replaces read every log line of the services in the day before
+    (cProfile of a simulated day: 6.4 s of the component lane's 69 s, docs/sizing.md)."""
+    if not pairs:
+        return set()
+    if connection.vendor != "postgresql":
+        return pairs & set(
+            Event.objects.filter(
+                type=Event.Type.LOG, service_id__in={s for s, _ in pairs}, template_id__in={t for _, t in pairs},
+                timestamp__gte=since, timestamp__lt=until,
+            ).values_list("service_id", "template_id").order_by().distinct()
+        )
+    ordered = sorted(pairs)
+    with connection.cursor() as cursor:
+        # LATERAL ... LIMIT 1, not EXISTS: PostgreSQL may turn an EXISTS into one hashed scan of every
+        # templated line in the day (seen in the benchmark: 93 ms a call, as slow as the former query).
+        cursor.execute(
+            "SELECT p.s, p.t FROM unnest(%s::bigint[], %s::bigint[]) AS p(s, t) CROSS JOIN LATERAL ("  # noqa: S608
+            f"SELECT 1 FROM {Event._meta.db_table} e WHERE e.service_id = p.s AND e.template_id = p.t "
+            "AND e.timestamp >= %s AND e.timestamp < %s AND e.type = %s LIMIT 1) AS seen",
+            [[s for s, _ in ordered], [t for _, t in ordered], since, until, Event.Type.LOG],
+        )
+        return {(s, t) for s, t in cursor.fetchall()}
 
 
 class Store:
@@ -168,12 +196,7 @@ class Store:
         )
         if not rows:
             return {}
-        known = set(
-            Event.objects.filter(
-                type=Event.Type.LOG, service_id__in={r["service_id"] for r in rows}, template_id__in={r["template_id"] for r in rows},
-                timestamp__gte=since - TEMPLATE_HISTORY, timestamp__lt=since,
-            ).values_list("service_id", "template_id").order_by().distinct()
-        )
+        known = templates_seen({(r["service_id"], r["template_id"]) for r in rows}, since=since - TEMPLATE_HISTORY, until=since)
         out: dict[str, list[tuple]] = defaultdict(list)
         for r in rows:
             out[self.names[r["service_id"]]].append(

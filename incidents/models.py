@@ -77,7 +77,8 @@ class Event(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.API)
     incident = models.ForeignKey("Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="events", db_index=False)
     # A log's template (correlation.templating mines it at ingest) and the values at its <*>s.
-    # No index: events are read by incident, service and time, and templates are never deleted.
+    # Indexed only with its service, for templated lines (event_service_template_ts): whether a
+    # service logged a template before (correlation.loading.templates_seen); templates are never deleted.
     template = models.ForeignKey("LogTemplate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     template_params = models.JSONField(null=True, blank=True)
 
@@ -92,6 +93,7 @@ class Event(models.Model):
             models.Index(fields=["incident", "timestamp"], name="event_incident_ts"),
             models.Index(fields=["type", "timestamp"], name="event_type_ts"),
             models.Index(fields=["service", "metric", "host", "timestamp"], name="event_series_ts"),
+            models.Index(fields=["service", "template", "timestamp"], name="event_service_template_ts", condition=Q(template__isnull=False)),
         ]
 
     def __str__(self) -> str:
