@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import signal
 import subprocess
@@ -38,7 +39,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,8 +78,16 @@ def trivial_rate(ports: list[int], *, clients: int, requests: int) -> tuple[floa
     return requests / (ended - began), percentile([a.seconds for a in answers], 50)
 
 
+def sim_start(hours: float, *, now: datetime | None = None) -> datetime:
+    """The simulated stream's start: midnight UTC far enough back that `hours` of it end before now.
+    A fixed date stops working a month later (the API refuses timestamps older than
+    INGEST_MAX_PAST_DAYS), and recent days have time partitions of their own, as in production."""
+    midnight = (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - timedelta(days=math.ceil(hours / 24))
+
+
 def simulated(*, hours: float, seed: int) -> list[dict]:
-    config = simulation.SimConfig(start=datetime(2026, 11, 2, tzinfo=UTC), seed=seed)
+    config = simulation.SimConfig(start=sim_start(hours), seed=seed)
     return list(simulation.Recording(config, days=hours / 24))
 
 
@@ -165,8 +174,11 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
         topology = json.dumps(simulation.topology())
         subprocess.run([sys.executable, "-c", (
             "import django, json, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'cleara.settings'); django.setup(); "
-            "from incidents.topology import topology_apply; topology_apply(services=json.loads(os.environ['TOPOLOGY'])['services'])"
-        )], cwd=ROOT, env={**env, "TOPOLOGY": topology}, check=True)
+            "from incidents.topology import topology_apply; topology_apply(services=json.loads(os.environ['TOPOLOGY'])['services']); "
+            # The stream's days get time partitions, as recent days have in production (migrate makes the current period's only).
+            "from datetime import date; from django.utils import timezone; from incidents import retention; "
+            "retention.partitioned() and retention.partitions_ensure(now=timezone.now(), since=date.fromisoformat(os.environ['SINCE']))"
+        )], cwd=ROOT, env={**env, "TOPOLOGY": topology, "SINCE": min(e["timestamp"] for e in events)[:10]}, check=True)
 
         ports: list[int] = []
         for _ in range(config.servers):

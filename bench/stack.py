@@ -31,22 +31,23 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.client import post_all  # noqa: E402
-from bench.ingest import percentile  # noqa: E402
+from bench.ingest import percentile, sim_start  # noqa: E402
 from evaluation import simulation  # noqa: E402
 from scripts.stack import Stack  # noqa: E402
 
 
 def stream(*, start_hour: float, hours: float, batch: int, seed: int) -> tuple[list[bytes], int]:
-    config = simulation.SimConfig(start=datetime(2026, 11, 2, tzinfo=UTC), seed=seed)
+    start = sim_start(start_hour + hours)
+    config = simulation.SimConfig(start=start, seed=seed)
     events = [e for e in simulation.Recording(config, days=(start_hour + hours) / 24)]
-    cut = datetime(2026, 11, 2, tzinfo=UTC).timestamp() + start_hour * 3600
+    cut = start.timestamp() + start_hour * 3600
     events = [e for e in events if datetime.fromisoformat(e["timestamp"]).timestamp() >= cut]
     return [json.dumps(events[i : i + batch]).encode() for i in range(0, len(events), batch)], len(events)
 
