@@ -51,6 +51,11 @@ alerts came one by one, in event-time order:
   incidents), so that an incident's events are what supports it, not everything that happened
   meanwhile. Raw metric points do not: their anomalies do.
 
+Every rule reads only what a live engine could have seen when it took the decision: the log
+lines timestamped up to the alert being placed. A replay stores a whole batch (hours of event time)
+before correlating it; live, an alert is correlated within seconds of arriving, before the lines
+logged after it.
+
 After the assignments, the root cause of every changed incident is ranked again (correlation.rca,
 with the learned ranker of correlation.ranker when one is live), with hysteresis: the root shown
 changes only when the new one leads it by ROOT_HYSTERESIS; incidents.services writes a changed top
@@ -574,12 +579,12 @@ class Correlator:
     def _late_unnamed(self, state: OpenIncident, item: Item) -> bool:
         """A second fault inside an incident's cone: `item` is an alert of a dependency of its origins
         that went wrong well after it started (OpenIncident.late_dependency), is clearly unwell on its
-        own now (error logs of its own around the alert: a lone blip is no new fault), and by then
+        own now (error logs of its own up to the alert: a lone blip is no new fault), and by then
         had neither logged errors itself nor been named in its callers' messages. A deeper cause
         shows from the start, in its own lines or its callers' errors ("timeout calling payments");
         a fault that starts there later does not."""
         deadline = state.late_dependency(item, self.topology)
-        if deadline is None or not self._errors_near(item.service, item.ts, DEEPER_ERRORS):
+        if deadline is None or self._errors_before(item.service, item.ts - CLUSTER_WINDOW, item.ts) < DEEPER_ERRORS:
             return False
         callers = set(self.topology.dependants.get(item.service, ())) & (state.known_services | state.signal_services | {i.service for i in state.new})
         times = self.error_log_times.get(item.service, [])
@@ -605,7 +610,7 @@ class Correlator:
         origins, or at a service whose own errors were there from the start, is this incident's."""
         if not state.late_caller(item, self.topology):
             return None
-        lo, hi = min(state.first - EARLY, item.ts - CLUSTER_WINDOW), item.ts + CLUSTER_WINDOW
+        lo, hi = min(state.first - EARLY, item.ts - CLUSTER_WINDOW), item.ts  # what had arrived by the alert
         service, seen = item.service, set()
         while service not in seen:
             seen.add(service)
@@ -630,7 +635,7 @@ class Correlator:
             return None
         if state.unresolved.get(item.fingerprint, 0) > 0:
             return None
-        lo, hi = min(state.first - EARLY, item.ts - CLUSTER_WINDOW), item.ts + CLUSTER_WINDOW
+        lo, hi = min(state.first - EARLY, item.ts - CLUSTER_WINDOW), item.ts  # what had arrived by the alert
         end = self._named_chain(item.service, lo, hi, {item.service})
         if end == item.service or end in state.signal_services:
             return None
@@ -659,8 +664,8 @@ class Correlator:
         if item.type != Event.Type.ALERT or not item.live or state.first is None or state.unresolved.get(item.fingerprint, 0) > 0:
             return None
         # What it logged up to its alert (from DEEPER_LAG before): in dense trouble, lines from
-        # further back or from after it are other faults'.
-        lo, hi = item.ts - DEEPER_LAG, item.ts + ORIGIN_SLACK
+        # further back are other faults'; later ones had not arrived.
+        lo, hi = item.ts - DEEPER_LAG, item.ts
         end = self._chain_end(item.service, lo, hi, [item.message])
         if end == item.service or end in state.signal_services or end in state.live:
             return None
@@ -699,7 +704,7 @@ class Correlator:
         if any(rca.names(text, d) for d in deps):
             return None
         on_way = {d for d in deps if any(0 < self.topology.upstream(o).get(d, CONE_HOPS + 1) <= CONE_HOPS for o in origins)}
-        lo, hi = state.first - EARLY, item.ts + ORIGIN_SLACK
+        lo, hi = state.first - EARLY, item.ts
         own = self._own_errors(item.service, lo, hi)  # (loads error_lines)
         for d in on_way:
             if d in state.signal_services or d in state.live:
@@ -720,7 +725,7 @@ class Correlator:
         while nothing in the incident is (OpenIncident.noise_only). Joining would leave the
         incident rooted where the noise pointed (its onsets come first); the fault is an origin of
         its own, where what it names ends, and the alert opens an incident of its own. Only what
-        had arrived by the alert is read (and its own first minute, as _unrelated_origin does)."""
+        had arrived by the alert is read."""
         if item.type != Event.Type.ALERT or not item.live or state.first is None or item.service in state.signal_services:
             return None
         if item.ts <= state.first + DEEPER_LAG or not state.noise_only(self.topology):
@@ -732,7 +737,7 @@ class Correlator:
         erring = self._errors_before(item.service, item.ts - CLUSTER_WINDOW, item.ts) >= DEEPER_ERRORS
         if not (item.severity == Severity.CRITICAL or erring or any(rca.names(text, d) for d in self.topology.deps.get(item.service, ()))):
             return None
-        lo, hi = item.ts - DEEPER_LAG, item.ts + ORIGIN_SLACK
+        lo, hi = item.ts - DEEPER_LAG, item.ts
         end = self._chain_end(item.service, lo, hi, [item.message])
         return end, min([item.ts, *self._own_errors(end, lo, hi)])
 
@@ -802,20 +807,15 @@ class Correlator:
         times = self.error_log_times.get(service, [])
         return bisect.bisect_right(times, at) - bisect.bisect_left(times, lo)
 
-    def _errors_near(self, service: str, at: datetime, n: int) -> bool:
-        """Whether `service` logged `n` error lines or more within CLUSTER_WINDOW of `at`."""
-        self._logging_errors(at)  # loads error_log_times
-        times = self.error_log_times.get(service, [])
-        return bisect.bisect_right(times, at + CLUSTER_WINDOW) - bisect.bisect_left(times, at - CLUSTER_WINDOW) >= n
-
     def _logging_errors(self, at: datetime) -> set[str]:
-        """The services with LOG_UNWELL error log lines or more within CLUSTER_WINDOW of `at`."""
+        """The services with LOG_UNWELL error log lines or more in the CLUSTER_WINDOW up to `at`
+        (a decision at `at` sees only what had arrived by then)."""
         if self.error_log_times is None:
             lo, hi = self.span
             self.error_log_times = self.store.error_log_times(since=lo - 2 * CLUSTER_WINDOW, until=hi + CLUSTER_WINDOW)
         return {
             service for service, times in self.error_log_times.items()
-            if bisect.bisect_right(times, at + CLUSTER_WINDOW) - bisect.bisect_left(times, at - CLUSTER_WINDOW) >= LOG_UNWELL
+            if bisect.bisect_right(times, at) - bisect.bisect_left(times, at - CLUSTER_WINDOW) >= LOG_UNWELL
         }
 
     def _best_cluster(self, seed: Item, nearby: list[Item], candidates: list[str]) -> list[Item]:
