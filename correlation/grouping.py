@@ -18,7 +18,9 @@ alerts came one by one, in event-time order:
   not alert), where a failure spreads, even late; and the dependencies of an origin still in
   trouble, where a deeper cause may show. A service with healthy dependencies that only shares a
   caller with the origin (a front door that alerts in every fault), or a dependency of an origin
-  that has recovered, is a new origin: it opens its own incident, even inside another's window. An
+  that has recovered, is a new origin: it opens its own incident, even inside another's window;
+  unless its alert names the dependency that the incident's origins name (a silent root, a
+  blackholed store or a third party, seen only through its callers: `OpenIncident.named_roots`). An
   incident whose alerts have all resolved takes no new trouble; a service that alerted and
   recovered joins again only by where it sits. Two more boundaries hold with no time rule, for
   faults that start together: an alert whose trouble, followed down what it names ("calls to
@@ -308,17 +310,34 @@ class OpenIncident:
         below = {d for s in base for d, hops in topology.downstream(s).items() if 0 < hops <= CONE_HOPS}
         return roots(topology, (unwell | (logging & below)) or set(self.live) or self.signal_services)
 
-    def explains(self, service: str, topology: rca.Topology, logging: set[str] = frozenset()) -> tuple[bool, set[str]]:
+    def named_roots(self, topology: rca.Topology) -> set[str]:
+        """The dependencies that the alerts of its origins (`alerting_roots`) name, still firing:
+        where its trouble points when that service does not alert or log (a blackholed store, a
+        third party: "calls to cassandra-events failing")."""
+        origins = self.alerting_roots(topology)
+        named: set[str] = set()
+        for (service, type_, _sev, fp, _metric, firing), g in self.groups.items():
+            if service in origins and type_ == Event.Type.ALERT and firing and g.message and self.unresolved.get(fp, 0) > 0:
+                text = g.message.lower()
+                named.update(d for d in topology.deps.get(service, ()) if rca.names(text, d))
+        return named
+
+    def explains(self, service: str, topology: rca.Topology, logging: set[str] = frozenset(),
+                 names: set[str] = frozenset()) -> tuple[bool, set[str]]:
         """Whether trouble at `service` belongs to this incident by where it sits, and the origins
         it was measured from. It does when it calls one of the incident's origins (the failure
         spread to it, even late), or when it is a dependency of an origin still in trouble (a deeper
         cause). A dependency of an origin that has recovered, or a sibling that only shares a
-        caller with it (a front door that alerts in every fault), is a new origin of its own."""
+        caller with it (a front door that alerts in every fault), is a new origin of its own;
+        unless what its alert `names` is what this incident's origins name (`named_roots`): the
+        callers of one silent dependency are one fault, whichever of them alerted first."""
         origins = self.roots(topology, logging)
         if self.origin is not None:  # a split's origin, silent maybe: its callers join it
             origins = origins | {self.origin[0]}
+        silent = names & self.named_roots(topology) if names else set()
+        origins = origins | silent
         active = self.active()
-        current = {r for r in origins if r in active or r in logging or (self.origin is not None and r == self.origin[0])}
+        current = {r for r in origins if r in active or r in logging or r in silent or (self.origin is not None and r == self.origin[0])}
         for r in origins:
             hops = topology.upstream(r).get(service)
             if hops is not None and hops <= CONE_HOPS:
@@ -371,7 +390,7 @@ class OpenIncident:
             relation = 1.0
         elif item.service in active:
             relation = JOIN_HOPS[0]
-        elif chronic or not (explained := self.explains(item.service, topology, logging))[0]:
+        elif chronic or not (explained := self.explains(item.service, topology, logging, named_in(item, topology)))[0]:
             return 0.0
         else:
             origins = explained[1]
@@ -415,6 +434,12 @@ def roots(topology: rca.Topology, services: set[str]) -> set[str]:
     """The services of a group that depend on no other service of the group: where it could have started."""
     found = {s for s in services if not (topology.downstream(s).keys() - {s}) & services}
     return found or set(services)  # a dependency cycle: every member is a candidate
+
+
+def named_in(item: Item, topology: rca.Topology) -> set[str]:
+    """The dependencies of its service that an alert's message names."""
+    text = item.message.lower() if item.message else ""
+    return {d for d in topology.deps.get(item.service, ()) if rca.names(text, d)} if text else set()
 
 
 def strong(signals: dict[str, tuple[set[str], bool]]) -> set[str]:

@@ -432,3 +432,21 @@ def test_a_callers_own_errors_from_before_its_alert_still_make_it_a_new_origin()
     # the same, the errors half a minute before the alert: a new origin, as before.
     items = [*database_outage(), *errors(300, 7.5, "catalog"), alert(3, 8, "catalog")]
     assert alert_events(items, SHOP) == [[1, 2], [3]]
+
+
+def test_callers_of_one_silent_dependency_are_one_incident_whichever_alerted_first():
+    # db is blackholed: it neither alerts nor logs. orders and catalog, which both call it, fail
+    # within a minute, each naming db; neither calls the other, but their trouble points at the
+    # same service, so the second joins the first's incident, where db is a candidate.
+    items = [*named(200, 0, "orders", "db"), says(1, 0.3, "orders", "calls to db failing"),
+             *named(210, 0.4, "catalog", "db"), says(2, 0.8, "catalog", "calls to db timing out")]
+    decisions = Correlator(items, MemoryStore(SHOP, items)).run()
+    assert [sorted(i.pk for i in d.state.new if i.pk < 10) for d in decisions] == [[1, 2]]
+    assert "db" in [h.service for h in decisions[0].analysis.hypotheses]
+
+
+def test_a_sibling_naming_another_dependency_still_opens_its_own_incident():
+    deps = {**SHOP, "catalog": {"db", "index"}, "index": set()}
+    items = [*named(200, 0, "orders", "db"), says(1, 0.3, "orders", "calls to db failing"),
+             *named(210, 0.4, "catalog", "index"), says(2, 0.8, "catalog", "calls to index timing out")]
+    assert alert_events(items, deps) == [[1], [2]]
