@@ -612,8 +612,7 @@ class Correlator:
         if deadline is None or self._errors_before(item.service, item.ts - CLUSTER_WINDOW, item.ts) < DEEPER_ERRORS:
             return False
         callers = set(self.topology.dependants.get(item.service, ())) & (state.known_services | state.signal_services | {i.service for i in state.new})
-        times = self.error_log_times.get(item.service, [])
-        if bisect.bisect_right(times, deadline) - bisect.bisect_left(times, state.first - EARLY) >= DEEPER_ERRORS:
+        if self._errors_before(item.service, state.first - EARLY, deadline) >= DEEPER_ERRORS:
             return False  # it was logging errors itself from the start
         for (service, _type, _sev, _fp, _metric, _firing), g in state.groups.items():
             if service in callers and g.first <= deadline and rca.names(g.message.lower(), item.service):
@@ -758,9 +757,8 @@ class Correlator:
         # Its services' error lines, attached here or not yet (evidence is placed after the signals).
         if any(self._errors_before(s, state.first - EARLY, item.ts) >= DEEPER_ERRORS for s in state.signal_services - {item.service}):
             return None
-        text = item.message.lower()
         erring = self._errors_before(item.service, item.ts - CLUSTER_WINDOW, item.ts) >= DEEPER_ERRORS
-        if not (item.severity == Severity.CRITICAL or erring or any(rca.names(text, d) for d in self.topology.deps.get(item.service, ()))):
+        if not (item.severity == Severity.CRITICAL or erring or named_in(item, self.topology)):
             return None
         lo, hi = item.ts - DEEPER_LAG, item.ts
         end = self._chain_end(item.service, lo, hi, [item.message])
@@ -828,20 +826,20 @@ class Correlator:
     def _errors_before(self, service: str, lo: datetime, at: datetime) -> int:
         """How many error lines `service` logged from `lo` up to `at`. Only lines from before the
         decision at `at` count: a replay holds later ones too; live, they would not have come yet."""
-        self._logging_errors(at)  # loads error_log_times
-        times = self.error_log_times.get(service, [])
+        times = self._error_times().get(service, [])
         return bisect.bisect_right(times, at) - bisect.bisect_left(times, lo)
+
+    def _error_times(self) -> dict[str, list[datetime]]:
+        """Every service's error log lines' times around the batch's span, sorted (loaded once)."""
+        if self.error_log_times is None:
+            lo, hi = self.span
+            self.error_log_times = self.store.error_log_times(since=lo - 2 * CLUSTER_WINDOW, until=hi + CLUSTER_WINDOW)
+        return self.error_log_times
 
     def _logging_errors(self, at: datetime) -> set[str]:
         """The services with LOG_UNWELL error log lines or more in the CLUSTER_WINDOW up to `at`
         (a decision at `at` sees only what had arrived by then)."""
-        if self.error_log_times is None:
-            lo, hi = self.span
-            self.error_log_times = self.store.error_log_times(since=lo - 2 * CLUSTER_WINDOW, until=hi + CLUSTER_WINDOW)
-        return {
-            service for service, times in self.error_log_times.items()
-            if bisect.bisect_right(times, at) - bisect.bisect_left(times, at - CLUSTER_WINDOW) >= LOG_UNWELL
-        }
+        return {service for service in self._error_times() if self._errors_before(service, at - CLUSTER_WINDOW, at) >= LOG_UNWELL}
 
     def _best_cluster(self, seed: Item, nearby: list[Item], candidates: list[str]) -> list[Item]:
         best, best_weight = [seed], self._weight([seed])
