@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Cleara: one image runs daphne, the worker(s) and one-off commands (scripts/entrypoint):
+# Cleara: one image runs daphne, the ingest tier (uvicorn), the worker(s) and one-off commands (scripts/entrypoint):
 #   docker build -t cleara .                  the application image (target runtime, the default)
 #   docker build --target nginx -t cleara-nginx .   nginx with the collected static files
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -54,7 +54,7 @@ COPY deploy/nginx/templates/cleara.conf.template /etc/nginx/templates/cleara.con
 COPY deploy/nginx/cleara /etc/nginx/cleara
 COPY --from=build /app/static_root /srv/cleara/static
 ENV CLEARA_HTTP_PORT=80 CLEARA_WEB_ROOT=/srv/cleara CLEARA_CLIENT_MAX_BODY=11m \
-    CLEARA_UPSTREAM_SERVERS="server web:8000;"
+    CLEARA_UPSTREAM_SERVERS="server web:8000;" CLEARA_INGEST_UPSTREAM_SERVERS="server ingest-web:8000;"
 
 # The default target is the application image.
 FROM runtime

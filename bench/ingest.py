@@ -2,11 +2,13 @@
 latency from an event's arrival to its incident's update.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/1 \
-        .venv/bin/python bench/ingest.py [--servers 2] [--workers 2] [--clients 4] [--hours 6] [--batch 1000] \
+        .venv/bin/python bench/ingest.py [--servers 2] [--server ingest-web|web] [--workers 2] [--clients 4] [--hours 6] [--batch 1000] \
         [--inline] [--no-anomalies] [--chart bench/out/ingest-lag.png]
 
 Creates a fresh PostgreSQL database (`cleara_bench_ingest_<pid>`, dropped afterwards), loads the
-simulation's topology, starts `--servers` daphne processes on loopback and, with the queue (the
+simulation's topology, starts `--servers` web processes on loopback (`--server ingest-web`, the
+default: the ingest tier that the proxy sends POST /api/v1/events to, uvicorn; `--server web`:
+daphne, which serves the console), each with `scripts/entrypoint` as production starts it, and, with the queue (the
 production configuration when Redis is set: INGEST_ASYNC), `--workers` `manage.py ingest_worker`
 processes on streams of a prefix of its own; `--clients` threads post a simulated stream (alerts,
 logs, metrics, injected faults; bodies encoded before the clock starts) as fast as the servers take
@@ -49,6 +51,9 @@ from bench.client import post_all  # noqa: E402
 from bench.db import bench_database  # noqa: E402
 from cleara.tests.outage import free_port, port_range  # noqa: E402
 from evaluation import simulation  # noqa: E402
+
+
+SERVERS = {"ingest-web": "ingest-web (uvicorn)", "web": "web (daphne)"}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -98,6 +103,7 @@ def bodies(events: list[dict], batch: int) -> list[bytes]:
 @dataclass
 class Config:
     servers: int = 2
+    server: str = "ingest-web"  # scripts/entrypoint's command for the web processes: ingest-web (uvicorn) or web (daphne)
     workers: int = 2
     clients: int = 4
     batch: int = 1000
@@ -184,8 +190,9 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
         for _ in range(config.servers):
             ports.append(free_port(port_range(os.environ.get("BENCH_PORT")), ports))  # BENCH_PORT: LO or LO-HI (a machine whose sessions share ports out)
         procs = [
-            subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(p), "cleara.asgi:application"],
-                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            subprocess.Popen([str(ROOT / "scripts" / "entrypoint"), config.server], cwd=ROOT,
+                             env={**env, "HOST": "127.0.0.1", "PORT": str(p), "PYTHON": sys.executable},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             for p in ports
         ]
         def profiled(i: int) -> list[str]:
@@ -295,7 +302,7 @@ def describe(o: Outcome) -> str:
     lag_max = max((s[1] for s in o.lag), default=0.0)
     waiting_max = max((s[2] for s in o.lag), default=0)
     return "\n".join([
-        f"{c.servers} daphne, {mode}, {c.clients} clients, batches of {c.batch}, anomaly detection {'on' if c.anomalies else 'off'}: "
+        f"{c.servers} {SERVERS[c.server]}, {mode}, {c.clients} clients, batches of {c.batch}, anomaly detection {'on' if c.anomalies else 'off'}: "
         f"{o.events:,} events in {o.requests:,} requests",
         f"  accepted (202): {o.accepted_per_s:,.0f} events/s; request p50 {o.request_p50 * 1000:.0f} ms, p95 {o.request_p95 * 1000:.0f} ms",
         f"  processed (first request -> queue drained): {o.processed_per_s:,.0f} events/s" + (
@@ -343,7 +350,9 @@ def lag_chart(outcomes: list[Outcome], path: Path, title: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--servers", type=int, default=2, help="daphne processes")
+    parser.add_argument("--servers", type=int, default=2, help="web processes")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="ingest-web",
+                        help="scripts/entrypoint's command for them: ingest-web (uvicorn, the ingest tier) or web (daphne)")
     parser.add_argument("--workers", type=int, default=2, help="ingest worker processes (the queue)")
     parser.add_argument("--clients", type=int, default=4, help="client threads")
     parser.add_argument("--hours", type=float, default=6.0, help="simulated hours to send (about 21,000 events an hour)")
@@ -364,7 +373,7 @@ def main() -> int:
     events = simulated(hours=args.hours, seed=args.seed)
     if args.limit:
         events = events[: args.limit]
-    config = Config(servers=args.servers, workers=args.workers, clients=args.clients, batch=args.batch, inline=args.inline,
+    config = Config(servers=args.servers, server=args.server, workers=args.workers, clients=args.clients, batch=args.batch, inline=args.inline,
                     anomalies=not args.no_anomalies, warmup=args.warmup, profile=args.profile, rate=args.rate)
     print(f"ingest bench: {len(events):,} simulated events ({args.hours:g} h), {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
     outcome = run(config, events)

@@ -5,9 +5,9 @@ the pool: DATABASE_POOL=0, DATABASE_CONN_MAX_AGE=60) against the connection pool
         [--clients 16] [--seconds 60] [--db-connection-limit 30] [--only before|after]
 
 For each configuration: a fresh PostgreSQL database (`cleara_bench_pool_<pid>`, dropped
-afterwards), `manage.py serve --no-demo` (daphne + the django-q2 worker, CLEARA_DEMO=0, the
-production-like setup of `make run`), and `--clients` threads posting one event per request over
-keep-alive connections for `--seconds`. Once a second the bench reads pg_stat_activity for the
+afterwards), `manage.py serve --no-demo` (daphne, the ingest tier, the django-q2 worker, CLEARA_DEMO=0,
+the production-like setup of `make run`), and `--clients` threads posting one event per request over
+keep-alive connections for `--seconds` to the ingest tier's port (`--to web`: daphne's). Once a second the bench reads pg_stat_activity for the
 bench database and attributes each backend to the process holding its client socket (/proc).
 Prints the answers by status (5xx must be 0), the peak of connections held by the app, by
 process, and the bound (DATABASE_POOL_MAX_SIZE x processes that connected).
@@ -68,6 +68,8 @@ def process_name(pid: int) -> str:
     text = " ".join(c.decode(errors="replace") for c in cmd if c)
     if "daphne" in text:
         return "web (daphne)"
+    if "uvicorn" in text:
+        return "ingest tier (uvicorn)"
     if "qcluster" in text:
         return "worker (qcluster)"
     return text[:40]
@@ -154,10 +156,13 @@ def run(name: str, extra: dict, args) -> dict:
         token = subprocess.run([sys.executable, "manage.py", "create_api_token", "bench", "--scope", "ingest"], cwd=ROOT, env=env,
                                check=True, capture_output=True, text=True).stdout.strip()
         port = free_port()
-        serve = subprocess.Popen([sys.executable, "manage.py", "serve", "--no-demo", "--port", str(port)], cwd=ROOT, env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        ingest_port = free_port(taken=[port])
+        serve = subprocess.Popen([sys.executable, "manage.py", "serve", "--no-demo", "--port", str(port), "--ingest-port", str(ingest_port)],
+                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         try:
             wait_up(port)
+            wait_up(ingest_port)
+            port = ingest_port if args.to == "ingest-web" else port
             sampler = Sampler(os.environ["DATABASE_URL"], db, serve.pid)
             sampler.start()
             statuses, examples, total = drive(port, token, clients=args.clients, seconds=args.seconds)
@@ -188,11 +193,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--db-connection-limit", type=int, default=30)
     parser.add_argument("--only", choices=sorted(CONFIGS))
+    parser.add_argument("--to", choices=["ingest-web", "web"], default="ingest-web",
+                        help="post to the ingest tier (uvicorn, what senders use) or to daphne's port")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         print("bench/pool.py measures PostgreSQL connections: set DATABASE_URL to a PostgreSQL server.", file=sys.stderr)
         return 2
-    print(f"pool bench: {args.clients} clients x {args.seconds:g} s, one event per request, `manage.py serve --no-demo`, "
+    print(f"pool bench: {args.clients} clients x {args.seconds:g} s, one event per request to {args.to}, `manage.py serve --no-demo`, "
           f"app role limited to {args.db_connection_limit} connections; load before: {os.getloadavg()[0]:.2f}")
     failed = False
     for name, extra in CONFIGS.items():

@@ -25,7 +25,7 @@ from bench.ingest import Config, lag_chart, run, simulated  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", default="1,2,4", help="ingest worker counts")
-    parser.add_argument("--servers", default="1,2", help="daphne process counts")
+    parser.add_argument("--servers", default="1,2", help="web process counts (the ingest tier, bench/ingest.py --server)")
     parser.add_argument("--hours", type=float, default=2.0)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=4)

@@ -4,14 +4,16 @@
 
 Starts, on loopback ports chosen free at run time, under a temporary directory:
 a private PostgreSQL cluster (initdb), Redis, the migrations + schedules + first admin
-(`scripts/entrypoint migrate`), `--web` daphne processes, the worker and INGEST_WORKERS (1) ingest
-workers (`scripts/entrypoint web` / `worker` / `ingest`, the same commands as the image), nginx with the repository's deploy/nginx files, and
+(`scripts/entrypoint migrate`), `--web` daphne processes, `--ingest-web` ingest-tier processes
+(uvicorn), the worker and INGEST_WORKERS (1) ingest workers (`scripts/entrypoint web` / `ingest-web` /
+`worker` / `ingest`, the same commands as the image), nginx with the repository's deploy/nginx files
+(POST /api/v1/events and the Alertmanager webhook to the ingest tier, the rest to daphne), and
 Prometheus with deploy/prometheus (its rules included). Prints the URLs and the login, and runs until
 Ctrl-C (or `--for` seconds); then stops everything it started and removes the directory.
 
 Only the parts a container engine would provide are generated here: nginx's main file (pid, temp
-and log paths inside the directory) and, in Prometheus' configuration, the targets (the daphne ports
-instead of the `web` DNS name) and the token file's path. The test suite drives this stack
+and log paths inside the directory) and, in Prometheus' configuration, the targets (the web and ingest
+tier ports instead of the `web` and `ingest-web` DNS names) and the token file's path. The test suite drives this stack
 (cleara/tests/test_stack.py) and bench/stack.py measures through it.
 """
 from __future__ import annotations
@@ -68,7 +70,7 @@ def nginx_conf_dir() -> Path:
     return Path(match.group(1)).parent if match else Path("/etc/nginx")
 
 
-def nginx_prepare(directory: Path, *, http_port: int, upstreams: list[int], web_root: Path,
+def nginx_prepare(directory: Path, *, http_port: int, upstreams: list[int], ingest_upstreams: list[int], web_root: Path,
                   tls: tuple[int, Path, Path] | None = None) -> Path:
     """Lay out an nginx prefix in `directory` from deploy/nginx; returns the main configuration file."""
     (directory / "conf.d").mkdir(parents=True, exist_ok=True)
@@ -77,6 +79,7 @@ def nginx_prepare(directory: Path, *, http_port: int, upstreams: list[int], web_
     shutil.copytree(DEPLOY / "nginx" / "cleara", directory / "cleara", dirs_exist_ok=True)
     values = {
         "CLEARA_UPSTREAM_SERVERS": " ".join(f"server 127.0.0.1:{p};" for p in upstreams),
+        "CLEARA_INGEST_UPSTREAM_SERVERS": " ".join(f"server 127.0.0.1:{p};" for p in ingest_upstreams),
         "CLEARA_HTTP_PORT": f"127.0.0.1:{http_port}",
         "CLEARA_WEB_ROOT": str(web_root),
         "CLEARA_CLIENT_MAX_BODY": client_max_body(),
@@ -110,7 +113,7 @@ def nginx_test(main: Path) -> str:
 
 
 def prometheus_config(*, targets: list[str], self_target: str, token_file: Path, scrape_interval: str = "15s") -> dict:
-    """deploy/prometheus/prometheus.yml with the daphne ports as targets and the token file's path."""
+    """deploy/prometheus/prometheus.yml with the web processes' ports as targets and the token file's path."""
     import yaml
 
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
@@ -167,6 +170,7 @@ class Stack:
 
     workdir: Path
     web: int = 2
+    ingest_web: int = 1  # ingest-tier processes (uvicorn)
     scrape_interval: str = "15s"
     extra_env: dict = field(default_factory=dict)
     procs: dict = field(default_factory=dict)
@@ -203,7 +207,7 @@ class Stack:
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         os.chmod(self.workdir, 0o755)
         self.ports = {"postgres": free_port(), "redis": free_port(), "nginx": free_port(), "prometheus": free_port(),
-                      "web": [free_port() for _ in range(self.web)]}
+                      "web": [free_port() for _ in range(self.web)], "ingest-web": [free_port() for _ in range(self.ingest_web)]}
         self._postgres_start()
         self._redis_start()
         self.metrics_token = secrets.token_hex(16)
@@ -235,11 +239,15 @@ class Stack:
         self.bootstrap_line = migrate.stdout.strip().splitlines()[-1]
         for i, port in enumerate(self.ports["web"]):
             self._spawn(f"web{i + 1}", [entry, "web"], {**self.env, "HOST": "127.0.0.1", "PORT": str(port)})
+        for i, port in enumerate(self.ports["ingest-web"]):
+            self._spawn(f"ingest-web{i + 1}", [entry, "ingest-web"], {**self.env, "HOST": "127.0.0.1", "PORT": str(port)})
         self._spawn("worker", [entry, "worker"])
         for i in range(int(self.env.get("INGEST_WORKERS", "1"))):
             self._spawn(f"ingest{i + 1}", [entry, "ingest"])
-        for i, port in enumerate(self.ports["web"]):
-            _wait(lambda p=port: http_get(p, "/healthz")[0] == 200, f"web{i + 1}", 90, self.procs[f"web{i + 1}"], self.log(f"web{i + 1}"))
+        for name in ("web", "ingest-web"):
+            for i, port in enumerate(self.ports[name]):
+                proc = f"{name}{i + 1}"
+                _wait(lambda p=port: http_get(p, "/healthz")[0] == 200, proc, 90, self.procs[proc], self.log(proc))
         self._nginx_start()
         self._prometheus_start()
         return self
@@ -278,7 +286,8 @@ class Stack:
         (www / "static").symlink_to(ROOT / "static_root")
         if not any((ROOT / "static_root").iterdir()):
             subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True)
-        main = nginx_prepare(self.workdir / "nginx", http_port=self.ports["nginx"], upstreams=self.ports["web"], web_root=www)
+        main = nginx_prepare(self.workdir / "nginx", http_port=self.ports["nginx"], upstreams=self.ports["web"],
+                             ingest_upstreams=self.ports["ingest-web"], web_root=www)
         self.nginx_test_output = nginx_test(main)
         proc = self._spawn("nginx", ["nginx", "-p", f"{main.parent}/", "-e", str(main.parent / "logs" / "error.log"),
                                      "-c", str(main), "-g", "daemon off;"], env=dict(os.environ))
@@ -291,7 +300,7 @@ class Stack:
         directory.mkdir()
         token = directory / "metrics_token"
         token.write_text(self.metrics_token)
-        config = prometheus_config(targets=[f"127.0.0.1:{p}" for p in self.ports["web"]], token_file=token,
+        config = prometheus_config(targets=[f"127.0.0.1:{p}" for p in self.ports["web"] + self.ports["ingest-web"]], token_file=token,
                                    self_target=f"127.0.0.1:{self.ports['prometheus']}", scrape_interval=self.scrape_interval)
         path = directory / "prometheus.yml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -355,16 +364,18 @@ class Stack:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--web", type=int, default=2, help="daphne processes behind nginx")
+    parser.add_argument("--ingest-web", type=int, default=1, help="ingest-tier processes (uvicorn) behind nginx")
     parser.add_argument("--for", dest="duration", type=float, default=0, help="stop after this many seconds (0: until Ctrl-C)")
     parser.add_argument("--workdir", help="keep everything here instead of a temporary directory")
     args = parser.parse_args()
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="cleara-stack-"))
-    stack = Stack(workdir=workdir, web=args.web)
+    stack = Stack(workdir=workdir, web=args.web, ingest_web=args.ingest_web)
     try:
         with stack:
             print(f"Cleara stack up in {workdir}\n  console    {stack.url}/  ({stack.bootstrap_line})\n"
                   f"  login      {stack.admin[0]} / {stack.admin[1]}\n  prometheus {stack.prometheus_url}/\n"
-                  f"  web        {', '.join(f'127.0.0.1:{p}' for p in stack.ports['web'])} (daphne), worker, "
+                  f"  web        {', '.join(f'127.0.0.1:{p}' for p in stack.ports['web'])} (daphne), "
+                  f"{', '.join(f'127.0.0.1:{p}' for p in stack.ports['ingest-web'])} (ingest tier, uvicorn), worker, "
                   f"{sum(1 for n in stack.procs if n.startswith('ingest'))} ingest workers, "
                   f"postgres 127.0.0.1:{stack.ports['postgres']}, redis 127.0.0.1:{stack.ports['redis']}\n"
                   f"  logs       {workdir / 'logs'}\nCtrl-C stops everything.", flush=True)

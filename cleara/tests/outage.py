@@ -115,11 +115,11 @@ class TcpProxy:
 
 
 class Server:
-    """`daphne cleara.asgi:application` on a free port with extra environment; its output goes to
-    test-artifacts/<name>.log."""
+    """`scripts/entrypoint web` (daphne serving cleara.asgi) or, with command="ingest-web", the ingest
+    tier (uvicorn) on a free port with extra environment; its output goes to test-artifacts/<name>.log."""
 
-    def __init__(self, name: str, env: dict[str, str]):
-        self.name, self.port = name, free_port()
+    def __init__(self, name: str, env: dict[str, str], *, command: str = "web"):
+        self.name, self.port, self.command = name, free_port(), command
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = BASE_DIR / "test-artifacts" / f"{name}.log"
         self.env = {**os.environ, "DJANGO_DEBUG": "0", "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "plain", **env}
@@ -129,8 +129,8 @@ class Server:
         self.log_path.parent.mkdir(exist_ok=True)
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "cleara.asgi:application"],
-            cwd=BASE_DIR, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            [str(BASE_DIR / "scripts" / "entrypoint"), self.command], cwd=BASE_DIR, stdout=self._log, stderr=subprocess.STDOUT,
+            env={**self.env, "HOST": "127.0.0.1", "PORT": str(self.port), "PYTHON": sys.executable},
         )
         deadline = time.monotonic() + timeout
         while True:
@@ -142,7 +142,7 @@ class Server:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"daphne did not start; see {self.log_path}")
+                raise RuntimeError(f"{self.command} did not start; see {self.log_path}")
             time.sleep(0.3)
 
     def stop(self) -> None:

@@ -47,7 +47,7 @@ def test_compose_file_follows_the_compose_specification():
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     assert validate(compose, vendored_schema("compose-spec")) == []
     services = compose["services"]
-    assert {"postgres", "redis", "migrate", "web", "worker", "ingest", "nginx", "prometheus", "grafana"} <= services.keys()
+    assert {"postgres", "redis", "migrate", "web", "ingest-web", "worker", "ingest", "nginx", "prometheus", "grafana"} <= services.keys()
     assert "timescale" in services["postgres"]["image"]
     for name, service in services.items():
         for dependency in service.get("depends_on", {}):
@@ -62,9 +62,11 @@ def test_compose_file_follows_the_compose_specification():
             assert secret in compose["secrets"]
     # The web service can run several replicas; the app's processes are entrypoint commands.
     assert services["web"]["deploy"]["replicas"]
-    for name in ("migrate", "web", "worker", "ingest"):
+    for name in ("migrate", "web", "ingest-web", "worker", "ingest"):
         assert services[name]["command"][0] in _entrypoint_commands()
         assert services[name]["environment"]["CLEARA_DEMO"] == "0"
+    assert services["ingest-web"]["command"] == ["ingest-web"]
+    assert services["nginx"]["environment"]["CLEARA_INGEST_UPSTREAM_SERVERS"] == "server ingest-web:8000;"
     # nginx gets a value for every variable of its template.
     template_vars = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", (DEPLOY / "nginx/templates/cleara.conf.template").read_text()))
     assert template_vars == set(services["nginx"]["environment"])
@@ -73,13 +75,13 @@ def test_compose_file_follows_the_compose_specification():
 
 def _entrypoint_commands() -> set[str]:
     text = (ROOT / "scripts/entrypoint").read_text()
-    return set(re.findall(r"^  (\w+)\)", text, re.M))
+    return set(re.findall(r"^  ([\w-]+)\)", text, re.M))
 
 
 def test_entrypoint_refuses_an_unknown_command():
     result = subprocess.run([str(ROOT / "scripts/entrypoint"), "serve-everything"], capture_output=True, text=True)
     assert result.returncode == 64 and "usage" in result.stderr
-    assert _entrypoint_commands() == {"web", "worker", "ingest", "migrate", "manage"}
+    assert _entrypoint_commands() == {"web", "ingest-web", "worker", "ingest", "migrate", "manage"}
 
 
 def test_dockerfile_is_multi_stage_slim_non_root_with_cpu_torch_and_a_healthcheck():
@@ -159,7 +161,7 @@ def test_kubernetes_workloads_probe_scale_and_reference_config_consistently():
     resources_ = k8s_resources()
     by = {(r["kind"], r["metadata"]["name"]): r for r in resources_}
     commands = _entrypoint_commands()
-    for name in ("cleara-web", "cleara-worker"):
+    for name in ("cleara-web", "cleara-ingest-web", "cleara-worker"):
         pod = by[("Deployment", name)]["spec"]["template"]
         container = pod["spec"]["containers"][0]
         assert container["livenessProbe"] and container["readinessProbe"]
@@ -187,6 +189,10 @@ def test_kubernetes_workloads_probe_scale_and_reference_config_consistently():
     ingress = by[("Ingress", "cleara")]
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] == stack.client_max_body()
     assert int(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600  # WebSockets
+    routes = {path["path"]: path["backend"]["service"]["name"] for path in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert routes == {"/api/v1/events": "cleara-ingest-web", "/api/v1/integrations/alertmanager": "cleara-ingest-web", "/": "cleara-web"}
+    for name in set(routes.values()):
+        assert by[("Service", name)]["spec"]["selector"].items() <= by[("Deployment", name)]["spec"]["template"]["metadata"]["labels"].items()
     assert by[("ConfigMap", "cleara-config")]["data"]["CLEARA_DEMO"] == "0"
 
 
@@ -202,15 +208,19 @@ def test_nginx_configuration_passes_nginx_t_in_http_and_tls_form(tmp_path):
     cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
     (tmp_path / "www" / "static").mkdir(parents=True)
     main = stack.nginx_prepare(tmp_path / "nginx", http_port=stack.free_port(), upstreams=[stack.free_port(), stack.free_port()],
-                               web_root=tmp_path / "www", tls=(stack.free_port(), tmp_path / "cert.pem", tmp_path / "key.pem"))
+                               ingest_upstreams=[stack.free_port()], web_root=tmp_path / "www", tls=(stack.free_port(), tmp_path / "cert.pem", tmp_path / "key.pem"))
     output = stack.nginx_test(main)
     assert "syntax is ok" in output and "test is successful" in output
     rendered = (tmp_path / "nginx/conf.d/cleara.conf").read_text()
     # The body limit matches the app's: nginx lets through every request Django would read.
     limit = int(re.search(r"client_max_body_size (\d+)m;", rendered).group(1)) * 1024 * 1024
     assert limit == settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    assert rendered.count("server 127.0.0.1:") == 2
+    assert rendered.count("server 127.0.0.1:") == 3
     locations = (DEPLOY / "nginx/cleara/locations.conf").read_text()
+    # Ingest (the API's events and the Alertmanager webhook) to the ingest tier; everything else to daphne.
+    passes = dict(re.findall(r"location ([^{]+?) \{\s*proxy_pass http://(\w+);", locations))
+    assert passes == {"/ws/": "cleara_web", "= /api/v1/events": "cleara_ingest", "= /api/v1/integrations/alertmanager": "cleara_ingest",
+                      "/": "cleara_web"}, passes
     assert "location /ws/" in locations and "location = /metrics" in locations
     assert "$connection_upgrade" in (DEPLOY / "nginx/cleara/proxy.conf").read_text()
 

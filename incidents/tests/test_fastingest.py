@@ -293,8 +293,9 @@ def test_without_the_queue_django_serves_it(settings, tokens):
 
 
 @pytest.mark.slow
-def test_a_token_revoked_in_one_process_is_refused_at_once_by_another_that_cached_it(queued, tokens):  # noqa: F811
-    """Two processes: this test's (which revokes) and a daphne server (which caches tokens, here
+@pytest.mark.parametrize("command", ["web", "ingest-web"])
+def test_a_token_revoked_in_one_process_is_refused_at_once_by_another_that_cached_it(queued, tokens, command):  # noqa: F811
+    """Two processes: this test's (which revokes) and a server, daphne or the ingest tier (which caches tokens, here
     for at most 4 s). A revocation through the service is refused by the server within half a
     second of the commit (the Redis message, not the expiry); a row changed behind the cache's
     back (no signal, no message) is honoured within API_TOKEN_CACHE_SECONDS, the stated bound."""
@@ -305,7 +306,7 @@ def test_a_token_revoked_in_one_process_is_refused_at_once_by_another_that_cache
 
     second = api_token_create(name="second", scopes=["ingest"])[1]
     server = Server("token-cache", {"DATABASE_URL": database_url(connection.settings_dict), "API_TOKEN_CACHE_SECONDS": "4",
-                                    "INGEST_STREAM_PREFIX": queued, "LOG_LEVEL": "WARNING"}).start()
+                                    "INGEST_STREAM_PREFIX": queued, "LOG_LEVEL": "WARNING"}, command=command).start()
     try:
         def post(raw: str) -> tuple[int, bytes]:
             status, _, body = server.request("POST", URL, js([event(time.monotonic_ns())]),
@@ -337,5 +338,63 @@ def test_a_token_revoked_in_one_process_is_refused_at_once_by_another_that_cache
         assert post(second)[0] == 202
         api_token_revoke(name="second")
         assert refused_within(second, 0.5) < 0.5
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_the_ingest_tier_serves_ingest_under_uvicorn_stored_checked_and_no_5xx_with_16_clients(queued, tokens):  # noqa: F811
+    """The ingest tier as production starts it (`scripts/entrypoint ingest-web`: uvicorn with httptools
+    and uvloop), a real process on loopback against this test's PostgreSQL database and Redis: 202
+    means stored (visible to another connection when the answer comes), validation and auth answer
+    4xx with what and where, the Alertmanager webhook (the Django path under uvicorn) stores its
+    alerts, and 16 keep-alive clients posting one event a request get no 5xx."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from cleara.tests.outage import Server
+
+    server = Server("ingest-tier", {"DATABASE_URL": database_url(connection.settings_dict), "INGEST_STREAM_PREFIX": queued,
+                                    "LOG_LEVEL": "WARNING"}, command="ingest-web").start()
+    try:
+        assert b"uvicorn" in Path(f"/proc/{server.proc.pid}/cmdline").read_bytes()  # the entrypoint exec'd it
+        auth = {"Authorization": f"Bearer {tokens['ingest']}", "Content-Type": "application/json"}
+
+        status, _, body = server.request("POST", URL, js([event("tier-1")]), auth)
+        assert status == 202 and json.loads(body)["accepted"] == 1, body
+        with psycopg.connect(database_url(connection.settings_dict)) as other:
+            assert other.execute("SELECT count(*) FROM incidents_event WHERE client_id = 'p-tier-1'").fetchone()[0] == 1
+
+        status, _, body = server.request("POST", URL, js([{"id": "x", "timestamp": "soon", "service": "checkout", "type": "log"}]), auth)
+        assert status == 400, body
+        assert {(e["index"], e["field"]) for e in json.loads(body)["errors"]} == {(0, "timestamp")}, body
+        status, _, body = server.request("POST", URL, js([event("tier-2")]), {"Content-Type": "application/json"})
+        assert status == 401 and json.loads(body)["detail"], body
+
+        started = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+        alerts = {"version": "4", "status": "firing", "receiver": "cleara", "groupKey": "{}:{alertname=\"HighLatency\"}",
+                  "truncatedAlerts": 0, "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am:9093",
+                  "alerts": [{"status": "firing", "labels": {"alertname": "HighLatency", "service": "checkout", "severity": "critical"},
+                              "annotations": {"summary": "checkout p99 above 2s"}, "startsAt": started, "endsAt": "0001-01-01T00:00:00Z",
+                              "generatorURL": "", "fingerprint": "a1b2c3d4e5f60718"}]}
+        status, _, body = server.request("POST", "/api/v1/integrations/alertmanager", js(alerts), auth)
+        assert status == 202 and json.loads(body)["accepted"] == 1, body
+
+        def client(k: int) -> list[int]:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)  # keep-alive: one connection a client
+            statuses = []
+            for i in range(20):
+                conn.request("POST", URL, body=js([event(f"tier-c{k}-{i}")]), headers=auth)
+                response = conn.getresponse()
+                response.read()
+                statuses.append(response.status)
+            conn.close()
+            return statuses
+
+        with ThreadPoolExecutor(16) as pool:
+            statuses = [s for got in pool.map(client, range(16)) for s in got]
+        assert statuses == [202] * 320
+        assert Event.objects.filter(client_id__startswith="p-tier-c").count() == 320
     finally:
         server.stop()

@@ -1,7 +1,7 @@
 """`manage.py serve` (what `make run` starts): Ctrl-C and SIGTERM each stop every process it
 started, grandchildren included, within 10 s.
 
-The command runs for real (daphne, the django-q2 cluster and the live demo stream, against the
+The command runs for real (daphne, the ingest tier, the django-q2 cluster and the live demo stream, against the
 test database), in a session of its own as a terminal would run it; Ctrl-C is SIGINT to that
 foreground group, SIGTERM goes to the command alone, as a service manager sends it. Processes are
 read from /proc, so the check sees every descendant, not only the children the command knows.
@@ -57,23 +57,24 @@ def alive(pids: set[int]) -> set[int]:
     return {pid for pid in pids if (stat := _stat(pid)) is not None and stat[0] not in ("Z", "X")}
 
 
-def serve_started(port: int, log) -> subprocess.Popen:
+def serve_started(port: int, ingest_port: int, log) -> subprocess.Popen:
     from django.db import connection
 
     env = {**os.environ, "DATABASE_URL": _database_url(connection.settings_dict), "CLEARA_DEMO": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port)], cwd=BASE_DIR, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--ingest-port", str(ingest_port)], cwd=BASE_DIR,
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                break
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"serve did not come up; see {log.name}")
-        time.sleep(0.5)
+    for up in (port, ingest_port):  # the console (daphne) and the ingest tier (uvicorn)
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{up}/healthz", timeout=2):
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                pytest.fail(f"serve did not come up; see {log.name}")
+            time.sleep(0.5)
     # The worker forks its own processes after it starts: wait until they are there.
     deadline = time.monotonic() + 60
     while len(descendants(proc.pid)) < 5 and time.monotonic() < deadline:
@@ -85,11 +86,13 @@ def serve_started(port: int, log) -> subprocess.Popen:
 def test_serve_stops_every_process_it_started_within_ten_seconds(how, transactional_db):
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / f"serve-{how}.log", "w") as log:
-        proc = serve_started(free_port(), log)
+        port = free_port()
+        proc = serve_started(port, free_port(taken=[port]), log)
         started = descendants(proc.pid)
         names = {Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace") for pid in started}
-        assert any("daphne" in n for n in names) and any("qcluster" in n for n in names) and any("simulate" in n for n in names), names
-        assert len(started) >= 5, names  # daphne, the demo stream, qcluster and the processes it forks
+        assert any("daphne" in n for n in names) and any("uvicorn" in n for n in names), names
+        assert any("qcluster" in n for n in names) and any("simulate" in n for n in names), names
+        assert len(started) >= 6, names  # daphne, the ingest tier, the demo stream, qcluster and the processes it forks
         # Each child leads a process group of its own, so Ctrl-C at the terminal reaches serve alone.
         assert all(os.getpgid(pid) != proc.pid for pid in started)
 

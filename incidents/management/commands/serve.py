@@ -1,4 +1,6 @@
-"""Start the whole console: daphne (HTTP + WebSockets), the django-q2 worker, with Redis
+"""Start the whole console: daphne (HTTP + WebSockets) on --port, the ingest tier (uvicorn, the same
+application, for senders: POST /api/v1/events and the Alertmanager webhook) on --ingest-port, the
+django-q2 worker, with Redis
 (INGEST_ASYNC) INGEST_WORKERS ingest workers (`manage.py ingest_worker`: anomaly detection and
 correlation of what daphne stored) and, unless CLEARA_DEMO=0, the live simulated event stream.
 Ctrl-C or SIGTERM stops all of them.
@@ -32,19 +34,28 @@ def _raise_stop(signum, frame):
 
 
 class Command(BaseCommand):
-    help = "Run the console (daphne), the task worker and the demo event stream together."
+    help = "Run the console (daphne), the ingest tier (uvicorn), the task worker and the demo event stream together."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--ingest-port", type=int, default=int(os.environ["INGEST_PORT"]) if os.environ.get("INGEST_PORT") else None,
+                            help="the ingest tier's port (INGEST_PORT; default: --port + 1)")
         parser.add_argument("--no-demo", action="store_true", help="do not start the simulated event stream")
 
-    def handle(self, *args, port: int, host: str, no_demo: bool, **options):
+    def handle(self, *args, port: int, host: str, ingest_port: int | None, no_demo: bool, **options):
         manage = [sys.executable, "manage.py"]
+        ingest_port = ingest_port or port + 1
+        # The web processes as production starts them (scripts/entrypoint): daphne for the console,
+        # uvicorn for ingest (docs/ingest.md, "The ingest tier"). Both serve the whole application;
+        # without a proxy in front, senders choose the ingest tier by its port.
+        entry = str(settings.BASE_DIR / "scripts" / "entrypoint")
         commands = {
-            "web": [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "cleara.asgi:application"],
+            "web": [entry, "web"],
+            "ingest-web": [entry, "ingest-web"],
             "worker": [*manage, "qcluster"],
         }
+        envs = {"web": {"PORT": str(port)}, "ingest-web": {"PORT": str(ingest_port)}}
         if settings.INGEST_ASYNC:
             for i in range(settings.INGEST_WORKERS):
                 commands[f"ingest{i + 1}"] = [*manage, "ingest_worker"]
@@ -56,8 +67,11 @@ class Command(BaseCommand):
         procs: dict[str, subprocess.Popen] = {}
         try:
             for name, cmd in commands.items():  # one by one: a stop during the loop stops those started
-                procs[name] = subprocess.Popen(cmd, process_group=0)
-            self.stdout.write(self.style.SUCCESS(f"Cleara is up: http://{host}:{port}/  ({', '.join(procs)} running; Ctrl-C stops)"))
+                env = {**os.environ, "HOST": host, "PYTHON": sys.executable, **envs[name]} if name in envs else None
+                procs[name] = subprocess.Popen(cmd, process_group=0, env=env)
+            self.stdout.write(self.style.SUCCESS(
+                f"Cleara is up: http://{host}:{port}/  ingest: http://{host}:{ingest_port}/api/v1/events  "
+                f"({', '.join(procs)} running; Ctrl-C stops)"))
             while True:
                 for name, proc in procs.items():
                     if proc.poll() is not None:
