@@ -83,6 +83,13 @@ def trivial_rate(ports: list[int], *, clients: int, requests: int) -> tuple[floa
     return requests / (ended - began), percentile([a.seconds for a in answers], 50)
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a process has used (Linux /proc; the entrypoint
+    execs the server, so the pid started is the server's)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def sim_start(hours: float, *, now: datetime | None = None) -> datetime:
     """The simulated stream's start: midnight UTC far enough back that `hours` of it end before now.
     A fixed date stops working a month later (the API refuses timestamps older than
@@ -137,6 +144,7 @@ class Outcome:
     drain_seconds: float  # after the last answer, until the queue was empty
     lag: list[tuple[float, float, int]] = field(default_factory=list)  # (seconds since start, oldest age s, messages waiting)
     trivial: tuple[float, float] | None = None  # GET /healthz before the run (--batch 1): requests/s, p50 s
+    server_cpu_ms: float = float("nan")  # the web processes' CPU (all threads) per request while the clients posted
     errors: list[str] = field(default_factory=list)
     done: list[dict] = field(default_factory=list)  # the workers' records (incidents.queue.done_record)
 
@@ -224,7 +232,9 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
             sampler.t0 = wall0  # the chart's time axis starts at the first request
             sampler.start()
             pace = config.batch / config.rate if config.rate else 0.0
+            cpu_before = sum(process_cpu(proc.pid) for proc in procs)
             answers, began, ended = post_all(ports, payloads, token, clients=config.clients, pace=pace)
+            server_cpu_ms = 1000 * (sum(process_cpu(proc.pid) for proc in procs) - cpu_before) / len(payloads)
             wall_answered = wall0 + (ended - began)
             if workers:
                 deadline = time.time() + 900
@@ -277,7 +287,7 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
         alert_p95=percentile(alert, 95), alert_samples=len(alert), alert_wait_p95=percentile(alert_wait, 95), alert_split_p95=alert_split, cpu_us={
             k: 1e6 * sum(d.get("c", 0) for d in done if d["k"] == k) / max(1, sum(d["n"] for d in done if d["k"] == k))
             for k in ("series", "component")}, drain_seconds=drain, lag=sampler.samples, errors=errors,
-        trivial=trivial, done=done, batches={k: batch_figures(done, k) for k in ("series", "component")},
+        trivial=trivial, server_cpu_ms=server_cpu_ms, done=done, batches={k: batch_figures(done, k) for k in ("series", "component")},
     )
 
 
@@ -304,7 +314,8 @@ def describe(o: Outcome) -> str:
     return "\n".join([
         f"{c.servers} {SERVERS[c.server]}, {mode}, {c.clients} clients, batches of {c.batch}, anomaly detection {'on' if c.anomalies else 'off'}: "
         f"{o.events:,} events in {o.requests:,} requests",
-        f"  accepted (202): {o.accepted_per_s:,.0f} events/s; request p50 {o.request_p50 * 1000:.0f} ms, p95 {o.request_p95 * 1000:.0f} ms",
+        f"  accepted (202): {o.accepted_per_s:,.0f} events/s; request p50 {o.request_p50 * 1000:.0f} ms, p95 {o.request_p95 * 1000:.0f} ms; "
+        f"the web processes' CPU {o.server_cpu_ms:.2f} ms a request",
         f"  processed (first request -> queue drained): {o.processed_per_s:,.0f} events/s" + (
             f"; drained {o.drain_seconds:.1f} s after the last answer" if not c.inline else ""),
         f"  arrival -> incident updated ({o.incident_samples} samples): p50 {o.incident_p50:.2f} s, p95 {o.incident_p95:.2f} s",

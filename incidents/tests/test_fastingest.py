@@ -366,7 +366,7 @@ def test_the_ingest_tier_serves_ingest_under_uvicorn_stored_checked_and_no_5xx_w
         with psycopg.connect(database_url(connection.settings_dict)) as other:
             assert other.execute("SELECT count(*) FROM incidents_event WHERE client_id = 'p-tier-1'").fetchone()[0] == 1
 
-        status, _, body = server.request("POST", URL, js([{"id": "x", "timestamp": "soon", "service": "checkout", "type": "log"}]), auth)
+        status, _, body = server.request("POST", URL, js([event("tier-bad", timestamp="soon")]), auth)
         assert status == 400, body
         assert {(e["index"], e["field"]) for e in json.loads(body)["errors"]} == {(0, "timestamp")}, body
         status, _, body = server.request("POST", URL, js([event("tier-2")]), {"Content-Type": "application/json"})
