@@ -219,10 +219,11 @@ def run(config: Config, events: list[dict], *, quiet: bool = False) -> Outcome:
         try:
             for p in ports:
                 wait_up(p)
-            if workers:
+            if not config.inline:
                 import redis
 
-                redis_client = redis.Redis.from_url(env["REDIS_URL"])
+                redis_client = redis.Redis.from_url(env["REDIS_URL"])  # also removes the run's keys at the end
+            if workers:
                 every = int(env.get("INGEST_SERIES_PARTITIONS", 4)) + int(env.get("INGEST_COMPONENT_PARTITIONS", 4))
                 deadline = time.time() + 60
                 while sum(1 for _ in redis_client.scan_iter(f"{prefix}:lease:*")) < every and time.time() < deadline:
@@ -364,7 +365,7 @@ def main() -> int:
     parser.add_argument("--servers", type=int, default=2, help="web processes")
     parser.add_argument("--server", choices=sorted(SERVERS), default="ingest-web",
                         help="scripts/entrypoint's command for them: ingest-web (uvicorn, the ingest tier) or web (daphne)")
-    parser.add_argument("--workers", type=int, default=2, help="ingest worker processes (the queue)")
+    parser.add_argument("--workers", type=int, default=2, help="ingest worker processes (the queue; 0: the web processes alone, nothing processed)")
     parser.add_argument("--clients", type=int, default=4, help="client threads")
     parser.add_argument("--hours", type=float, default=6.0, help="simulated hours to send (about 21,000 events an hour)")
     parser.add_argument("--batch", type=int, default=1000, help="events per request (1: one event per request)")
