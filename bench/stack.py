@@ -3,11 +3,12 @@
     .venv/bin/python bench/stack.py [--hours 1] [--batch 100] [--clients 4] [--samples 40] [--no-browser]
 
 Starts the loopback stack of `make stack` (scripts/stack.py: private PostgreSQL, Redis, two daphne,
-the worker, nginx, Prometheus), loads the demo topology, then for each of two set-ups, in the same
-stack and database:
+one ingest-tier process, the worker, nginx, Prometheus), loads the demo topology, then for each of
+two set-ups, in the same stack and database:
 
 - `1 process`: every request straight to the first daphne (no proxy);
-- `nginx + 2`: every request through nginx, which balances over both daphne processes;
+- `nginx + 2`: every request through nginx, which balances reads and pages over both daphne
+  processes and sends ingest to the ingest tier (uvicorn, docs/ingest.md);
 
 measures (a) ingest: `--clients` threads post a simulated stream (alerts, logs, metrics, injected
 faults; a different `--hours` slice of the same simulation for each set-up, in batches of `--batch`)
