@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.test import Client
 from django.urls import path
 from django.utils import timezone
@@ -44,6 +45,7 @@ def test_metrics_answer_loopback_and_the_token_and_hide_from_everyone_else(setti
     assert Client().get("/metrics").status_code == 404
 
 
+@time_machine.travel("2026-11-02T09:30:00Z", tick=True)  # the batch is dated then: inside the ingest window
 def test_ingest_counts_events_by_type_and_source_and_times_the_batch(api):
     before = scrape()
     batch = [

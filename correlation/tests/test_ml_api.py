@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+import time_machine
 from django.test import Client
 
 from correlation.detectors.decision import DECISION
@@ -102,6 +103,8 @@ def test_models_list_train_activate_and_rollback(api, monkeypatch):
     assert api.post("/api/v1/ml/models/99999/activate", {}).status_code == 404
 
 
+# The series is dated from T0: the clock is kept just after it, inside the ingest window (INGEST_MAX_PAST_DAYS).
+@time_machine.travel(T0 + timedelta(minutes=5 * N_NORMAL + 5), tick=True)
 def test_metric_spike_sent_to_ingest_becomes_an_anomaly_inside_an_incident(api):
     stamps, values = series()
     batch = [

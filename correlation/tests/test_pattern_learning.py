@@ -6,6 +6,7 @@ import ast
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
 from correlation import insights, text_training
 from correlation.models import ModelVersion
@@ -26,6 +27,7 @@ def logs(n_users: int = 6) -> list[dict]:
     return out
 
 
+@time_machine.travel(T0 + timedelta(hours=1), tick=True)  # the logs are dated T0: inside the ingest window
 def test_ingest_stores_each_logs_template_and_parameters(api, settings):
     settings.CORRELATION_INLINE = True
     r = api.post("/api/v1/events", logs())

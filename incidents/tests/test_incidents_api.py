@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.test import Client
 
 from incidents.models import Event, Incident, Service
@@ -15,6 +16,14 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 def at(minutes: float) -> str:
     return (T0 + timedelta(minutes=minutes)).isoformat()
+
+
+@pytest.fixture(autouse=True)
+def _clock():
+    """The events are dated from T0: the clock is kept an hour after it, inside the ingest window
+    (INGEST_MAX_PAST_DAYS), whatever day the suite runs."""
+    with time_machine.travel(T0 + timedelta(hours=1), tick=True):
+        yield
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
 from incidents import screens
 from incidents.models import Incident
@@ -37,6 +38,7 @@ def stream() -> list[dict]:
     return events
 
 
+@time_machine.travel(T0 + timedelta(hours=1), tick=True)  # the stream is dated T0: inside the ingest window
 def test_slack_and_pagerduty_carry_the_evidence_the_console_shows(slack, pagerduty, api, logged_in_client, django_capture_on_commit_callbacks):
     topology_apply(services=[
         {"name": "orders-db", "tier": "database"},
